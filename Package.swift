@@ -1,0 +1,90 @@
+// swift-tools-version:6.0
+// Switchyard: a gRPC inference gateway. See README.md and docs/ for the architecture.
+import PackageDescription
+
+let package = Package(
+    name: "switchyard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "switchyard", targets: ["switchyard"]),
+        .library(name: "ProtoWire", targets: ["ProtoWire"]),
+        .library(name: "InferenceProtocol", targets: ["InferenceProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
+        .systemLibrary(
+            name: "CNGHTTP2",
+            pkgConfig: "libnghttp2",
+            providers: [.apt(["libnghttp2-dev"]), .brew(["nghttp2"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+
+        // The protobuf wire format, by hand.
+        .target(
+            name: "ProtoWire",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Messages of the public API (OIP v2 + Triton), health, reflection and the worker protocol.
+        .target(
+            name: "InferenceProtocol",
+            dependencies: ["ProtoWire", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // TLS (OpenSSL) and HTTP/2 (nghttp2) channel handlers and the gRPC layer.
+        .target(
+            name: "H2Transport",
+            dependencies: [
+                "CNGHTTP2", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Services, router, auth, rate limits, worker pool, config, admin/metrics.
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "H2Transport", "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // The worker runtime: socket server, batching scheduler, model backends.
+        .target(
+            name: "Worker",
+            dependencies: ["InferenceProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The load-test driver's engine.
+        .target(
+            name: "LoadTest",
+            dependencies: ["H2Transport", "InferenceProtocol"]
+        ),
+        .executableTarget(
+            name: "switchyard",
+            dependencies: [
+                "Gateway", "Worker", "LoadTest", "H2Transport", "InferenceProtocol", "ProtoWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+
+        .testTarget(
+            name: "ProtoWireTests",
+            dependencies: ["ProtoWire", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "InferenceProtocolTests",
+            dependencies: [
+                "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
