@@ -75,7 +75,8 @@ let package = Package(
 
         .testTarget(
             name: "ProtoWireTests",
-            dependencies: ["ProtoWire", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["ProtoWire", .product(name: "NIOCore", package: "swift-nio")],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "InferenceProtocolTests",
@@ -83,7 +84,7 @@ let package = Package(
                 "InferenceProtocol", "ProtoWire",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
-            resources: [.copy("Fixtures")]
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

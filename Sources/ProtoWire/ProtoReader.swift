@@ -303,7 +303,9 @@ public struct ProtoReader {
     public mutating func preserveUnknownField(_ tag: ProtoTag, in unknownFields: inout UnknownFields) throws {
         let start = tagStart
         try skipField(tag)
-        let bytes = buffer.getSlice(at: start, length: buffer.readerIndex - start)!
-        unknownFields.append(bytes)
+        // ByteBuffer's get methods only reach readable bytes; step back over the tag in a copy.
+        var field = buffer
+        field.moveReaderIndex(to: start)
+        unknownFields.append(field.readSlice(length: buffer.readerIndex - start)!)
     }
 }

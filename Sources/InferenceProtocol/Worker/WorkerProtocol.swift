@@ -1,0 +1,233 @@
+import NIOCore
+import ProtoWire
+
+/// The payload messages of the worker protocol, package `switchyard.worker`
+/// (Protos/switchyard/worker.proto).
+public enum WorkerProtocol {
+    /// The protocol version this build speaks, sent in `Hello.protocolVersion`.
+    public static let version: UInt32 = 1
+
+    /// HELLO: who the worker is and what it serves.
+    public struct Hello: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.Hello"
+        /// Version of the protocol the worker speaks.
+        public var protocolVersion: UInt32 = 0  // = 1
+        /// The worker's process id.
+        public var pid: Int32 = 0  // = 2
+        /// Models the worker serves.
+        public var models: [ModelDescriptor] = []  // = 3
+        /// A name for logs and metrics.
+        public var workerID: String = ""  // = 4
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: protocolVersion = try reader.read(ProtoUInt32.self, tag)
+            case 2: pid = try reader.read(ProtoInt32.self, tag)
+            case 3: models.append(try reader.readMessage(tag))
+            case 4: workerID = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if protocolVersion != 0 { writer.write(ProtoUInt32.self, field: 1, protocolVersion) }
+            if pid != 0 { writer.write(ProtoInt32.self, field: 2, pid) }
+            for model in models { writer.writeMessage(field: 3, model) }
+            if !workerID.isEmpty { writer.writeString(field: 4, workerID) }
+        }
+    }
+
+    /// One model a worker serves.
+    public struct ModelDescriptor: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.ModelDescriptor"
+        public var name: String = ""  // = 1
+        public var versions: [String] = []  // = 2
+        /// Largest batch; 0 when the model does not batch.
+        public var maxBatchSize: Int32 = 0  // = 3
+        /// True when the model may answer one request with zero, one or many responses.
+        public var decoupled: Bool = false  // = 4
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: name = try reader.readString(tag)
+            case 2: versions.append(try reader.readString(tag))
+            case 3: maxBatchSize = try reader.read(ProtoInt32.self, tag)
+            case 4: decoupled = try reader.read(ProtoBool.self, tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if !name.isEmpty { writer.writeString(field: 1, name) }
+            for version in versions { writer.writeString(field: 2, version) }
+            if maxBatchSize != 0 { writer.write(ProtoInt32.self, field: 3, maxBatchSize) }
+            if decoupled { writer.write(ProtoBool.self, field: 4, decoupled) }
+        }
+    }
+
+    /// INFER_REQUEST: the client's request bytes and the router's choice of model and version.
+    public struct InferRequest: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.InferRequest"
+        public var modelName: String = ""  // = 1
+        /// Empty lets the worker choose.
+        public var modelVersion: String = ""  // = 2
+        /// The `inference.ModelInferRequest` exactly as the client sent it.
+        public var request = ByteBuffer()  // = 3
+        /// Nanoseconds since the Unix epoch; 0 for none.
+        public var deadlineUnixNanos: Int64 = 0  // = 4
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: modelName = try reader.readString(tag)
+            case 2: modelVersion = try reader.readString(tag)
+            case 3: request = try reader.readBytes(tag)
+            case 4: deadlineUnixNanos = try reader.read(ProtoInt64.self, tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if !modelName.isEmpty { writer.writeString(field: 1, modelName) }
+            if !modelVersion.isEmpty { writer.writeString(field: 2, modelVersion) }
+            if request.readableBytes > 0 { writer.writeBytes(field: 3, request) }
+            if deadlineUnixNanos != 0 { writer.write(ProtoInt64.self, field: 4, deadlineUnixNanos) }
+        }
+    }
+
+    /// INFER_RESPONSE: a `ModelInferResponse` or an error status.
+    public struct InferResponse: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.InferResponse"
+        /// The `inference.ModelInferResponse` bytes; empty with an error status.
+        public var response = ByteBuffer()  // = 1
+        /// Absent or code 0 means OK.
+        public var status: Status?  // = 2
+        /// True on the last response for the request id.
+        public var final: Bool = false  // = 3
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: response = try reader.readBytes(tag)
+            case 2:
+                var value = status ?? Status()
+                try reader.merge(tag, into: &value)
+                status = value
+            case 3: final = try reader.read(ProtoBool.self, tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if response.readableBytes > 0 { writer.writeBytes(field: 1, response) }
+            if let status { writer.writeMessage(field: 2, status) }
+            if final { writer.write(ProtoBool.self, field: 3, final) }
+        }
+    }
+
+    /// A gRPC status: the payload of ERROR and part of `InferResponse`.
+    public struct Status: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.Status"
+        /// gRPC status code.
+        public var code: Int32 = 0  // = 1
+        /// A message a person can act on.
+        public var message: String = ""  // = 2
+
+        public init() {}
+
+        public init(code: Int32, message: String) {
+            self.code = code
+            self.message = message
+        }
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: code = try reader.read(ProtoInt32.self, tag)
+            case 2: message = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if code != 0 { writer.write(ProtoInt32.self, field: 1, code) }
+            if !message.isEmpty { writer.writeString(field: 2, message) }
+        }
+    }
+
+    /// CANCEL: why the gateway gave up on a request.
+    public struct Cancel: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.Cancel"
+        public var reason: String = ""  // = 1
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: reason = try reader.readString(tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if !reason.isEmpty { writer.writeString(field: 1, reason) }
+        }
+    }
+
+    /// PING: a health check; the worker echoes nonce and time in a PONG.
+    public struct Ping: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.Ping"
+        public var nonce: UInt64 = 0  // = 1
+        public var sentUnixNanos: Int64 = 0  // = 2
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: nonce = try reader.read(ProtoUInt64.self, tag)
+            case 2: sentUnixNanos = try reader.read(ProtoInt64.self, tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if nonce != 0 { writer.write(ProtoUInt64.self, field: 1, nonce) }
+            if sentUnixNanos != 0 { writer.write(ProtoInt64.self, field: 2, sentUnixNanos) }
+        }
+    }
+
+    /// PONG: the answer to a PING, with the worker's current load.
+    public struct Pong: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.Pong"
+        public var nonce: UInt64 = 0  // = 1
+        public var sentUnixNanos: Int64 = 0  // = 2
+        /// Requests executing now.
+        public var inFlight: UInt32 = 0  // = 3
+        /// Requests waiting in the worker's queue.
+        public var queued: UInt32 = 0  // = 4
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: nonce = try reader.read(ProtoUInt64.self, tag)
+            case 2: sentUnixNanos = try reader.read(ProtoInt64.self, tag)
+            case 3: inFlight = try reader.read(ProtoUInt32.self, tag)
+            case 4: queued = try reader.read(ProtoUInt32.self, tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if nonce != 0 { writer.write(ProtoUInt64.self, field: 1, nonce) }
+            if sentUnixNanos != 0 { writer.write(ProtoInt64.self, field: 2, sentUnixNanos) }
+            if inFlight != 0 { writer.write(ProtoUInt32.self, field: 3, inFlight) }
+            if queued != 0 { writer.write(ProtoUInt32.self, field: 4, queued) }
+        }
+    }
+}
