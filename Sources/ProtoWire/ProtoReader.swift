@@ -62,8 +62,9 @@ public struct ProtoReader {
         return ProtoTag(fieldNumber: fieldNumber, wireType: wireType)
     }
 
+    /// Checks that `tag` carries the wire type of a field declared as `typeName`.
     @inlinable
-    func expect(_ tag: ProtoTag, _ wireType: WireType, _ typeName: StaticString) throws {
+    public func expect(_ tag: ProtoTag, _ wireType: WireType, _ typeName: StaticString) throws {
         guard tag.wireType == wireType else {
             throw ProtoDecodingError(
                 .wrongWireType,
@@ -176,6 +177,15 @@ public struct ProtoReader {
         }
         var nested = ProtoReader(buffer: slice, limits: limits, depth: depth + 1)
         try message.merge(from: &nested)
+    }
+
+    /// Decodes a singular embedded message field held as an optional, merging with any earlier
+    /// occurrence.
+    @inlinable
+    public mutating func merge<M: ProtoMessage>(_ tag: ProtoTag, into message: inout M?) throws {
+        var value = message ?? M()
+        try merge(tag, into: &value)
+        message = value
     }
 
     /// Decodes an embedded message field as a new value (for repeated message fields).

@@ -79,7 +79,7 @@ public struct ProtoWriter {
         #if _endian(little)
         if let size = Codec.fixedSize, size == MemoryLayout<Codec.Value>.stride {
             // Fixed-width values are stored little-endian: on this host that is their memory.
-            values.withUnsafeBytes { buffer.writeBytes($0) }
+            _ = values.withUnsafeBytes { buffer.writeBytes($0) }
             return
         }
         #endif

@@ -1,0 +1,6 @@
+import ProtoWire
+
+extension MessageCatalog {
+    /// Model configuration, health and reflection messages.
+    static var catalogExtensions: [any ProtoMessage.Type] { [] }
+}
