@@ -107,9 +107,9 @@ final class InferenceMessagesTests: XCTestCase {
         XCTAssertEqual(statistics.encodedBytes(), [0x1A, 0x00])
 
         var config = ModelConfigResponse()
-        config.configBytes = ByteBuffer()
+        config.config = ModelConfig()
         XCTAssertEqual(config.encodedBytes(), [0x0A, 0x00])
-        XCTAssertEqual(try ModelConfigResponse(decodingBytes: [0x0A, 0x00]).configBytes, ByteBuffer())
+        XCTAssertEqual(try ModelConfigResponse(decodingBytes: [0x0A, 0x00]).config, ModelConfig())
 
         // A oneof member holding its type's default is still written: that is its presence.
         XCTAssertEqual(ModelRepositoryParameter(.bool(false)).encodedBytes(), [0x08, 0x00])
@@ -128,9 +128,10 @@ final class InferenceMessagesTests: XCTestCase {
         XCTAssertEqual(statistics.inferenceStats?.success, StatisticDuration(count: 5, ns: 7))
         XCTAssertEqual(statistics.inferenceStats?.fail, StatisticDuration(count: 1, ns: 0))
 
-        // The raw ModelConfig stand-in merges by concatenation, which protobuf defines as merging.
-        let config = try ModelConfigResponse(decodingBytes: [0x0A, 0x02, 0x20, 0x08, 0x0A, 0x01, 0x41])
-        XCTAssertEqual(config.configBytes.map { Array($0.readableBytesView) }, [0x20, 0x08, 0x41])
+        // Two occurrences of `config` merge: max_batch_size (4) from the first, name (1) from the second.
+        let config = try ModelConfigResponse(decodingBytes: [0x0A, 0x02, 0x20, 0x08, 0x0A, 0x03, 0x0A, 0x01, 0x41])
+        XCTAssertEqual(config.config?.maxBatchSize, 8)
+        XCTAssertEqual(config.config?.name, "A")
     }
 
     func testShapeIsAcceptedPackedAndUnpacked() throws {
@@ -553,8 +554,10 @@ private enum Samples {
     }()
     static let modelConfigResponse: ModelConfigResponse = {
         var m = ModelConfigResponse()
-        // ModelConfig { name: "simple" max_batch_size: 8 }
-        m.configBytes = bytes([0x0A, 0x06] + Array("simple".utf8) + [0x20, 0x08])
+        var config = ModelConfig()
+        config.name = "simple"
+        config.maxBatchSize = 8
+        m.config = config
         return m
     }()
 

@@ -34,31 +34,19 @@ public struct ModelConfigRequest: ProtoMessage, Hashable {
 public struct ModelConfigResponse: ProtoMessage, Hashable {
     public static let protoMessageName = "inference.ModelConfigResponse"
 
-    /// `config` (`inference.ModelConfig config = 1`), held for now as the raw encoded
-    /// `inference.ModelConfig` message (without tag or length prefix); nil when absent.
-    ///
-    /// Stand-in until the `ModelConfig` type exists, when this becomes `config: ModelConfig?`.
-    /// Decoding does not look inside these bytes, so it does not validate them. A second
-    /// occurrence of the field is appended, which is how protobuf merges two encodings of a
-    /// message.
-    public var configBytes: ByteBuffer?  // = 1
+    /// The model's configuration (`inference.ModelConfig config = 1`); nil when absent.
+    public var config: ModelConfig?  // = 1
 
     public init() {}
 
     public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
         switch tag.fieldNumber {
-        case 1:
-            var slice = try reader.readBytes(tag)
-            if configBytes == nil {
-                configBytes = slice
-            } else {
-                configBytes!.writeBuffer(&slice)
-            }
+        case 1: try reader.merge(tag, into: &config)
         default: try reader.skipField(tag)
         }
     }
 
     public func encode(to writer: inout ProtoWriter) {
-        if let configBytes { writer.writeBytes(field: 1, configBytes) }
+        if let config { writer.writeMessage(field: 1, config) }
     }
 }
