@@ -1,0 +1,67 @@
+import H2Transport
+
+/// Everything the gateway process needs to serve, with the embedded defaults of DESIGN.md:
+/// TLS on 0.0.0.0:8443 (client certificates verified when presented), plaintext h2c on
+/// 127.0.0.1:8001, dev certificates under Certs/dev/.
+public struct GatewayConfiguration: Sendable {
+    /// A host and port to listen on.
+    public struct Address: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        /// Parses "host:port" (IPv6 hosts in brackets: "[::1]:8001").
+        public init?(parsing text: String) {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else {
+                return nil
+            }
+            var host = String(text[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { return nil }
+            self.init(host: host, port: port)
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    /// Certificate files of the TLS listener.
+    public struct TLSFiles: Sendable, Hashable {
+        /// PEM chain, leaf first.
+        public var certificateChain: String
+        /// PEM private key of the leaf.
+        public var privateKey: String
+        /// PEM CA bundle that client certificates must chain to.
+        public var clientCABundle: String?
+
+        public init(certificateChain: String, privateKey: String, clientCABundle: String?) {
+            self.certificateChain = certificateChain
+            self.privateKey = privateKey
+            self.clientCABundle = clientCABundle
+        }
+
+        /// The dev certificates in `directory` (server.pem, server-key.pem, ca.pem).
+        public static func dev(in directory: String) -> TLSFiles {
+            let files = DevCertificates.Files(directory: directory)
+            return TLSFiles(certificateChain: files.serverCertificate, privateKey: files.serverKey, clientCABundle: files.caCertificate)
+        }
+    }
+
+    /// The plaintext (h2c, prior knowledge) listener; nil for none. Default 127.0.0.1:8001.
+    public var plaintextListener: Address? = Address(host: "127.0.0.1", port: 8001)
+    /// The TLS listener; nil for none. Default 0.0.0.0:8443.
+    public var tlsListener: Address? = Address(host: "0.0.0.0", port: 8443)
+    /// The TLS listener's certificates. Default: the dev set in Certs/dev/.
+    public var tlsFiles = TLSFiles.dev(in: "Certs/dev")
+    /// Client certificates: none, optional (verified when presented) or required. Default optional.
+    public var clientCertificateVerification: TLSConfiguration.ClientCertificateVerification = .optional
+    /// HTTP/2 settings and protections.
+    public var http2 = HTTP2Configuration()
+    /// The largest request message accepted. Default 64 MiB (tensors are large).
+    public var maxReceiveMessageSize = 64 * 1024 * 1024
+
+    public init() {}
+}

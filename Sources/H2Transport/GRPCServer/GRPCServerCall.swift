@@ -1,0 +1,82 @@
+import Logging
+import NIOCore
+
+/// What a method implementation hears about its call. All calls arrive on the call's event loop.
+public protocol GRPCServerCallHandler: AnyObject {
+    /// One request message (decompressed, without the 5-byte prefix).
+    func callReceived(message: ByteBuffer)
+    /// The client has sent its last message.
+    func callReceivedEnd()
+    /// The call ended without the handler: the client cancelled (RST_STREAM), the deadline
+    /// passed, or the connection went away. Stop the work and free what it holds; nothing more
+    /// can be sent.
+    func callCancelled(_ status: GRPCStatus)
+}
+
+extension GRPCServerCallHandler {
+    public func callReceivedEnd() {}
+}
+
+/// One server-side gRPC call, as a method implementation sees it: the request head and the
+/// means to answer. Confined to `eventLoop`; hop there (`eventLoop.execute`) from elsewhere.
+public final class GRPCServerCall {
+    /// The validated request head: path, deadline, metadata, encodings.
+    public let head: GRPCRequestHead
+    /// The connection: peer address, TLS details, the client certificate's identity.
+    public let connection: HTTP2ConnectionInfo
+    /// The event loop the call lives on.
+    public let eventLoop: EventLoop
+    /// A logger with the call's path and peer.
+    public var logger: Logger
+
+    weak var streamHandler: GRPCServerStreamHandler?
+    /// Called when the send side crosses its watermarks: stop producing while false.
+    public var onWritabilityChanged: ((Bool) -> Void)?
+
+    init(head: GRPCRequestHead, connection: HTTP2ConnectionInfo, eventLoop: EventLoop, logger: Logger, streamHandler: GRPCServerStreamHandler) {
+        self.head = head
+        self.connection = connection
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.streamHandler = streamHandler
+    }
+
+    /// True once a status was sent or the call was cancelled.
+    public var isFinished: Bool { streamHandler?.isFinished ?? true }
+
+    /// False while sent messages wait for the client's flow-control window beyond the
+    /// stream's high watermark.
+    public var isWritable: Bool { streamHandler?.isWritable ?? false }
+
+    /// Sends the response headers with custom metadata. Optional: the first message or the
+    /// status sends them when needed.
+    public func sendHeaders(_ metadata: GRPCMetadata = GRPCMetadata()) {
+        streamHandler?.sendHeaders(metadata)
+    }
+
+    /// Sends one response message.
+    public func sendMessage(_ message: ByteBuffer, compress: Bool = true) {
+        streamHandler?.sendMessage(message, compress: compress)
+    }
+
+    /// Ends the call with a status and optional trailing metadata.
+    public func finish(_ status: GRPCStatus, trailers: GRPCMetadata = GRPCMetadata()) {
+        streamHandler?.finish(status, trailers: trailers)
+    }
+
+    /// Ends the call with an error's status and trailers.
+    public func finish(_ error: RPCError) {
+        finish(error.status, trailers: error.trailers)
+    }
+
+    /// Stops taking request bytes: the HTTP/2 window is not reopened, so the client stops
+    /// sending once it is used up. Use while the next hop cannot take more.
+    public func pauseReceiving() {
+        streamHandler?.setReceivePaused(true)
+    }
+
+    /// Takes request bytes again and delivers what arrived meanwhile.
+    public func resumeReceiving() {
+        streamHandler?.setReceivePaused(false)
+    }
+}

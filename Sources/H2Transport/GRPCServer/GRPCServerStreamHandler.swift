@@ -1,0 +1,208 @@
+import Logging
+import NIOCore
+
+/// Runs one gRPC call on one HTTP/2 stream: validates the request head, deframes request
+/// messages for the method's handler, frames its responses, enforces the deadline, and turns a
+/// client's RST_STREAM into cancellation. The rules live in `GRPCServerStreamStateMachine`;
+/// this type does the I/O around it.
+final class GRPCServerStreamHandler: HTTP2StreamDelegate {
+    private let stream: HTTP2Stream
+    private let registry: GRPCServiceRegistry
+    private var machine: GRPCServerStreamStateMachine
+    private var logger: Logger
+    private var call: GRPCServerCall?
+    private var handler: GRPCServerCallHandler?
+    private var deadlineTimer: Scheduled<Void>?
+    private var receivePaused = false
+    private var pausedBytes = 0
+    private var endPending = false
+    private(set) var isFinished = false
+
+    init(stream: HTTP2Stream, registry: GRPCServiceRegistry, configuration: GRPCServerStreamStateMachine.Configuration, logger: Logger) {
+        self.stream = stream
+        self.registry = registry
+        self.machine = GRPCServerStreamStateMachine(configuration: configuration)
+        self.logger = logger
+    }
+
+    var isWritable: Bool { stream.isWritable }
+
+    // MARK: HTTP2StreamDelegate
+
+    func stream(_ stream: HTTP2Stream, receivedHeaders headers: [HTTP2HeaderField], endStream: Bool) {
+        let action: GRPCServerStreamStateMachine.ReceiveHeadersAction
+        do {
+            action = try machine.receiveHeaders(headers.lazy.map { (name: $0.name, value: $0.value) }, endStream: endStream, receivedAt: .now())
+        } catch {
+            logger.debug("unexpected header block", metadata: ["stream": "\(stream.id)", "error": "\(error)"])
+            stream.reset(.protocolError)
+            return
+        }
+        switch action {
+        case .reject(let headers, let resetStream):
+            isFinished = true
+            stream.sendHeaders(headers.map { HTTP2HeaderField($0.name, $0.value) }, endStream: true)
+            if resetStream { stream.reset(.noError) }
+        case .accept(let head):
+            logger[metadataKey: "grpc.path"] = "\(head.path)"
+            let call = GRPCServerCall(head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self)
+            self.call = call
+            guard let factory = registry.handlerFactory(for: head.path) else {
+                finish(GRPCStatus(code: .unimplemented, message: "method \(head.path) is not served here"), trailers: GRPCMetadata())
+                return
+            }
+            if let deadline = head.deadline {
+                deadlineTimer = stream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+                    self?.deadlineExceeded()
+                }
+            }
+            handler = factory(call)
+            if endStream { deliverMessages() }
+        }
+    }
+
+    func stream(_ stream: HTTP2Stream, receivedData data: ByteBuffer) {
+        do {
+            try machine.receiveMessageBytes(data)
+        } catch {
+            stream.reset(.protocolError)
+            return
+        }
+        if receivePaused {
+            pausedBytes += data.readableBytes
+        } else {
+            stream.consume(data.readableBytes)
+            deliverMessages()
+        }
+    }
+
+    func streamReceivedEnd(_ stream: HTTP2Stream) {
+        do {
+            try machine.receiveEnd()
+        } catch {
+            return  // END_STREAM on the headers was already reported with them
+        }
+        deliverMessages()
+    }
+
+    func stream(_ stream: HTTP2Stream, wasReset code: HTTP2ErrorCode) {
+        if let status = machine.receiveReset(errorCode: code.rawValue) {
+            cancel(status)
+        }
+        isFinished = true
+    }
+
+    func streamClosed(_ stream: HTTP2Stream) {
+        deadlineTimer?.cancel()
+        if !isFinished {
+            isFinished = true
+            cancel(GRPCStatus(code: .cancelled, message: "the stream closed before the call finished"))
+        }
+        handler = nil
+        call?.onWritabilityChanged = nil
+    }
+
+    func stream(_ stream: HTTP2Stream, writabilityChanged isWritable: Bool) {
+        call?.onWritabilityChanged?(isWritable)
+    }
+
+    // MARK: Inbound
+
+    private func deliverMessages() {
+        guard !receivePaused else { return }
+        while let handler, !isFinished {
+            switch machine.nextInboundMessage() {
+            case .message(let message):
+                handler.callReceived(message: message)
+                if receivePaused { return }
+            case .awaitingMoreData:
+                return
+            case .endOfRequest:
+                if !endPending {
+                    endPending = true
+                    handler.callReceivedEnd()
+                }
+                return
+            case .failed(let status):
+                finish(status, trailers: GRPCMetadata())
+                cancel(status)
+                return
+            }
+        }
+    }
+
+    func setReceivePaused(_ paused: Bool) {
+        guard paused != receivePaused else { return }
+        receivePaused = paused
+        if !paused {
+            if pausedBytes > 0 {
+                stream.consume(pausedBytes)
+                pausedBytes = 0
+            }
+            deliverMessages()
+        }
+    }
+
+    // MARK: Outbound
+
+    func sendHeaders(_ metadata: GRPCMetadata) {
+        guard !isFinished else { return }
+        do {
+            let headers = try machine.sendHeaders(metadata)
+            headersSent = true
+            stream.sendHeaders(headers.map { HTTP2HeaderField($0.name, $0.value) })
+        } catch {
+            logger.debug("sendHeaders refused", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func sendMessage(_ message: ByteBuffer, compress: Bool) {
+        guard !isFinished else { return }
+        do {
+            if !headersSent { sendHeaders(GRPCMetadata()) }
+            switch try machine.sendMessage(message, compress: compress) {
+            case .framed:
+                if let bytes = machine.nextOutboundBytes() { stream.sendData(bytes) }
+            case .refused(let status):
+                finish(status, trailers: GRPCMetadata())
+            }
+        } catch {
+            logger.debug("sendMessage refused", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private var headersSent = false
+
+    func finish(_ status: GRPCStatus, trailers: GRPCMetadata) {
+        guard !isFinished else { return }
+        isFinished = true
+        deadlineTimer?.cancel()
+        do {
+            let action = try machine.sendStatus(status, trailers: trailers)
+            let fields = action.headers.map { HTTP2HeaderField($0.name, $0.value) }
+            if action.isTrailersOnly {
+                stream.sendHeaders(fields, endStream: true)
+            } else {
+                if let data = action.data { stream.sendData(data) }
+                stream.sendEnd(trailers: fields)
+            }
+            if action.resetStream { stream.reset(.noError) }
+        } catch {
+            logger.debug("sendStatus refused", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func cancel(_ status: GRPCStatus) {
+        deadlineTimer?.cancel()
+        let handler = self.handler
+        self.handler = nil
+        handler?.callCancelled(status)
+    }
+
+    private func deadlineExceeded() {
+        guard !isFinished else { return }
+        let status = GRPCStatus(code: .deadlineExceeded, message: "deadline of \(call?.head.timeout.map { "\($0)" } ?? "?") exceeded")
+        finish(status, trailers: GRPCMetadata())
+        cancel(status)
+    }
+}

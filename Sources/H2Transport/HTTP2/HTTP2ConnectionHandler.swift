@@ -1,0 +1,568 @@
+import CNGHTTP2
+import Logging
+import NIOCore
+
+/// Ask a server connection to shut down gracefully: GOAWAY, let in-flight streams finish within
+/// the drain timeout, then close. Send it with `channel.triggerUserOutboundEvent`.
+public struct HTTP2GracefulShutdown: Sendable {
+    public init() {}
+}
+
+/// The HTTP/2 connection: nghttp2 in memory mode inside a NIO channel handler.
+///
+/// Sits above the TLS handler (or directly on the socket for h2c) and exchanges plaintext
+/// bytes with it. Streams are handed to the layer above through `HTTP2Stream` and its delegate.
+/// Flow control is tied to NIO backpressure both ways: receive windows reopen only as the
+/// application consumes body bytes, and while the channel is not writable the handler neither
+/// pulls frames out of nghttp2 nor reads from the socket, so nothing buffers without bound.
+/// Abuse — Rapid Reset, CONTINUATION floods, header lists past the limit, no-op frame floods,
+/// ping floods — ends the offending connection with GOAWAY ENHANCE_YOUR_CALM.
+public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionDelegate {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Never
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    /// Creates the delegate for a new stream the peer opened (server); nil refuses the stream.
+    public typealias StreamInitializer = (HTTP2Stream) -> HTTP2StreamDelegate?
+
+    let configuration: HTTP2Configuration
+    private let role: NGHTTP2Session.Role
+    private let streamInitializer: StreamInitializer?
+    private var logger: Logger
+    private var session: NGHTTP2Session?
+    private var context: ChannelHandlerContext?
+    private var streams: [Int32: HTTP2Stream] = [:]
+    private var connectionInfo = HTTP2ConnectionInfo(remoteAddress: "?", localAddress: "?", isSecure: false)
+
+    private var resetBucket: TokenBucket
+    private var glitchBucket: TokenBucket
+    private var pingStrikes = 0
+    private var lastPingReceived: NIODeadline?
+    private var pendingRead = false
+    private var flushScheduled = false
+    private var inChannelRead = false
+    private var closing = false
+    private var goAwaySent = false
+    private var calmReason: String?
+
+    private var idleTimer: Scheduled<Void>?
+    private var keepaliveTimer: Scheduled<Void>?
+    private var keepaliveTimeoutTimer: Scheduled<Void>?
+    private var maxAgeTimer: Scheduled<Void>?
+    private var drainTimer: Scheduled<Void>?
+
+    /// A server connection.
+    public init(server configuration: HTTP2Configuration, logger: Logger, streamInitializer: @escaping StreamInitializer) {
+        self.configuration = configuration
+        self.role = .server
+        self.streamInitializer = streamInitializer
+        self.logger = logger
+        self.resetBucket = TokenBucket(burst: configuration.streamResetBurst, ratePerSecond: configuration.streamResetRate)
+        self.glitchBucket = TokenBucket(burst: configuration.glitchBurst, ratePerSecond: configuration.glitchRate)
+    }
+
+    /// A client connection; open streams with `openStream`.
+    public init(client configuration: HTTP2Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.role = .client
+        self.streamInitializer = nil
+        self.logger = logger
+        self.resetBucket = TokenBucket(burst: configuration.streamResetBurst, ratePerSecond: configuration.streamResetRate)
+        self.glitchBucket = TokenBucket(burst: configuration.glitchBurst, ratePerSecond: configuration.glitchRate)
+    }
+
+    /// The streams open now.
+    public var openStreamCount: Int { streams.count }
+
+    // MARK: Channel lifecycle
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { start(context: context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        start(context: context)
+        context.fireChannelActive()
+    }
+
+    private func start(context: ChannelHandlerContext) {
+        guard session == nil else { return }
+        connectionInfo.remoteAddress = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+        connectionInfo.localAddress = context.channel.localAddress.map { "\($0)" } ?? "?"
+        logger[metadataKey: "peer"] = "\(connectionInfo.remoteAddress)"
+        do {
+            let session = try NGHTTP2Session(role: role, configuration: configuration)
+            session.delegate = self
+            try session.submitSettings(configuration)
+            self.session = session
+        } catch {
+            logger.error("cannot start HTTP/2 session", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        armIdleTimer()
+        scheduleKeepalive()
+        if let age = configuration.maxConnectionAge {
+            maxAgeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: age) { [weak self] in
+                self?.logger.debug("connection reached its maximum age; draining")
+                self?.beginGracefulShutdown()
+            }
+        }
+        flushOutput()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        tearDown(reason: .cancel)
+        self.context = nil
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        tearDown(reason: .cancel)
+        context.fireChannelInactive()
+    }
+
+    private func tearDown(reason: HTTP2ErrorCode) {
+        for timer in [idleTimer, keepaliveTimer, keepaliveTimeoutTimer, maxAgeTimer, drainTimer] { timer?.cancel() }
+        let open = streams
+        streams.removeAll()
+        for stream in open.values where !stream.isClosed {
+            stream.isClosed = true
+            stream.delegate?.stream(stream, wasReset: reason)
+            stream.delegate?.streamClosed(stream)
+            stream.delegate = nil
+        }
+        session?.delegate = nil
+        session = nil
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let handshake = event as? TLSHandshakeCompleted {
+            connectionInfo.isSecure = true
+            connectionInfo.tls = handshake
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if event is HTTP2GracefulShutdown {
+            beginGracefulShutdown()
+            promise?.succeed(())
+        } else {
+            context.triggerUserOutboundEvent(event, promise: promise)
+        }
+    }
+
+    // MARK: Reading
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let session else { return }
+        let buffer = unwrapInboundIn(data)
+        inChannelRead = true
+        defer { inChannelRead = false }
+        do {
+            try session.receive(buffer)
+        } catch {
+            // nghttp2 has already queued GOAWAY for protocol errors; send it, then close.
+            logger.debug("HTTP/2 protocol error from peer", metadata: ["error": "\(error)"])
+            flushOutput()
+            closeWhenFlushed()
+            return
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        flushOutput()
+        context.fireChannelReadComplete()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        // Stop reading a socket we cannot write to: its answers would pile up in memory.
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            flushOutput()
+            if pendingRead {
+                pendingRead = false
+                context.read()
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        logger.debug("connection error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Writing
+
+    /// Pulls frames out of nghttp2 into the channel while it is writable.
+    func flushOutput() {
+        guard let context, let session else { return }
+        var wrote = false
+        while context.channel.isWritable {
+            var buffer = context.channel.allocator.buffer(capacity: 16_384)
+            let more: Bool
+            do {
+                more = try session.produceOutput(into: &buffer, limit: 65_536)
+            } catch {
+                logger.debug("HTTP/2 session failed while sending", metadata: ["error": "\(error)"])
+                context.close(promise: nil)
+                return
+            }
+            if buffer.readableBytes > 0 {
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                wrote = true
+            }
+            if !more { break }
+        }
+        if wrote { context.flush() }
+        if !session.wantsIO { closeWhenFlushed() }
+    }
+
+    /// Coalesces flushes requested by streams outside a read into one per event-loop tick.
+    private func scheduleFlush() {
+        guard !inChannelRead, !flushScheduled, let context else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute { [weak self] in
+            guard let self else { return }
+            self.flushScheduled = false
+            self.flushOutput()
+        }
+    }
+
+    private func closeWhenFlushed() {
+        guard !closing, let context else { return }
+        closing = true
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Protections
+
+    /// Ends the connection with GOAWAY ENHANCE_YOUR_CALM, once, logging why.
+    private func calm(_ reason: String, debugData: String = "") {
+        guard calmReason == nil, let session else { return }
+        calmReason = reason
+        logger.warning("closing abusive HTTP/2 connection", metadata: ["reason": "\(reason)"])
+        session.submitGoAway(code: .enhanceYourCalm, debugData: debugData.isEmpty ? reason : debugData)
+        session.terminate(code: .enhanceYourCalm)
+        scheduleFlush()
+    }
+
+    private func glitch(_ what: String) {
+        if !glitchBucket.take() { calm("too many no-op or invalid frames (last: \(what))") }
+    }
+
+    // MARK: Timers
+
+    private func armIdleTimer() {
+        idleTimer?.cancel()
+        idleTimer = nil
+        guard let timeout = configuration.idleTimeout, streams.isEmpty, let context else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+            guard let self, self.streams.isEmpty else { return }
+            self.logger.debug("closing idle connection")
+            self.session?.submitGoAway(code: .noError, debugData: "idle")
+            self.flushOutput()
+            self.closeWhenFlushed()
+        }
+    }
+
+    private func scheduleKeepalive() {
+        keepaliveTimer?.cancel()
+        guard let interval = configuration.keepaliveInterval, let context else { return }
+        keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+            guard let self, let context = self.context else { return }
+            self.session?.submitPing()
+            self.flushOutput()
+            self.keepaliveTimeoutTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.configuration.keepaliveTimeout) { [weak self] in
+                self?.logger.info("keepalive ping not acknowledged; closing connection")
+                self?.context?.close(promise: nil)
+            }
+        }
+    }
+
+    /// GOAWAY (after a shutdown notice), then close once the open streams finish or the drain
+    /// timeout passes.
+    func beginGracefulShutdown() {
+        guard !goAwaySent, let session, let context else { return }
+        goAwaySent = true
+        session.submitShutdownNotice()
+        flushOutput()
+        // A round trip later, the real GOAWAY names the last stream we accept.
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [weak self] in
+            guard let self else { return }
+            self.session?.submitGoAway(code: .noError)
+            self.flushOutput()
+            if self.streams.isEmpty { self.closeWhenFlushed() }
+        }
+        drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [weak self] in
+            guard let self else { return }
+            self.logger.info("drain timeout passed; closing connection", metadata: ["open_streams": "\(self.streams.count)"])
+            self.context?.close(promise: nil)
+        }
+    }
+
+    // MARK: Streams (client)
+
+    /// Opens a client stream with request headers. The body follows with `sendData`/`sendEnd`.
+    public func openStream(headers: [HTTP2HeaderField], delegate: HTTP2StreamDelegate, endStream: Bool = false) throws -> HTTP2Stream {
+        guard let session, let context else { throw NGHTTP2Error(code: -1, message: "connection is not active") }
+        let id = try session.submitRequest(headers: headers, hasBody: !endStream)
+        let stream = HTTP2Stream(id: id, connection: self, eventLoop: context.eventLoop, connectionInfo: connectionInfo)
+        stream.delegate = delegate
+        stream.sentHeaders = true
+        stream.outboundEnded = endStream
+        streams[id] = stream
+        idleTimer?.cancel()
+        scheduleFlush()
+        return stream
+    }
+
+    // MARK: Streams (called by HTTP2Stream)
+
+    func streamSendHeaders(_ stream: HTTP2Stream, _ headers: [HTTP2HeaderField], endStream: Bool) {
+        guard !stream.isClosed, !stream.sentHeaders, let session else { return }
+        stream.sentHeaders = true
+        pingStrikes = 0
+        do {
+            if endStream {
+                stream.outboundEnded = true
+                try session.submitResponse(streamID: stream.id, headers: headers, hasBody: false)
+            } else {
+                try session.submitResponse(streamID: stream.id, headers: headers, hasBody: true)
+            }
+        } catch {
+            logger.debug("cannot send headers", metadata: ["stream": "\(stream.id)", "error": "\(error)"])
+            session.submitReset(streamID: stream.id, code: .internalError)
+        }
+        scheduleFlush()
+    }
+
+    func streamSendData(_ stream: HTTP2Stream, _ data: ByteBuffer) {
+        guard !stream.isClosed, !stream.outboundEnded else { return }
+        stream.outbound.append(data)
+        stream.outboundBytes += data.readableBytes
+        if stream.reportedWritable && !stream.isWritable {
+            stream.reportedWritable = false
+            stream.delegate?.stream(stream, writabilityChanged: false)
+        }
+        resume(stream)
+    }
+
+    func streamSendEnd(_ stream: HTTP2Stream, trailers: [HTTP2HeaderField]?) {
+        guard !stream.isClosed, !stream.outboundEnded else { return }
+        stream.outboundEnded = true
+        stream.trailers = trailers
+        resume(stream)
+    }
+
+    private func resume(_ stream: HTTP2Stream) {
+        if stream.providerDeferred {
+            stream.providerDeferred = false
+            session?.resumeData(streamID: stream.id)
+        }
+        scheduleFlush()
+    }
+
+    func streamReset(_ stream: HTTP2Stream, code: HTTP2ErrorCode) {
+        guard !stream.isClosed, let session else { return }
+        session.submitReset(streamID: stream.id, code: code)
+        scheduleFlush()
+    }
+
+    func streamConsume(_ stream: HTTP2Stream, bytes: Int) {
+        guard let session, bytes > 0 else { return }
+        let amount = min(bytes, stream.unconsumedBytes)
+        stream.unconsumedBytes -= amount
+        session.consume(streamID: stream.id, bytes: amount)
+        scheduleFlush()
+    }
+
+    // MARK: NGHTTP2SessionDelegate
+
+    func session(_ session: NGHTTP2Session, beginFrame type: UInt8, flags: UInt8, streamID: Int32, length: Int) -> Bool {
+        switch Int(type) {
+        case Int(NGHTTP2_DATA.rawValue):
+            if length == 0 && flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) == 0 { glitch("empty DATA frame") }
+        case Int(NGHTTP2_WINDOW_UPDATE.rawValue):
+            break  // a zero increment is judged when the payload is known (invalid frame callback)
+        case Int(NGHTTP2_PRIORITY.rawValue):
+            glitch("PRIORITY frame")
+        case Int(NGHTTP2_RST_STREAM.rawValue):
+            if role == .server && !resetBucket.take() { calm("too many stream resets (Rapid Reset)") }
+        case Int(NGHTTP2_HEADERS.rawValue), Int(NGHTTP2_CONTINUATION.rawValue), Int(NGHTTP2_SETTINGS.rawValue),
+            Int(NGHTTP2_PING.rawValue), Int(NGHTTP2_GOAWAY.rawValue), Int(NGHTTP2_PUSH_PROMISE.rawValue):
+            break
+        default:
+            glitch("unknown frame type \(type)")
+        }
+        return true
+    }
+
+    func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32) {
+        if let stream = streams[streamID] {
+            stream.receivedHeaderBytes = 0
+            stream.pendingHeaders.removeAll(keepingCapacity: true)
+            return
+        }
+        guard role == .server, let context else { return }
+        let stream = HTTP2Stream(id: streamID, connection: self, eventLoop: context.eventLoop, connectionInfo: connectionInfo)
+        streams[streamID] = stream
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
+    func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool {
+        guard let stream = streams[streamID] else { return false }
+        stream.receivedHeaderBytes += header.name.utf8.count + header.value.utf8.count + 32
+        guard stream.receivedHeaderBytes <= configuration.maxHeaderListSize else {
+            if stream.receivedHeaderBytes - header.name.utf8.count - header.value.utf8.count - 32 <= configuration.maxHeaderListSize {
+                logger.debug("header list exceeds the limit", metadata: ["stream": "\(streamID)", "limit": "\(configuration.maxHeaderListSize)"])
+                glitch("header list larger than \(configuration.maxHeaderListSize) bytes")
+            }
+            return false
+        }
+        stream.pendingHeaders.append(header)
+        return true
+    }
+
+    func session(_ session: NGHTTP2Session, headersCompleteOn streamID: Int32, endStream: Bool) {
+        guard let stream = streams[streamID] else { return }
+        let headers = stream.pendingHeaders
+        stream.pendingHeaders = []
+        if stream.delegate == nil && role == .server {
+            guard !goAwaySent || streamID <= session.lastProcessedStreamID, let delegate = streamInitializer?(stream) else {
+                session.submitReset(streamID: streamID, code: .refusedStream)
+                return
+            }
+            stream.delegate = delegate
+        }
+        stream.delegate?.stream(stream, receivedHeaders: headers, endStream: endStream)
+        if endStream { stream.delegate?.streamReceivedEnd(stream) }
+    }
+
+    func session(_ session: NGHTTP2Session, data: ByteBuffer, on streamID: Int32) {
+        guard let stream = streams[streamID], let delegate = stream.delegate else {
+            // Data for a stream we reset or refused still counts against the connection window.
+            session.consume(streamID: 0, bytes: data.readableBytes)
+            return
+        }
+        stream.unconsumedBytes += data.readableBytes
+        delegate.stream(stream, receivedData: data)
+    }
+
+    func session(_ session: NGHTTP2Session, endStreamOn streamID: Int32) {
+        guard let stream = streams[streamID] else { return }
+        stream.delegate?.streamReceivedEnd(stream)
+    }
+
+    func session(_ session: NGHTTP2Session, resetReceived code: HTTP2ErrorCode, on streamID: Int32) {
+        guard let stream = streams[streamID], !stream.isClosed else { return }
+        stream.delegate?.stream(stream, wasReset: code)
+    }
+
+    func session(_ session: NGHTTP2Session, streamClosed streamID: Int32, code: HTTP2ErrorCode) {
+        guard let stream = streams.removeValue(forKey: streamID) else { return }
+        let wasReset = code != .noError && !stream.isClosed
+        stream.isClosed = true
+        if stream.unconsumedBytes > 0 {
+            session.consume(streamID: 0, bytes: stream.unconsumedBytes)
+            stream.unconsumedBytes = 0
+        }
+        if wasReset { stream.delegate?.stream(stream, wasReset: code) }
+        stream.delegate?.streamClosed(stream)
+        stream.delegate = nil
+        if streams.isEmpty {
+            if goAwaySent { closeWhenFlushed() } else { armIdleTimer() }
+        }
+    }
+
+    func sessionReceivedPing(_ session: NGHTTP2Session) {
+        guard role == .server else { return }
+        let now = NIODeadline.now()
+        if let last = lastPingReceived, now - last < configuration.minimumPingInterval {
+            pingStrikes += 1
+            if pingStrikes > configuration.maxPingStrikes {
+                calm("client pings more often than allowed", debugData: "too_many_pings")
+            }
+        }
+        lastPingReceived = now
+    }
+
+    func sessionReceivedPingAck(_ session: NGHTTP2Session) {
+        keepaliveTimeoutTimer?.cancel()
+        keepaliveTimeoutTimer = nil
+        scheduleKeepalive()
+    }
+
+    func session(_ session: NGHTTP2Session, goAwayReceived code: HTTP2ErrorCode, lastStreamID: Int32) {
+        logger.debug("peer sent GOAWAY", metadata: ["code": "\(code)", "last_stream": "\(lastStreamID)"])
+        for (id, stream) in streams where id > lastStreamID && role == .client {
+            stream.delegate?.stream(stream, wasReset: .refusedStream)
+        }
+    }
+
+    func session(_ session: NGHTTP2Session, invalidFrame type: UInt8, on streamID: Int32, error: Int32) {
+        glitch("invalid frame of type \(type): \(String(cString: nghttp2_strerror(error)))")
+    }
+
+    func session(_ session: NGHTTP2Session, sentFrame type: UInt8, flags: UInt8, streamID: Int32, errorCode: UInt32) {
+        switch Int(type) {
+        case Int(NGHTTP2_RST_STREAM.rawValue):
+            // Resets we send because of the peer's frames (MadeYouReset) count; CANCEL and
+            // REFUSED_STREAM are our own choices.
+            let code = HTTP2ErrorCode(rawValue: errorCode)
+            if code != .cancel && code != .refusedStream && code != .noError { glitch("peer provoked a stream reset (\(code))") }
+        case Int(NGHTTP2_HEADERS.rawValue), Int(NGHTTP2_DATA.rawValue):
+            pingStrikes = 0
+            lastPingReceived = nil
+        default:
+            break
+        }
+    }
+
+    func session(_ session: NGHTTP2Session, readBody streamID: Int32, into target: UnsafeMutableRawBufferPointer) -> NGHTTP2Session.BodyRead {
+        guard let stream = streams[streamID] else {
+            return .bytes(0, endOfBody: true, trailers: nil)
+        }
+        var copied = 0
+        while copied < target.count, var chunk = stream.outbound.first {
+            let count = min(chunk.readableBytes, target.count - copied)
+            chunk.withUnsafeReadableBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: target[copied..<(copied + count)]).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: source[0..<count]))
+            }
+            chunk.moveReaderIndex(forwardBy: count)
+            copied += count
+            if chunk.readableBytes == 0 {
+                stream.outbound.removeFirst()
+            } else {
+                stream.outbound[stream.outbound.startIndex] = chunk
+            }
+        }
+        stream.outboundBytes -= copied
+        if !stream.reportedWritable && stream.outboundBytes <= configuration.streamWriteHighWatermark / 2 {
+            stream.reportedWritable = true
+            stream.delegate?.stream(stream, writabilityChanged: true)
+        }
+        if stream.outbound.isEmpty && stream.outboundEnded {
+            return .bytes(copied, endOfBody: true, trailers: stream.trailers.flatMap { $0.isEmpty ? nil : $0 })
+        }
+        if copied == 0 {
+            stream.providerDeferred = true
+            return .deferred
+        }
+        return .bytes(copied, endOfBody: false, trailers: nil)
+    }
+}

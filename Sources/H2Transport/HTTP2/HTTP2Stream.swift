@@ -1,0 +1,108 @@
+import NIOCore
+
+/// What the layer above HTTP/2 (the gRPC layer) hears about one stream. All calls arrive on
+/// the connection's event loop.
+public protocol HTTP2StreamDelegate: AnyObject {
+    /// A complete header block: request headers (server), response headers or trailers (client).
+    func stream(_ stream: HTTP2Stream, receivedHeaders headers: [HTTP2HeaderField], endStream: Bool)
+    /// Body bytes. Call `stream.consume(_:)` once they are taken, to reopen the flow-control window.
+    func stream(_ stream: HTTP2Stream, receivedData data: ByteBuffer)
+    /// The peer ended its side of the stream (END_STREAM on DATA).
+    func streamReceivedEnd(_ stream: HTTP2Stream)
+    /// The stream ended abnormally: reset by the peer, refused, or the connection went away.
+    /// Any work for it should be cancelled.
+    func stream(_ stream: HTTP2Stream, wasReset code: HTTP2ErrorCode)
+    /// The stream is fully closed; no more calls follow.
+    func streamClosed(_ stream: HTTP2Stream)
+    /// The stream's send queue crossed its high or low watermark.
+    func stream(_ stream: HTTP2Stream, writabilityChanged isWritable: Bool)
+}
+
+/// Facts about the connection a stream belongs to, for authentication and logs.
+public struct HTTP2ConnectionInfo: Sendable {
+    /// The peer's address, e.g. "127.0.0.1:53412".
+    public var remoteAddress: String
+    /// The local address the connection arrived on.
+    public var localAddress: String
+    /// True over TLS.
+    public var isSecure: Bool
+    /// The negotiated TLS details and the client's verified certificate identity, when any.
+    public var tls: TLSHandshakeCompleted?
+
+    public init(remoteAddress: String, localAddress: String, isSecure: Bool, tls: TLSHandshakeCompleted? = nil) {
+        self.remoteAddress = remoteAddress
+        self.localAddress = localAddress
+        self.isSecure = isSecure
+        self.tls = tls
+    }
+}
+
+/// One HTTP/2 stream, as the layer above sees it. Confined to the connection's event loop.
+///
+/// Writes queue bytes; the connection hands them to nghttp2 as flow control allows. The queue
+/// is bounded by watermarks: when `isWritable` turns false the writer should wait for
+/// `writabilityChanged(true)`.
+public final class HTTP2Stream {
+    /// The HTTP/2 stream id.
+    public let id: Int32
+    /// The event loop everything about this stream runs on.
+    public let eventLoop: EventLoop
+    /// The connection's details.
+    public let connectionInfo: HTTP2ConnectionInfo
+    /// The upper layer's handler; set by the stream initializer.
+    public var delegate: HTTP2StreamDelegate?
+
+    unowned let connection: HTTP2ConnectionHandler
+    var receivedHeaderBytes = 0
+    var pendingHeaders: [HTTP2HeaderField] = []
+    var sentHeaders = false
+    var outbound = CircularBuffer<ByteBuffer>()
+    var outboundBytes = 0
+    var outboundEnded = false
+    var trailers: [HTTP2HeaderField]?
+    var providerDeferred = false
+    var isClosed = false
+    var reportedWritable = true
+    var unconsumedBytes = 0
+
+    init(id: Int32, connection: HTTP2ConnectionHandler, eventLoop: EventLoop, connectionInfo: HTTP2ConnectionInfo) {
+        self.id = id
+        self.connection = connection
+        self.eventLoop = eventLoop
+        self.connectionInfo = connectionInfo
+    }
+
+    /// False while more than the high watermark of bytes waits to be sent.
+    public var isWritable: Bool { outboundBytes < connection.configuration.streamWriteHighWatermark }
+
+    /// Sends response headers (server) — with `endStream` they are a trailers-only response.
+    public func sendHeaders(_ headers: [HTTP2HeaderField], endStream: Bool = false) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamSendHeaders(self, headers, endStream: endStream)
+    }
+
+    /// Queues body bytes.
+    public func sendData(_ data: ByteBuffer) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamSendData(self, data)
+    }
+
+    /// Ends the stream: trailers after any queued body (or an empty END_STREAM when nil).
+    public func sendEnd(trailers: [HTTP2HeaderField]?) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamSendEnd(self, trailers: trailers)
+    }
+
+    /// Resets the stream (RST_STREAM) with `code`.
+    public func reset(_ code: HTTP2ErrorCode = .cancel) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamReset(self, code: code)
+    }
+
+    /// Tells HTTP/2 flow control that `bytes` of received body were taken by the application,
+    /// so the peer may send that much more.
+    public func consume(_ bytes: Int) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamConsume(self, bytes: bytes)
+    }
+}

@@ -1,0 +1,416 @@
+import CNGHTTP2
+import NIOCore
+
+/// An HTTP/2 header field as nghttp2 delivers it.
+public struct HTTP2HeaderField: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    /// Never index this field in HPACK tables (for secrets such as authorization).
+    public var sensitive: Bool
+
+    public init(_ name: String, _ value: String, sensitive: Bool = false) {
+        self.name = name
+        self.value = value
+        self.sensitive = sensitive
+    }
+}
+
+/// HTTP/2 error codes (RFC 9113 §7).
+public struct HTTP2ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public var rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let noError = Self(rawValue: 0x0)
+    public static let protocolError = Self(rawValue: 0x1)
+    public static let internalError = Self(rawValue: 0x2)
+    public static let flowControlError = Self(rawValue: 0x3)
+    public static let settingsTimeout = Self(rawValue: 0x4)
+    public static let streamClosed = Self(rawValue: 0x5)
+    public static let frameSizeError = Self(rawValue: 0x6)
+    public static let refusedStream = Self(rawValue: 0x7)
+    public static let cancel = Self(rawValue: 0x8)
+    public static let compressionError = Self(rawValue: 0x9)
+    public static let connectError = Self(rawValue: 0xA)
+    public static let enhanceYourCalm = Self(rawValue: 0xB)
+    public static let inadequateSecurity = Self(rawValue: 0xC)
+    public static let http11Required = Self(rawValue: 0xD)
+
+    public var description: String {
+        String(cString: nghttp2_http2_strerror(rawValue))
+    }
+}
+
+/// An error reported by nghttp2, with its message.
+public struct NGHTTP2Error: Error, Sendable, CustomStringConvertible {
+    public var code: Int32
+    public var description: String
+
+    init(_ code: Int32) {
+        self.code = code
+        self.description = "nghttp2: \(String(cString: nghttp2_strerror(Int32(code))))"
+    }
+
+    init(code: Int32, message: String) {
+        self.code = code
+        self.description = message
+    }
+}
+
+/// What a session reports to its owner. Called synchronously from inside `receive` or
+/// `produceOutput`; the owner may submit frames from these calls.
+protocol NGHTTP2SessionDelegate: AnyObject {
+    /// Any frame header arrived (before its payload): used to count abusive frames.
+    func session(_ session: NGHTTP2Session, beginFrame type: UInt8, flags: UInt8, streamID: Int32, length: Int) -> Bool
+    /// A HEADERS frame starts: request headers (server), response headers (client) or trailers.
+    func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32)
+    /// One header field; return false to refuse the header block (the stream is reset).
+    func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool
+    /// A complete header block.
+    func session(_ session: NGHTTP2Session, headersCompleteOn streamID: Int32, endStream: Bool)
+    /// Body bytes. The receive window is not replenished until `consume` is called.
+    func session(_ session: NGHTTP2Session, data: ByteBuffer, on streamID: Int32)
+    /// A DATA frame with END_STREAM arrived (after its bytes were delivered).
+    func session(_ session: NGHTTP2Session, endStreamOn streamID: Int32)
+    /// The peer reset the stream.
+    func session(_ session: NGHTTP2Session, resetReceived code: HTTP2ErrorCode, on streamID: Int32)
+    /// The stream is closed for good, for whatever reason.
+    func session(_ session: NGHTTP2Session, streamClosed streamID: Int32, code: HTTP2ErrorCode)
+    /// A PING (not an ACK) arrived.
+    func sessionReceivedPing(_ session: NGHTTP2Session)
+    /// A PING ACK arrived.
+    func sessionReceivedPingAck(_ session: NGHTTP2Session)
+    /// The peer sent GOAWAY.
+    func session(_ session: NGHTTP2Session, goAwayReceived code: HTTP2ErrorCode, lastStreamID: Int32)
+    /// A frame nghttp2 judged invalid (it answers it itself); counts as a glitch.
+    func session(_ session: NGHTTP2Session, invalidFrame type: UInt8, on streamID: Int32, error: Int32)
+    /// We sent a frame: used to count our own resets and to reset ping strikes on headers/data.
+    func session(_ session: NGHTTP2Session, sentFrame type: UInt8, flags: UInt8, streamID: Int32, errorCode: UInt32)
+    /// The body source of a stream for the data provider: copy up to `into.count` bytes.
+    func session(_ session: NGHTTP2Session, readBody streamID: Int32, into: UnsafeMutableRawBufferPointer) -> NGHTTP2Session.BodyRead
+}
+
+/// Owns one `nghttp2_session` in memory mode: bytes from the network go in through `receive`,
+/// bytes for the network come out of `produceOutput`; nghttp2 never touches a socket.
+///
+/// Not thread-safe: a session lives on one event loop, inside one channel handler. C callbacks
+/// recover `self` from nghttp2's user-data pointer, which is valid only while a call into
+/// nghttp2 runs, as NIO's HTTPDecoder does with llhttp.
+final class NGHTTP2Session {
+    enum Role { case server, client }
+
+    /// What the body source had to give.
+    enum BodyRead {
+        /// Bytes were copied; `endOfBody` when nothing more will come; `trailers` to send
+        /// after the body (implies END_STREAM on the trailers instead of the last DATA).
+        case bytes(Int, endOfBody: Bool, trailers: [HTTP2HeaderField]?)
+        /// Nothing now; `resumeData` will be called when there is.
+        case deferred
+    }
+
+    private let session: OpaquePointer
+    weak var delegate: NGHTTP2SessionDelegate?
+    let role: Role
+    /// Header-block bytes received in the current HEADERS/CONTINUATION sequence per stream.
+    private var pendingTrailers: [Int32: [HTTP2HeaderField]] = [:]
+
+    init(role: Role, configuration: HTTP2Configuration) throws {
+        self.role = role
+        var callbacks: OpaquePointer?
+        guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { throw NGHTTP2Error(NGHTTP2_ERR_NOMEM.rawValue) }
+        defer { nghttp2_session_callbacks_del(callbacks) }
+        Self.install(callbacks)
+
+        var option: OpaquePointer?
+        guard nghttp2_option_new(&option) == 0, let option else { throw NGHTTP2Error(NGHTTP2_ERR_NOMEM.rawValue) }
+        defer { nghttp2_option_del(option) }
+        // The application replenishes receive windows as it takes data (flow control tied to
+        // backpressure), not nghttp2 on receipt.
+        nghttp2_option_set_no_auto_window_update(option, 1)
+        nghttp2_option_set_max_outbound_ack(option, configuration.maxOutboundAcks)
+        nghttp2_option_set_max_continuations(option, configuration.maxContinuations)
+        // nghttp2's own Rapid Reset limiter stays as a backstop behind ours.
+        nghttp2_option_set_stream_reset_rate_limit(
+            option, UInt64(configuration.streamResetBurst * 2), UInt64(configuration.streamResetRate * 2))
+        nghttp2_option_set_max_send_header_block_length(option, 65_536)
+
+        var created: OpaquePointer?
+        let result: Int32
+        switch role {
+        case .server: result = nghttp2_session_server_new2(&created, callbacks, nil, option)
+        case .client: result = nghttp2_session_client_new2(&created, callbacks, nil, option)
+        }
+        guard result == 0, let created else { throw NGHTTP2Error(result) }
+        self.session = created
+    }
+
+    deinit {
+        nghttp2_session_del(session)
+    }
+
+    // MARK: Driving the session
+
+    /// Feeds bytes from the network. Callbacks run during this call.
+    func receive(_ buffer: ByteBuffer) throws {
+        try withUserData {
+            try buffer.withUnsafeReadableBytes { bytes in
+                guard let base = bytes.baseAddress else { return }
+                let result = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
+                if result < 0 { throw NGHTTP2Error(Int32(result)) }
+            }
+        }
+    }
+
+    /// Appends frames nghttp2 has ready to `buffer`, up to about `limit` bytes. Returns false
+    /// when nothing more is pending.
+    @discardableResult
+    func produceOutput(into buffer: inout ByteBuffer, limit: Int) throws -> Bool {
+        try withUserData {
+            while buffer.readableBytes < limit {
+                var data: UnsafePointer<UInt8>?
+                let length = nghttp2_session_mem_send(session, &data)
+                if length < 0 { throw NGHTTP2Error(Int32(length)) }
+                if length == 0 { return false }
+                buffer.writeBytes(UnsafeRawBufferPointer(start: data, count: length))
+            }
+            return true
+        }
+    }
+
+    /// True while nghttp2 wants to read or has something to write; false once the connection
+    /// should be closed (after GOAWAY both ways, or a fatal error).
+    var wantsIO: Bool {
+        nghttp2_session_want_read(session) != 0 || nghttp2_session_want_write(session) != 0
+    }
+
+    var wantsWrite: Bool { nghttp2_session_want_write(session) != 0 }
+
+    // MARK: Submitting frames
+
+    func submitSettings(_ configuration: HTTP2Configuration) throws {
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS.rawValue), value: UInt32(configuration.maxConcurrentStreams)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue), value: UInt32(configuration.initialWindowSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_FRAME_SIZE.rawValue), value: UInt32(configuration.maxFrameSize)),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE.rawValue), value: UInt32(configuration.maxHeaderListSize)),
+        ]
+        if role == .client {
+            settings.append(nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0))
+        }
+        let result = nghttp2_submit_settings(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        guard result == 0 else { throw NGHTTP2Error(result) }
+        if configuration.connectionWindowSize > 65_535 {
+            let result = nghttp2_session_set_local_window_size(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Int32(configuration.connectionWindowSize))
+            guard result == 0 else { throw NGHTTP2Error(result) }
+        }
+    }
+
+    /// Response headers (server). With `hasBody`, the body comes from the delegate's `readBody`.
+    func submitResponse(streamID: Int32, headers: [HTTP2HeaderField], hasBody: Bool) throws {
+        let result = Self.withNameValues(headers) { nva, count in
+            if hasBody {
+                var provider = Self.dataProvider()
+                return nghttp2_submit_response(session, streamID, nva, count, &provider)
+            }
+            return nghttp2_submit_response(session, streamID, nva, count, nil)
+        }
+        guard result == 0 else { throw NGHTTP2Error(result) }
+    }
+
+    /// A request (client). Returns the new stream's id.
+    func submitRequest(headers: [HTTP2HeaderField], hasBody: Bool) throws -> Int32 {
+        let result = Self.withNameValues(headers) { nva, count in
+            if hasBody {
+                var provider = Self.dataProvider()
+                return nghttp2_submit_request(session, nil, nva, count, &provider, nil)
+            }
+            return nghttp2_submit_request(session, nil, nva, count, nil, nil)
+        }
+        guard result > 0 else { throw NGHTTP2Error(result) }
+        return result
+    }
+
+    /// Trailers that end the stream (no body provider running).
+    func submitTrailers(streamID: Int32, headers: [HTTP2HeaderField]) throws {
+        let result = Self.withNameValues(headers) { nva, count in
+            nghttp2_submit_trailer(session, streamID, nva, count)
+        }
+        guard result == 0 else { throw NGHTTP2Error(result) }
+    }
+
+    /// Wakes a deferred body source.
+    func resumeData(streamID: Int32) {
+        _ = nghttp2_session_resume_data(session, streamID)
+    }
+
+    func submitReset(streamID: Int32, code: HTTP2ErrorCode) {
+        _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, code.rawValue)
+    }
+
+    /// Replenishes the receive windows of the stream and the connection.
+    func consume(streamID: Int32, bytes: Int) {
+        guard bytes > 0 else { return }
+        _ = nghttp2_session_consume(session, streamID, bytes)
+    }
+
+    func submitPing() {
+        _ = nghttp2_submit_ping(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), nil)
+    }
+
+    /// GOAWAY with the last stream we processed; `debugData` goes to the peer (e.g. "too_many_pings").
+    func submitGoAway(code: HTTP2ErrorCode, debugData: String = "") {
+        let last = nghttp2_session_get_last_proc_stream_id(session)
+        let bytes = Array(debugData.utf8)
+        _ = bytes.withUnsafeBufferPointer {
+            nghttp2_submit_goaway(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), last, code.rawValue, $0.baseAddress, $0.count)
+        }
+    }
+
+    /// The first half of a graceful shutdown: GOAWAY with the maximum stream id, so new
+    /// streams already in flight are still accepted until the real GOAWAY.
+    func submitShutdownNotice() {
+        _ = nghttp2_submit_shutdown_notice(session)
+    }
+
+    /// Ends the session at once with GOAWAY `code` (nghttp2 then stops reading).
+    func terminate(code: HTTP2ErrorCode) {
+        _ = nghttp2_session_terminate_session(session, code.rawValue)
+    }
+
+    /// The number of streams nghttp2 considers open.
+    var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
+
+    // MARK: C plumbing
+
+    private func withUserData<T>(_ body: () throws -> T) rethrows -> T {
+        nghttp2_session_set_user_data(session, Unmanaged.passUnretained(self).toOpaque())
+        defer { nghttp2_session_set_user_data(session, nil) }
+        return try body()
+    }
+
+    private static func owner(_ userData: UnsafeMutableRawPointer?) -> NGHTTP2Session? {
+        guard let userData else { return nil }
+        return Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    }
+
+    private static func dataProvider() -> nghttp2_data_provider {
+        var provider = nghttp2_data_provider()
+        provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let delegate = owner.delegate, let buffer, let flags else {
+                return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            }
+            switch delegate.session(owner, readBody: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length)) {
+            case .deferred:
+                return Int(NGHTTP2_ERR_DEFERRED.rawValue)
+            case .bytes(let count, let endOfBody, let trailers):
+                if endOfBody {
+                    flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
+                    if let trailers {
+                        flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
+                        let result = NGHTTP2Session.withNameValues(trailers) { nva, count in
+                            nghttp2_submit_trailer(owner.session, streamID, nva, count)
+                        }
+                        if result != 0 { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+                    }
+                }
+                return count
+            }
+        }
+        return provider
+    }
+
+    /// Calls `body` with an nghttp2_nv array that points into one contiguous copy of the fields.
+    private static func withNameValues(_ headers: [HTTP2HeaderField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32) -> Int32 {
+        var storage: [UInt8] = []
+        storage.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
+        var ranges: [(Int, Int, Int, Int, Bool)] = []
+        for field in headers {
+            let nameStart = storage.count
+            storage.append(contentsOf: field.name.utf8)
+            let valueStart = storage.count
+            storage.append(contentsOf: field.value.utf8)
+            ranges.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart, field.sensitive))
+        }
+        return storage.withUnsafeMutableBufferPointer { bytes -> Int32 in
+            let base = bytes.baseAddress ?? UnsafeMutablePointer<UInt8>(bitPattern: 1)!
+            let nva = ranges.map { range in
+                nghttp2_nv(
+                    name: base + range.0, value: base + range.2, namelen: range.1, valuelen: range.3,
+                    flags: UInt8(range.4 ? NGHTTP2_NV_FLAG_NO_INDEX.rawValue : NGHTTP2_NV_FLAG_NONE.rawValue))
+            }
+            return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        }
+    }
+
+    private static func install(_ callbacks: OpaquePointer) {
+        nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks) { _, header, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let header else { return 0 }
+            let keep = owner.delegate?.session(
+                owner, beginFrame: header.pointee.type, flags: header.pointee.flags, streamID: header.pointee.stream_id,
+                length: header.pointee.length) ?? true
+            return keep ? 0 : Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+        }
+        nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
+            owner.delegate?.session(owner, beginHeadersOn: frame.pointee.hd.stream_id)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, flags, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let frame, let name, let value else { return 0 }
+            let field = HTTP2HeaderField(
+                String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
+                String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self),
+                sensitive: flags & UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) != 0)
+            let accepted = owner.delegate?.session(owner, header: field, on: frame.pointee.hd.stream_id) ?? true
+            // TEMPORAL_CALLBACK_FAILURE resets just this stream; the connection goes on.
+            return accepted ? 0 : Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let delegate = owner.delegate, let frame else { return 0 }
+            let header = frame.pointee.hd
+            let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+            switch Int(header.type) {
+            case Int(NGHTTP2_HEADERS.rawValue):
+                delegate.session(owner, headersCompleteOn: header.stream_id, endStream: endStream)
+            case Int(NGHTTP2_DATA.rawValue):
+                if endStream { delegate.session(owner, endStreamOn: header.stream_id) }
+            case Int(NGHTTP2_RST_STREAM.rawValue):
+                delegate.session(owner, resetReceived: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code), on: header.stream_id)
+            case Int(NGHTTP2_PING.rawValue):
+                if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+                    delegate.sessionReceivedPingAck(owner)
+                } else {
+                    delegate.sessionReceivedPing(owner)
+                }
+            case Int(NGHTTP2_GOAWAY.rawValue):
+                delegate.session(
+                    owner, goAwayReceived: HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code),
+                    lastStreamID: frame.pointee.goaway.last_stream_id)
+            default:
+                break
+            }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let data else { return 0 }
+            owner.delegate?.session(owner, data: ByteBuffer(bytes: UnsafeRawBufferPointer(start: data, count: length)), on: streamID)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
+            guard let owner = NGHTTP2Session.owner(userData) else { return 0 }
+            owner.delegate?.session(owner, streamClosed: streamID, code: HTTP2ErrorCode(rawValue: errorCode))
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, error, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
+            owner.delegate?.session(owner, invalidFrame: frame.pointee.hd.type, on: frame.pointee.hd.stream_id, error: error)
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
+            guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
+            let header = frame.pointee.hd
+            let code = Int(header.type) == Int(NGHTTP2_RST_STREAM.rawValue) ? frame.pointee.rst_stream.error_code : 0
+            owner.delegate?.session(owner, sentFrame: header.type, flags: header.flags, streamID: header.stream_id, errorCode: code)
+            return 0
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import ArgumentParser
+import Gateway
+import H2Transport
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// `switchyard serve`: run the gateway.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway (embedded defaults: TLS on 0.0.0.0:8443, h2c on 127.0.0.1:8001).",
+        discussion: """
+            With no options, serves TLS on 0.0.0.0:8443 with dev certificates from Certs/dev/ \
+            (generated on first run; client certificates verified when presented) and plaintext \
+            h2c on 127.0.0.1:8001. SIGTERM or SIGINT drains connections and exits.
+            """
+    )
+
+    @Option(name: .customLong("plaintext-address"), help: "host:port of the plaintext h2c listener; 'none' disables it.")
+    var plaintextAddress = "127.0.0.1:8001"
+
+    @Option(name: .customLong("tls-address"), help: "host:port of the TLS listener; 'none' disables it.")
+    var tlsAddress = "0.0.0.0:8443"
+
+    @Option(name: .customLong("dev-certs-dir"), help: "Where dev certificates are kept (and generated when missing).")
+    var devCertsDirectory = "Certs/dev"
+
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain of the TLS listener (default: the dev certificate).")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key of the TLS listener (default: the dev key).")
+    var tlsKey: String?
+
+    @Option(name: .customLong("tls-client-ca"), help: "PEM CA bundle for client certificates (default: the dev CA).")
+    var tlsClientCA: String?
+
+    @Option(name: .customLong("client-auth"), help: "Client certificates: none, optional or required.")
+    var clientAuth = "optional"
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core).")
+    var threads = System.coreCount
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("unknown --log-level '\(logLevel)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "switchyard")
+        var configuration = GatewayConfiguration()
+        configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
+        configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
+        switch clientAuth {
+        case "none": configuration.clientCertificateVerification = .none
+        case "optional": configuration.clientCertificateVerification = .optional
+        case "required": configuration.clientCertificateVerification = .required
+        default: throw ValidationError("--client-auth must be none, optional or required, not '\(clientAuth)'")
+        }
+        if configuration.tlsListener != nil {
+            if tlsCertificate == nil || tlsKey == nil {
+                let files = try DevCertificates.generateIfMissing(in: devCertsDirectory)
+                logger.info("using dev certificates", metadata: ["directory": "\(devCertsDirectory)", "ca": "\(files.caCertificate)"])
+            }
+            var files = GatewayConfiguration.TLSFiles.dev(in: devCertsDirectory)
+            if let tlsCertificate { files.certificateChain = tlsCertificate }
+            if let tlsKey { files.privateKey = tlsKey }
+            if let tlsClientCA { files.clientCABundle = tlsClientCA }
+            configuration.tlsFiles = files
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        let gateway = try GatewayServer(configuration: configuration, group: group, logger: logger)
+        let service = GatewayService(gateway: gateway)
+        let serviceGroup = ServiceGroup(
+            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await serviceGroup.run()
+        try await group.shutdownGracefully()
+    }
+
+    private func address(_ text: String, option: String) throws -> GatewayConfiguration.Address? {
+        if text == "none" { return nil }
+        guard let address = GatewayConfiguration.Address(parsing: text) else {
+            throw ValidationError("\(option) must be host:port or 'none', not '\(text)'")
+        }
+        return address
+    }
+}
+
+/// Runs the gateway until graceful shutdown is requested, then drains it.
+struct GatewayService: Service {
+    let gateway: GatewayServer
+
+    func run() async throws {
+        try await gateway.start()
+        try? await gracefulShutdown()
+        await gateway.shutdown()
+    }
+}
