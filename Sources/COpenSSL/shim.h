@@ -48,6 +48,27 @@ static inline size_t switchyard_BIO_ctrl_pending(BIO *bio) {
 static inline int switchyard_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *cert) {
     return (int)SSL_CTX_add_extra_chain_cert(ctx, cert);
 }
+/* TLS (Sources/H2Transport/TLS): macros and variadic functions that Swift cannot call. */
+#include <openssl/rand.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+
+/* EVP_EC_gen is a macro over the variadic EVP_PKEY_Q_keygen. */
+static inline EVP_PKEY *switchyard_EVP_EC_gen(const char *curve) {
+    return EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);
+}
+/* STACK_OF(GENERAL_NAME) accessors are macros in OpenSSL 3.0. */
+static inline int switchyard_sk_GENERAL_NAME_num(const GENERAL_NAMES *names) {
+    return sk_GENERAL_NAME_num(names);
+}
+static inline GENERAL_NAME *switchyard_sk_GENERAL_NAME_value(const GENERAL_NAMES *names, int index) {
+    return sk_GENERAL_NAME_value(names, index);
+}
+static inline void switchyard_OPENSSL_free(void *pointer) { OPENSSL_free(pointer); }
+/* SSL_OP_* are built with SSL_OP_BIT, a cast-and-shift macro the importer skips. */
+static inline uint64_t switchyard_ssl_op_no_renegotiation(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t switchyard_ssl_op_no_compression(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t switchyard_ssl_op_cipher_server_preference(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
 static inline const char *switchyard_openssl_version_text(void) { return OPENSSL_VERSION_TEXT; }
 
 #endif
