@@ -62,6 +62,8 @@ public struct GatewayConfiguration: Sendable {
     public var http2 = HTTP2Configuration()
     /// The largest request message accepted. Default 64 MiB (tensors are large).
     public var maxReceiveMessageSize = 64 * 1024 * 1024
+    /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
+    public var enableEchoService = false
 
     public init() {}
 }

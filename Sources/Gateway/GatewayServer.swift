@@ -38,6 +38,7 @@ public final class GatewayServer: Sendable {
 
         health.register(on: registry)
         ReflectionService(registry: registry).register()
+        if configuration.enableEchoService { EchoService.register(on: registry) }
         health.setStatus(.serving, for: "")
         health.setStatus(.serving, for: "grpc.health.v1.Health")
     }

@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("client-auth"), help: "Client certificates: none, optional or required.")
     var clientAuth = "optional"
 
+    @Flag(name: .customLong("enable-echo-service"), help: "Serve switchyard.diagnostics.Echo (a transport diagnostic).")
+    var enableEchoService = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -58,6 +61,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
         configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
+        configuration.enableEchoService = enableEchoService
         switch clientAuth {
         case "none": configuration.clientCertificateVerification = .none
         case "optional": configuration.clientCertificateVerification = .optional

@@ -53,3 +53,86 @@ def proto_decoder():
     yield make
     for decoder in decoders:
         decoder.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gateway:
+    """A running `switchyard serve` process on free loopback ports."""
+
+    def __init__(self, workdir: Path, extra_args=()):
+        import time
+
+        self.workdir = workdir
+        self.plaintext_port = free_port()
+        self.tls_port = free_port()
+        self.certs = workdir / "certs"
+        self.log_path = workdir / "gateway.log"
+        self.log = open(self.log_path, "wb")
+        args = [
+            switchyard_binary(), "serve",
+            "--plaintext-address", f"127.0.0.1:{self.plaintext_port}",
+            "--tls-address", f"127.0.0.1:{self.tls_port}",
+            "--dev-certs-dir", str(self.certs),
+            "--enable-echo-service",
+            "--log-level", "debug",
+            *extra_args,
+        ]
+        self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log_text()}")
+            if self._listening(self.plaintext_port) and self._listening(self.tls_port):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"gateway did not start listening:\n{self.log_text()}")
+
+    @staticmethod
+    def _listening(port: int) -> bool:
+        import socket
+
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    @property
+    def plaintext_target(self) -> str:
+        return f"127.0.0.1:{self.plaintext_port}"
+
+    @property
+    def tls_target(self) -> str:
+        return f"localhost:{self.tls_port}"
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"gateway did not exit within 20 s of SIGTERM:\n{self.log_text()}")
+        self.log.close()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    """The gateway with dev certificates, the echo diagnostic and debug logs, for one module."""
+    gw = Gateway(tmp_path_factory.mktemp("gateway"))
+    yield gw
+    code = gw.stop()
+    assert code == 0, f"gateway exited with {code}:\n{gw.log_text()}"

@@ -86,7 +86,8 @@ extension GRPCRequestHead {
     /// 8. Binary metadata is valid base64; otherwise INTERNAL.
     ///
     /// - Parameters:
-    ///   - headers: the request header block.
+    ///   - headers: the request header block, names lower-case as HTTP/2 requires (nghttp2
+    ///     refuses others).
     ///   - receivedAt: when the headers arrived; the deadline counts from here.
     ///   - supportedEncodings: the request encodings the server accepts (identity is always
     ///     accepted).

@@ -56,7 +56,7 @@ public struct GRPCServerStreamStateMachine {
     }
 
     /// What to do after the request headers.
-    public enum ReceiveHeadersAction {
+    public enum ReceiveHeadersAction: Sendable {
         /// Start the call with this head.
         case accept(GRPCRequestHead)
         /// Refuse the call: write `headers` as one HEADERS frame with END_STREAM, then, when
@@ -66,7 +66,7 @@ public struct GRPCServerStreamStateMachine {
     }
 
     /// The next request message, or why there is none.
-    public enum InboundMessage {
+    public enum InboundMessage: Sendable {
         /// A complete, decompressed request message.
         case message(ByteBuffer)
         /// No complete message yet; more DATA is needed.
@@ -80,7 +80,7 @@ public struct GRPCServerStreamStateMachine {
     }
 
     /// The outcome of `sendMessage`.
-    public enum SendMessageResult {
+    public enum SendMessageResult: Sendable, Hashable {
         /// Framed; take the bytes with `nextOutboundBytes()`.
         case framed
         /// Not framed: the message exceeds `maxSendMessageSize`. End the call with this
@@ -89,7 +89,7 @@ public struct GRPCServerStreamStateMachine {
     }
 
     /// What to write to finish the response.
-    public struct SendStatusAction {
+    public struct SendStatusAction: Sendable {
         /// Framed messages not yet taken with `nextOutboundBytes()`: write them as DATA first.
         public var data: ByteBuffer?
         /// The trailers, or the whole Trailers-Only header block: one HEADERS frame with

@@ -377,6 +377,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     func streamReset(_ stream: HTTP2Stream, code: HTTP2ErrorCode) {
         guard !stream.isClosed, let session else { return }
+        if code == .noError && stream.outboundEnded && !stream.endStreamSent {
+            stream.resetAfterEndStream = true
+            return
+        }
         session.submitReset(streamID: stream.id, code: code)
         scheduleFlush()
     }
@@ -527,6 +531,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         case Int(NGHTTP2_HEADERS.rawValue), Int(NGHTTP2_DATA.rawValue):
             pingStrikes = 0
             lastPingReceived = nil
+            if flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, let stream = streams[streamID] {
+                stream.endStreamSent = true
+                if stream.resetAfterEndStream {
+                    stream.resetAfterEndStream = false
+                    session.submitReset(streamID: streamID, code: .noError)
+                }
+            }
         default:
             break
         }

@@ -64,6 +64,11 @@ public final class HTTP2Stream {
     var isClosed = false
     var reportedWritable = true
     var unconsumedBytes = 0
+    /// END_STREAM has gone out on a HEADERS or DATA frame.
+    var endStreamSent = false
+    /// RST_STREAM NO_ERROR to send once END_STREAM is out (a server finishing before the
+    /// client: the reset must not overtake the trailers).
+    var resetAfterEndStream = false
 
     init(id: Int32, connection: HTTP2ConnectionHandler, eventLoop: EventLoop, connectionInfo: HTTP2ConnectionInfo) {
         self.id = id
