@@ -48,6 +48,8 @@ public enum WorkerProtocol {
         public var maxBatchSize: Int32 = 0  // = 3
         /// True when the model may answer one request with zero, one or many responses.
         public var decoupled: Bool = false  // = 4
+        /// The model's full configuration, which the gateway serves and validates against.
+        public var config: ModelConfig?  // = 5
 
         public init() {}
 
@@ -57,6 +59,7 @@ public enum WorkerProtocol {
             case 2: versions.append(try reader.readString(tag))
             case 3: maxBatchSize = try reader.read(ProtoInt32.self, tag)
             case 4: decoupled = try reader.read(ProtoBool.self, tag)
+            case 5: try reader.merge(tag, into: &config)
             default: try reader.skipField(tag)
             }
         }
@@ -66,6 +69,7 @@ public enum WorkerProtocol {
             for version in versions { writer.writeString(field: 2, version) }
             if maxBatchSize != 0 { writer.write(ProtoInt32.self, field: 3, maxBatchSize) }
             if decoupled { writer.write(ProtoBool.self, field: 4, decoupled) }
+            if let config { writer.writeMessage(field: 5, config) }
         }
     }
 
