@@ -8,6 +8,9 @@
 #include <openssl/x509v3.h>
 #include <openssl/pem.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 
 /* Many OpenSSL entry points are function-like macros over SSL_ctrl/BIO_ctrl, which Swift cannot
    import. Each wrapper below is the macro, made callable. */
@@ -48,11 +51,7 @@ static inline size_t switchyard_BIO_ctrl_pending(BIO *bio) {
 static inline int switchyard_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *cert) {
     return (int)SSL_CTX_add_extra_chain_cert(ctx, cert);
 }
-/* TLS (Sources/H2Transport/TLS): macros and variadic functions that Swift cannot call. */
-#include <openssl/rand.h>
-#include <openssl/bn.h>
-#include <openssl/ec.h>
-
+/* TLS (Sources/H2Transport/TLS): more macros, and variadic functions, that Swift cannot call. */
 /* EVP_EC_gen is a macro over the variadic EVP_PKEY_Q_keygen. */
 static inline EVP_PKEY *switchyard_EVP_EC_gen(const char *curve) {
     return EVP_PKEY_Q_keygen(NULL, NULL, "EC", curve);

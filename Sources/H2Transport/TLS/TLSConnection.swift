@@ -142,11 +142,6 @@ final class TLSConnection {
         return buffer
     }
 
-    /// Whether OpenSSL has ciphertext waiting for the network.
-    var hasOutput: Bool {
-        switchyard_BIO_ctrl_pending(self.networkOutput) > 0
-    }
-
     // MARK: The TLS state machine
 
     /// Advances the handshake with the bytes fed so far.

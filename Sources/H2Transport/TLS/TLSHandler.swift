@@ -58,6 +58,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     private var pendingWrites = MarkedCircularBuffer<(data: ByteBuffer, promise: EventLoopPromise<Void>?)>(
         initialCapacity: 16
     )
+    /// An empty plaintext buffer kept from a read that produced nothing.
+    private var spareBuffer: ByteBuffer?
     private var coalesced: ByteBuffer?
     private var coalescedPromises: [EventLoopPromise<Void>] = []
 
@@ -202,7 +204,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             self.advanceHandshake(context: context)
         case .active:
             connection.feed(ciphertext)
-            self.decryptAndDeliver(context: context)
+            self.decryptAndDeliver(context: context, sizeHint: ciphertext.readableBytes)
         case .idle, .closed:
             break
         }
@@ -228,10 +230,15 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     /// Decrypts every complete record received, passes the plaintext on in one buffer, and
-    /// acts on close_notify or a record error after that.
-    private func decryptAndDeliver(context: ChannelHandlerContext) {
+    /// acts on close_notify or a record error after that. `sizeHint` is the ciphertext just
+    /// fed: the plaintext is at most that plus one partly received record.
+    private func decryptAndDeliver(context: ChannelHandlerContext, sizeHint: Int = 0) {
         guard self.state == .active, let connection = self.connection else { return }
-        var plaintext = context.channel.allocator.buffer(capacity: TLSConnection.maximumRecordSize)
+        // A buffer that came back empty last time is reused, so a read that ends inside a
+        // record allocates nothing; a buffer that was passed on is never written again.
+        var plaintext = self.spareBuffer ?? context.channel.allocator.buffer(capacity: 0)
+        self.spareBuffer = nil
+        plaintext.reserveCapacity(minimumWritableBytes: sizeHint + TLSConnection.maximumRecordSize)
         let result = connection.read(into: &plaintext)
         // Reading can produce records for the peer (a TLS 1.3 KeyUpdate answer).
         self.writeOutput(context: context, flush: true)
@@ -240,6 +247,8 @@ public final class TLSHandler: ChannelDuplexHandler {
             // Cleared before the call-out: a read() made while handling this data is a new one.
             self.applicationWantsRead = false
             context.fireChannelRead(self.wrapInboundOut(plaintext))
+        } else {
+            self.spareBuffer = plaintext
         }
         switch result {
         case .wantRead:
