@@ -64,6 +64,13 @@ public struct GatewayConfiguration: Sendable {
     public var maxReceiveMessageSize = 64 * 1024 * 1024
     /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
     public var enableEchoService = false
+    /// The models to serve and their workers. Default: the built-in example models
+    /// (simple, simple_string, simple_identity, repeat_int32), 2 workers each.
+    public var models: [ModelDeployment] = GatewayConfiguration.builtinModels.map { ModelDeployment(model: $0, workers: 2) }
+    /// The built-in example models' names.
+    public static let builtinModels = ["simple", "simple_string", "simple_identity", "repeat_int32"]
+    /// How workers are started; nil uses this binary's own `switchyard worker`.
+    public var workerLauncher: WorkerLauncher?
 
     public init() {}
 }

@@ -12,6 +12,8 @@ public final class GatewayServer: Sendable {
     public let health = HealthService()
     /// The methods served.
     public let registry = GRPCServiceRegistry()
+    /// The models and their worker pools.
+    public let repository: ModelRepository
     private let server: GRPCServer
     private let logger: Logger
 
@@ -35,6 +37,10 @@ public final class GatewayServer: Sendable {
         serverConfiguration.calls.maxReceiveMessageSize = configuration.maxReceiveMessageSize
         self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: logger)
         self.logger = logger
+        let launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
+        self.repository = ModelRepository(deployments: configuration.models, launcher: launcher, group: group, logger: logger)
+        InferenceService(repository: repository, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize)
+            .register(on: registry)
 
         health.register(on: registry)
         ReflectionService(registry: registry).register()
@@ -43,9 +49,17 @@ public final class GatewayServer: Sendable {
         health.setStatus(.serving, for: "grpc.health.v1.Health")
     }
 
-    /// Binds the listeners.
+    /// Switchyard's version, reported by ServerMetadata.
+    public static let version = "0.1.0"
+
+    /// Binds the listeners, then starts the models' workers (the server is live at once and
+    /// ready once its models are).
     public func start() async throws {
         try await server.start()
+        health.setStatus(.notServing, for: "inference.GRPCInferenceService")
+        await repository.loadAll()
+        health.setStatus(.serving, for: "inference.GRPCInferenceService")
+        logger.info("models loaded", metadata: ["models": "\(repository.index(readyOnly: true).models.map(\.name))"])
     }
 
     /// The bound addresses, in the order plaintext, TLS (as configured).
@@ -56,5 +70,6 @@ public final class GatewayServer: Sendable {
         logger.info("shutting down: draining connections")
         health.markAllNotServing()
         await server.shutdown()
+        await repository.unloadAll()
     }
 }

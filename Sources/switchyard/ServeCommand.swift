@@ -42,6 +42,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("enable-echo-service"), help: "Serve switchyard.diagnostics.Echo (a transport diagnostic).")
     var enableEchoService = false
 
+    @Option(name: .customLong("model"), help: "A model to serve (repeatable; default: the built-in simple, simple_string, simple_identity, repeat_int32).")
+    var models: [String] = []
+
+    @Option(name: .customLong("workers-per-model"), help: "Worker processes per model.")
+    var workersPerModel = 2
+
+    @Option(name: .customLong("max-inflight-per-worker"), help: "Requests in flight on one worker before others queue.")
+    var maxInFlightPerWorker = 64
+
+    @Option(name: .customLong("max-queued-requests"), help: "Requests queued per model before RESOURCE_EXHAUSTED.")
+    var maxQueuedRequests = 1024
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -62,6 +74,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
         configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
         configuration.enableEchoService = enableEchoService
+        configuration.models = (models.isEmpty ? GatewayConfiguration.builtinModels : models).map {
+            var deployment = ModelDeployment(model: $0, workers: max(1, workersPerModel))
+            deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker)
+            deployment.maxQueuedRequests = max(0, maxQueuedRequests)
+            return deployment
+        }
         switch clientAuth {
         case "none": configuration.clientCertificateVerification = .none
         case "optional": configuration.clientCertificateVerification = .optional

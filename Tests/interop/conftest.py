@@ -132,7 +132,26 @@ class Gateway:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     """The gateway with dev certificates, the echo diagnostic and debug logs, for one module."""
-    gw = Gateway(tmp_path_factory.mktemp("gateway"))
+    gw = Gateway(tmp_path_factory.mktemp("gateway"), ["--model", "simple", "--workers-per-model", "1"])
+    yield gw
+    code = gw.stop()
+    assert code == 0, f"gateway exited with {code}:\n{gw.log_text()}"
+
+
+@pytest.fixture(scope="module")
+def inference_gateway(tmp_path_factory):
+    """The gateway on its embedded default models (2 workers each), ready to infer."""
+    import time
+
+    import tritonclient.grpc as triton
+
+    gw = Gateway(tmp_path_factory.mktemp("inference"))
+    client = triton.InferenceServerClient(gw.plaintext_target)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not client.is_server_ready():
+        time.sleep(0.1)
+    assert client.is_server_ready(), gw.log_text()
+    client.close()
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited with {code}:\n{gw.log_text()}"
