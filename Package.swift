@@ -69,7 +69,12 @@ let package = Package(
         // The worker runtime: socket server, batching scheduler, model backends.
         .target(
             name: "Worker",
-            dependencies: ["InferenceProtocol", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // The load-test driver's engine.
         .target(
@@ -97,11 +102,21 @@ let package = Package(
             name: "H2TransportTests",
             dependencies: [
                 "H2Transport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: [
+                "Worker", "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "InferenceProtocolTests",

@@ -1,0 +1,169 @@
+import InferenceProtocol
+import NIOCore
+
+/// A model whose requests the dynamic batcher queues and runs in batches: the inputs of every
+/// request in a batch are joined along dimension 0, the model runs once, and each output is cut
+/// back into per-request pieces.
+///
+/// Implementations are pure functions of their inputs; `execute` runs on the worker's thread
+/// pool, never on an event loop.
+public protocol BatchedModel: Sendable {
+    /// Checks one request's values beyond names, datatypes and shapes (which `PreparedRequest`
+    /// has checked), before the request may join a batch.
+    ///
+    /// - Throws: `InferenceError` (`INVALID_ARGUMENT`) naming the tensor and element at fault.
+    func validate(_ inputs: [String: Tensor]) throws(InferenceError)
+
+    /// Runs one batch of validated requests. Every output's first dimension equals the inputs'.
+    func execute(_ inputs: [String: Tensor]) -> [String: Tensor]
+}
+
+/// A decoupled model: it answers one request with zero, one or many responses over time.
+public protocol DecoupledModel: Sendable {
+    /// Works out the responses for one request and when each is due.
+    ///
+    /// - Throws: `InferenceError` (`INVALID_ARGUMENT`) when the inputs disagree with each other.
+    func plan(_ inputs: [String: Tensor]) throws(InferenceError) -> DecoupledPlan
+}
+
+/// The responses a decoupled model sends for one request, in order, with their timing.
+///
+/// Responses are made one at a time as they fall due, so a request with millions of elements
+/// costs memory for its inputs only, not for every response at once.
+public struct DecoupledPlan: Sendable {
+    /// How many responses the request gets.
+    public var responseCount: Int
+    /// How long, from the start, the request occupies the model's instance; other requests for
+    /// the model wait meanwhile. Responses go on being sent after the instance is released.
+    public var instanceHold: TimeAmount
+    private let delayAt: @Sendable (Int) -> TimeAmount
+    private let outputsAt: @Sendable (Int) -> [String: Tensor]
+
+    /// A plan of `responseCount` responses: the one at index `i` is sent `delay(i)` after the
+    /// previous one and carries `outputs(i)`.
+    public init(
+        responseCount: Int, instanceHold: TimeAmount,
+        delay: @escaping @Sendable (Int) -> TimeAmount, outputs: @escaping @Sendable (Int) -> [String: Tensor]
+    ) {
+        self.responseCount = responseCount
+        self.instanceHold = instanceHold
+        self.delayAt = delay
+        self.outputsAt = outputs
+    }
+
+    /// How long to wait, after the previous response (or the start), before response `index`.
+    public func delay(at index: Int) -> TimeAmount { delayAt(index) }
+
+    /// The outputs of response `index`.
+    public func outputs(at index: Int) -> [String: Tensor] { outputsAt(index) }
+}
+
+/// One model a worker serves: its name, configuration (sent in HELLO) and implementation.
+public struct ServedModel: Sendable {
+    /// How the model runs.
+    public enum Backend: Sendable {
+        case batched(any BatchedModel)
+        case decoupled(any DecoupledModel)
+    }
+
+    /// The version every built-in model is served as.
+    public static let version = "1"
+
+    public var config: ModelConfig
+    public var backend: Backend
+
+    public init(config: ModelConfig, backend: Backend) {
+        self.config = config
+        self.backend = backend
+    }
+
+    public var name: String { config.name }
+
+    /// True when the model answers on a stream (`model_transaction_policy { decoupled: true }`).
+    public var isDecoupled: Bool { config.modelTransactionPolicy?.decoupled ?? false }
+
+    /// What HELLO says about the model.
+    public var descriptor: WorkerProtocol.ModelDescriptor {
+        var descriptor = WorkerProtocol.ModelDescriptor()
+        descriptor.name = name
+        descriptor.versions = [Self.version]
+        descriptor.maxBatchSize = config.maxBatchSize
+        descriptor.decoupled = isDecoupled
+        descriptor.config = config
+        return descriptor
+    }
+
+    /// Decodes and checks a request's bytes, and for a decoupled model works out its plan.
+    /// Runs on any thread.
+    ///
+    /// - Throws: `InferenceError` (`INVALID_ARGUMENT`) for malformed bytes or a request the model
+    ///   cannot take.
+    public func prepare(_ requestBytes: ByteBuffer) throws(InferenceError) -> (PreparedRequest, DecoupledPlan?) {
+        let request: ModelInferRequest
+        do {
+            request = try ModelInferRequest(decoding: requestBytes)
+        } catch {
+            throw .invalidArgument("the request is not a valid inference.ModelInferRequest: \(error)")
+        }
+        let prepared = try PreparedRequest(request, config: config)
+        switch backend {
+        case .batched(let model):
+            try model.validate(prepared.inputs)
+            return (prepared, nil)
+        case .decoupled(let model):
+            return (prepared, try model.plan(prepared.inputs))
+        }
+    }
+
+    /// The `ModelInferResponse` for `request` carrying `outputs` (those it asked for, in its
+    /// order) as raw output contents.
+    ///
+    /// - Throws: `InferenceError` (`INTERNAL`) when the model did not produce a requested output.
+    public func response(for request: PreparedRequest, outputs: [String: Tensor]) throws(InferenceError) -> ModelInferResponse {
+        var response = ModelInferResponse()
+        response.modelName = name
+        response.modelVersion = Self.version
+        response.id = request.id
+        for outputName in request.requestedOutputs {
+            guard let tensor = outputs[outputName] else {
+                throw InferenceError(.internal, "model '\(name)' produced no output '\(outputName)'")
+            }
+            var output = ModelInferResponse.InferOutputTensor()
+            output.name = outputName
+            output.datatype = tensor.datatype.rawValue
+            output.shape = tensor.shape
+            response.outputs.append(output)
+            response.rawOutputContents.append(tensor.rawContents())
+        }
+        return response
+    }
+
+    /// Runs a batch of prepared requests of a batched model at once: joins their inputs along
+    /// dimension 0, executes, and cuts the outputs back into one response per request, in order.
+    /// Runs on the worker's thread pool.
+    func executeBatch(_ requests: [PreparedRequest]) -> [Result<ModelInferResponse, InferenceError>] {
+        guard case .batched(let model) = backend else {
+            return requests.map { _ in .failure(InferenceError(.internal, "model '\(name)' does not batch")) }
+        }
+        var joined: [String: Tensor] = [:]
+        for input in config.input {
+            let parts = requests.compactMap { $0.inputs[input.name] }
+            if parts.count == requests.count { joined[input.name] = Tensor.concatenate(parts) }
+        }
+        let outputs = model.execute(joined)
+        let rows = requests.map(\.batchSize)
+        let totalRows = Int64(rows.reduce(0, +))
+        if let wrong = outputs.first(where: { $0.value.shape.first != totalRows }) {
+            let error = InferenceError(
+                .internal, "model '\(name)' returned output '\(wrong.key)' with shape \(PreparedRequest.format(wrong.value.shape)) "
+                    + "for a batch of \(totalRows) rows")
+            return requests.map { _ in .failure(error) }
+        }
+        let pieces = outputs.mapValues { $0.split(rows: rows) }
+        return requests.enumerated().map { index, request in
+            Result { () throws(InferenceError) in
+                try response(for: request, outputs: pieces.mapValues { $0[index] })
+            }
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import InferenceProtocol
+import NIOCore
+
+/// Splits the bytes of a worker socket into `WorkerFrame`s.
+///
+/// A length below 9 or above `maxFrameSize` throws `WorkerFrame.FramingError` as soon as the
+/// 4-byte length has arrived, before the body is buffered, so a bad peer cannot make the
+/// receiver hold more than one frame's limit. The connection must be closed after that error:
+/// there is no way to find the next frame.
+public struct WorkerFrameDecoder: ByteToMessageDecoder {
+    public typealias InboundOut = WorkerFrame
+
+    /// The largest frame (kind + request id + payload) accepted.
+    public let maxFrameSize: Int
+
+    public init(maxFrameSize: Int = WorkerFrame.defaultMaxFrameSize) {
+        self.maxFrameSize = maxFrameSize
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try WorkerFrame.read(from: &buffer, maxFrameSize: maxFrameSize) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // Whole frames still buffered are delivered; a partial one at EOF is dropped with the connection.
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}
+
+/// Writes `WorkerFrame`s onto a worker socket.
+public struct WorkerFrameEncoder: MessageToByteEncoder {
+    public typealias OutboundIn = WorkerFrame
+
+    public init() {}
+
+    public func encode(data: WorkerFrame, out: inout ByteBuffer) throws {
+        data.write(to: &out)
+    }
+}

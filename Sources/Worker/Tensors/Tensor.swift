@@ -1,0 +1,144 @@
+import InferenceProtocol
+import NIOCore
+
+/// A tensor as the built-in models compute on it: a shape and its elements in row-major order.
+///
+/// Only the element types the built-in models use are held (INT32, UINT32, BYTES); a request
+/// with any other datatype is rejected while it is decoded, before a tensor exists. BYTES
+/// elements stay slices of the request's buffer.
+public struct Tensor: Sendable, Hashable {
+    /// The elements, flattened in row-major order.
+    public enum Elements: Sendable, Hashable {
+        case int32([Int32])
+        case uint32([UInt32])
+        case bytes([ByteBuffer])
+    }
+
+    /// The full shape, batch dimension (if any) first.
+    public var shape: [Int64]
+    public var elements: Elements
+
+    /// A tensor; `elements` must hold exactly as many values as `shape` describes.
+    public init(shape: [Int64], elements: Elements) {
+        self.shape = shape
+        self.elements = elements
+    }
+
+    /// An INT32 tensor.
+    public static func int32(_ values: [Int32], shape: [Int64]) -> Tensor {
+        Tensor(shape: shape, elements: .int32(values))
+    }
+
+    /// A UINT32 tensor.
+    public static func uint32(_ values: [UInt32], shape: [Int64]) -> Tensor {
+        Tensor(shape: shape, elements: .uint32(values))
+    }
+
+    /// A BYTES tensor.
+    public static func bytes(_ values: [ByteBuffer], shape: [Int64]) -> Tensor {
+        Tensor(shape: shape, elements: .bytes(values))
+    }
+
+    /// The protocol datatype of the elements.
+    public var datatype: TensorDatatype {
+        switch elements {
+        case .int32: return .int32
+        case .uint32: return .uint32
+        case .bytes: return .bytes
+        }
+    }
+
+    /// How many elements the tensor holds.
+    public var elementCount: Int {
+        switch elements {
+        case .int32(let values): return values.count
+        case .uint32(let values): return values.count
+        case .bytes(let values): return values.count
+        }
+    }
+
+    /// The INT32 elements, or nil for another datatype.
+    public var int32Values: [Int32]? {
+        if case .int32(let values) = elements { return values }
+        return nil
+    }
+
+    /// The UINT32 elements, or nil for another datatype.
+    public var uint32Values: [UInt32]? {
+        if case .uint32(let values) = elements { return values }
+        return nil
+    }
+
+    /// The BYTES elements, or nil for another datatype.
+    public var bytesValues: [ByteBuffer]? {
+        if case .bytes(let values) = elements { return values }
+        return nil
+    }
+
+    /// The elements as `raw_output_contents` carries them: little-endian fixed-width values, or
+    /// for BYTES each element as a 4-byte little-endian length followed by its bytes.
+    public func rawContents(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        switch elements {
+        case .int32(let values):
+            var buffer = allocator.buffer(capacity: values.count * 4)
+            for value in values { buffer.writeInteger(value, endianness: .little) }
+            return buffer
+        case .uint32(let values):
+            var buffer = allocator.buffer(capacity: values.count * 4)
+            for value in values { buffer.writeInteger(value, endianness: .little) }
+            return buffer
+        case .bytes(let values):
+            var buffer = allocator.buffer(capacity: values.reduce(0) { $0 + 4 + $1.readableBytes })
+            for value in values {
+                buffer.writeInteger(UInt32(value.readableBytes), endianness: .little)
+                buffer.writeImmutableBuffer(value)
+            }
+            return buffer
+        }
+    }
+}
+
+// MARK: Batching along dimension 0
+
+extension Tensor {
+    /// Joins tensors along dimension 0, as the dynamic batcher does with the requests of one
+    /// batch. The tensors must share a datatype and every dimension but the first (the batcher
+    /// only groups requests whose shapes agree); the result's first dimension is the sum of theirs.
+    static func concatenate(_ parts: [Tensor]) -> Tensor {
+        precondition(!parts.isEmpty, "a batch holds at least one request")
+        if parts.count == 1 { return parts[0] }
+        var shape = parts[0].shape
+        shape[0] = parts.reduce(0) { $0 + $1.shape[0] }
+        switch parts[0].elements {
+        case .int32:
+            return .int32(parts.flatMap { $0.int32Values! }, shape: shape)
+        case .uint32:
+            return .uint32(parts.flatMap { $0.uint32Values! }, shape: shape)
+        case .bytes:
+            return .bytes(parts.flatMap { $0.bytesValues! }, shape: shape)
+        }
+    }
+
+    /// Cuts the tensor along dimension 0 into consecutive pieces of `rows` rows each; the rows
+    /// must add up to the first dimension.
+    func split(rows: [Int]) -> [Tensor] {
+        if rows.count == 1 { return [self] }
+        let rowCount = Int(shape[0])
+        let perRow = rowCount == 0 ? 0 : elementCount / rowCount
+        var pieces: [Tensor] = []
+        pieces.reserveCapacity(rows.count)
+        var start = 0
+        for count in rows {
+            var pieceShape = shape
+            pieceShape[0] = Int64(count)
+            let range = (start * perRow)..<((start + count) * perRow)
+            switch elements {
+            case .int32(let values): pieces.append(.int32(Array(values[range]), shape: pieceShape))
+            case .uint32(let values): pieces.append(.uint32(Array(values[range]), shape: pieceShape))
+            case .bytes(let values): pieces.append(.bytes(Array(values[range]), shape: pieceShape))
+            }
+            start += count
+        }
+        return pieces
+    }
+}

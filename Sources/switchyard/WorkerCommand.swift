@@ -1,0 +1,89 @@
+import ArgumentParser
+import Logging
+import ServiceLifecycle
+import Worker
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `switchyard worker`: run one inference worker process (the gateway starts these).
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run one inference worker on a Unix socket (the gateway starts these).",
+        discussion: """
+            Listens on --socket and speaks the worker protocol (docs/worker-protocol.md) to each \
+            gateway connection: HELLO first, then requests, pings and cancels. Built-in models: \
+            \(BuiltinModels.names.joined(separator: ", ")). Logs go to stderr, one line per event, \
+            prefixed with the worker id. Exits when its parent process dies; SIGTERM or SIGINT \
+            finishes the requests in flight (at most 5 s) and exits 0.
+            """
+    )
+
+    @Option(name: .customLong("socket"), help: "Path of the Unix socket to listen on (a stale socket file is replaced).")
+    var socket: String
+
+    @Option(name: .customLong("model"), help: "A model to serve; repeat for several.")
+    var models: [String] = []
+
+    @Option(name: .customLong("worker-id"), help: "Name in HELLO and in logs (default: worker-<pid>).")
+    var workerID: String?
+
+    @Option(name: .customLong("max-batch-size"), help: "max_batch_size of the batching models.")
+    var maxBatchSize: Int32 = BuiltinModels.defaultMaxBatchSize
+
+    @Option(name: .customLong("max-queue-delay-us"), help: "How long the dynamic batcher waits for a batch to fill, in microseconds.")
+    var maxQueueDelayMicroseconds: UInt64 = BuiltinModels.defaultMaxQueueDelayMicroseconds
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard !models.isEmpty else {
+            throw ValidationError("name at least one --model (\(BuiltinModels.names.joined(separator: ", ")))")
+        }
+        if let unknown = models.first(where: { !BuiltinModels.names.contains($0) }) {
+            throw ValidationError("unknown model '\(unknown)'; the built-in models are \(BuiltinModels.names.joined(separator: ", "))")
+        }
+        guard maxBatchSize >= 1 else { throw ValidationError("--max-batch-size must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let id = workerID ?? "worker-\(getpid())"
+        LoggingSystem.bootstrap { _ in WorkerLogHandler(workerID: id, logLevel: level) }
+        let logger = Logger(label: "switchyard.worker")
+
+        var configuration = WorkerConfiguration(socketPath: socket, modelNames: models, workerID: id)
+        configuration.maxBatchSize = maxBatchSize
+        configuration.maxQueueDelayMicroseconds = maxQueueDelayMicroseconds
+        configuration.exitWithParent = true
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: [WorkerService(configuration: configuration, logger: logger)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await serviceGroup.run()
+    }
+}
+
+/// Starts the worker, serves until graceful shutdown is requested, then drains it.
+///
+/// The socket is bound here, inside the service group, because the group traps SIGTERM before
+/// it runs its services: a gateway that connects and at once sends SIGTERM gets a graceful exit,
+/// not the default action of the signal.
+struct WorkerService: Service, CustomStringConvertible {
+    let configuration: WorkerConfiguration
+    let logger: Logger
+
+    var description: String { "WorkerService(\(configuration.socketPath))" }
+
+    func run() async throws {
+        let server = try await WorkerServer.start(configuration: configuration, logger: logger)
+        try? await gracefulShutdown()
+        await server.shutdown()
+    }
+}
