@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(pkg-config libnghttp2-dev libssl-dev zlib1g-dev)
 if [[ "${1:-}" == "--python" ]]; then
-    apt_packages+=(protobuf-compiler nghttp2-client python3-venv)
+    apt_packages+=(protobuf-compiler nghttp2-client python3-venv libb64-0d procps)
 fi
 
 missing=()
