@@ -114,12 +114,12 @@ extension GRPCStatus {
 
 extension GRPCStatus {
     /// The status a client synthesizes for a response whose HTTP status is not 200, per
-    /// grpc/grpc doc/http-grpc-status-mapping.md (400→INTERNAL, 401→UNAUTHENTICATED,
+    /// grpc/grpc doc/http-grpc-status-mapping.md (400 and 431→INTERNAL, 401→UNAUTHENTICATED,
     /// 403→PERMISSION_DENIED, 404→UNIMPLEMENTED, 429/502/503/504→UNAVAILABLE, else UNKNOWN).
     public init(httpStatus: Int) {
         let code: Code
         switch httpStatus {
-        case 400: code = .internalError
+        case 400, 431: code = .internalError
         case 401: code = .unauthenticated
         case 403: code = .permissionDenied
         case 404: code = .unimplemented

@@ -8,6 +8,23 @@ public struct HTTP2GracefulShutdown: Sendable {
     public init() {}
 }
 
+/// Fired inbound (`userInboundEventTriggered`) by `HTTP2ConnectionHandler` each time the peer's
+/// SETTINGS frame has been applied: a client knows from the first one that the server speaks
+/// HTTP/2 and how many concurrent streams it allows.
+public struct HTTP2SettingsReceived: Sendable, Hashable {
+    /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS (UInt32.max when it set no limit).
+    public var maxConcurrentStreams: UInt32
+}
+
+/// Fired inbound by `HTTP2ConnectionHandler` when the peer sends GOAWAY: it accepts no new
+/// streams, and streams above `lastStreamID` were not processed (they end REFUSED_STREAM).
+public struct HTTP2GoAwayReceived: Sendable, Hashable {
+    /// The GOAWAY's error code (NO_ERROR for a graceful shutdown).
+    public var code: HTTP2ErrorCode
+    /// The last stream the peer processed or may still process.
+    public var lastStreamID: Int32
+}
+
 /// The HTTP/2 connection: nghttp2 in memory mode inside a NIO channel handler.
 ///
 /// Sits above the TLS handler (or directly on the socket for h2c) and exchanges plaintext
@@ -43,6 +60,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var flushScheduled = false
     private var inChannelRead = false
     private var closing = false
+    private var producingOutput = false
+    private var closeAfterOutput = false
     private var goAwaySent = false
     private var calmReason: String?
 
@@ -164,11 +183,27 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         do {
             try session.receive(buffer)
         } catch {
-            // nghttp2 has already queued GOAWAY for protocol errors; send it, then close.
+            // nghttp2 queues GOAWAY itself for the protocol errors it answers; the errors it
+            // returns instead (floods, too many CONTINUATIONs, a bad preface) come with none.
             logger.debug("HTTP/2 protocol error from peer", metadata: ["error": "\(error)"])
+            failSession(error)
             flushOutput()
             closeWhenFlushed()
             return
+        }
+    }
+
+    /// Queues the GOAWAY that nghttp2 leaves to us when `receive` fails.
+    private func failSession(_ error: Error) {
+        switch (error as? NGHTTP2Error)?.code {
+        case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue:
+            calm("too many CONTINUATION frames (more than \(configuration.maxContinuations))")
+        case NGHTTP2_ERR_FLOODED.rawValue:
+            calm("too many SETTINGS or PING frames left unacknowledged (peer does not read)")
+        case NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue:
+            session?.terminate(code: .protocolError)
+        default:
+            session?.terminate(code: .internalError)
         }
     }
 
@@ -212,6 +247,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             var buffer = context.channel.allocator.buffer(capacity: 16_384)
             let more: Bool
             do {
+                producingOutput = true
+                defer { producingOutput = false }
                 more = try session.produceOutput(into: &buffer, limit: 65_536)
             } catch {
                 logger.debug("HTTP/2 session failed while sending", metadata: ["error": "\(error)"])
@@ -225,7 +262,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             if !more { break }
         }
         if wrote { context.flush() }
-        if !session.wantsIO { closeWhenFlushed() }
+        if closeAfterOutput {
+            closeAfterOutput = false
+            closeWhenFlushed()
+        } else if !session.wantsIO {
+            closeWhenFlushed()
+        }
     }
 
     /// Coalesces flushes requested by streams outside a read into one per event-loop tick.
@@ -240,6 +282,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     private func closeWhenFlushed() {
+        // A stream can close while nghttp2 produces output (the frame that ends the last
+        // stream of a draining connection was just serialized): those bytes are still in
+        // flushOutput's buffer, so the close waits until flushOutput has written them.
+        if producingOutput {
+            closeAfterOutput = true
+            return
+        }
         guard !closing, let context else { return }
         closing = true
         context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
@@ -297,6 +346,17 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     func beginGracefulShutdown() {
         guard !goAwaySent, let session, let context else { return }
         goAwaySent = true
+        if role == .client {
+            // A client processes no streams of the server's, so it has no last stream to
+            // settle: GOAWAY at once (nghttp2 refuses shutdown notices from clients).
+            session.submitGoAway(code: .noError)
+            flushOutput()
+            if streams.isEmpty { closeWhenFlushed() }
+            drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [weak self] in
+                self?.context?.close(promise: nil)
+            }
+            return
+        }
         session.submitShutdownNotice()
         flushOutput()
         // A round trip later, the real GOAWAY names the last stream we accept.
@@ -504,6 +564,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         lastPingReceived = now
     }
 
+    func sessionReceivedSettings(_ session: NGHTTP2Session) {
+        context?.fireUserInboundEventTriggered(HTTP2SettingsReceived(maxConcurrentStreams: session.remoteMaxConcurrentStreams))
+    }
+
     func sessionReceivedPingAck(_ session: NGHTTP2Session) {
         keepaliveTimeoutTimer?.cancel()
         keepaliveTimeoutTimer = nil
@@ -512,6 +576,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     func session(_ session: NGHTTP2Session, goAwayReceived code: HTTP2ErrorCode, lastStreamID: Int32) {
         logger.debug("peer sent GOAWAY", metadata: ["code": "\(code)", "last_stream": "\(lastStreamID)"])
+        context?.fireUserInboundEventTriggered(HTTP2GoAwayReceived(code: code, lastStreamID: lastStreamID))
         for (id, stream) in streams where id > lastStreamID && role == .client {
             stream.delegate?.stream(stream, wasReset: .refusedStream)
         }

@@ -59,7 +59,9 @@ public struct NGHTTP2Error: Error, Sendable, CustomStringConvertible {
 /// What a session reports to its owner. Called synchronously from inside `receive` or
 /// `produceOutput`; the owner may submit frames from these calls.
 protocol NGHTTP2SessionDelegate: AnyObject {
-    /// Any frame header arrived (before its payload): used to count abusive frames.
+    /// Any frame header arrived (before its payload), including frames nghttp2 then ignores:
+    /// used to count abusive frames. Called for every header in a `receive` call before
+    /// nghttp2 processes that call's bytes. Return false to fail the session.
     func session(_ session: NGHTTP2Session, beginFrame type: UInt8, flags: UInt8, streamID: Int32, length: Int) -> Bool
     /// A HEADERS frame starts: request headers (server), response headers (client) or trailers.
     func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32)
@@ -79,6 +81,8 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     func sessionReceivedPing(_ session: NGHTTP2Session)
     /// A PING ACK arrived.
     func sessionReceivedPingAck(_ session: NGHTTP2Session)
+    /// A SETTINGS frame (not an ACK) arrived and was applied.
+    func sessionReceivedSettings(_ session: NGHTTP2Session)
     /// The peer sent GOAWAY.
     func session(_ session: NGHTTP2Session, goAwayReceived code: HTTP2ErrorCode, lastStreamID: Int32)
     /// A frame nghttp2 judged invalid (it answers it itself); counts as a glitch.
@@ -87,6 +91,10 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     func session(_ session: NGHTTP2Session, sentFrame type: UInt8, flags: UInt8, streamID: Int32, errorCode: UInt32)
     /// The body source of a stream for the data provider: copy up to `into.count` bytes.
     func session(_ session: NGHTTP2Session, readBody streamID: Int32, into: UnsafeMutableRawBufferPointer) -> NGHTTP2Session.BodyRead
+}
+
+extension NGHTTP2SessionDelegate {
+    func sessionReceivedSettings(_ session: NGHTTP2Session) {}
 }
 
 /// Owns one `nghttp2_session` in memory mode: bytes from the network go in through `receive`,
@@ -112,9 +120,12 @@ final class NGHTTP2Session {
     let role: Role
     /// Header-block bytes received in the current HEADERS/CONTINUATION sequence per stream.
     private var pendingTrailers: [Int32: [HTTP2HeaderField]] = [:]
+    /// Follows the peer's frame headers for `beginFrame` (see HTTP2FrameHeaderScanner).
+    private var frameScanner: HTTP2FrameHeaderScanner
 
     init(role: Role, configuration: HTTP2Configuration) throws {
         self.role = role
+        self.frameScanner = HTTP2FrameHeaderScanner(skippingClientPreface: role == .server)
         var callbacks: OpaquePointer?
         guard nghttp2_session_callbacks_new(&callbacks) == 0, let callbacks else { throw NGHTTP2Error(NGHTTP2_ERR_NOMEM.rawValue) }
         defer { nghttp2_session_callbacks_del(callbacks) }
@@ -154,6 +165,13 @@ final class NGHTTP2Session {
         try withUserData {
             try buffer.withUnsafeReadableBytes { bytes in
                 guard let base = bytes.baseAddress else { return }
+                if let delegate {
+                    try frameScanner.scan(bytes) { header in
+                        guard delegate.session(self, beginFrame: header.type, flags: header.flags, streamID: header.streamID, length: header.length) else {
+                            throw NGHTTP2Error(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
+                        }
+                    }
+                }
                 let result = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
                 if result < 0 { throw NGHTTP2Error(Int32(result)) }
             }
@@ -276,6 +294,11 @@ final class NGHTTP2Session {
         _ = nghttp2_session_terminate_session(session, code.rawValue)
     }
 
+    /// The peer's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited, 2^32-1, until it says otherwise).
+    var remoteMaxConcurrentStreams: UInt32 {
+        nghttp2_session_get_remote_settings(session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS)
+    }
+
     /// The number of streams nghttp2 considers open.
     var lastProcessedStreamID: Int32 { nghttp2_session_get_last_proc_stream_id(session) }
 
@@ -342,13 +365,6 @@ final class NGHTTP2Session {
     }
 
     private static func install(_ callbacks: OpaquePointer) {
-        nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks) { _, header, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let header else { return 0 }
-            let keep = owner.delegate?.session(
-                owner, beginFrame: header.pointee.type, flags: header.pointee.flags, streamID: header.pointee.stream_id,
-                length: header.pointee.length) ?? true
-            return keep ? 0 : Int32(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
-        }
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
             guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
             owner.delegate?.session(owner, beginHeadersOn: frame.pointee.hd.stream_id)
@@ -380,6 +396,10 @@ final class NGHTTP2Session {
                     delegate.sessionReceivedPingAck(owner)
                 } else {
                     delegate.sessionReceivedPing(owner)
+                }
+            case Int(NGHTTP2_SETTINGS.rawValue):
+                if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+                    delegate.sessionReceivedSettings(owner)
                 }
             case Int(NGHTTP2_GOAWAY.rawValue):
                 delegate.session(
