@@ -1,4 +1,5 @@
 import H2Transport
+import NIOCore
 
 /// Everything the gateway process needs to serve, with the embedded defaults of DESIGN.md:
 /// TLS on 0.0.0.0:8443 (client certificates verified when presented), plaintext h2c on
@@ -60,6 +61,8 @@ public struct GatewayConfiguration: Sendable {
     public var clientCertificateVerification: TLSConfiguration.ClientCertificateVerification = .optional
     /// HTTP/2 settings and protections.
     public var http2 = HTTP2Configuration()
+    /// How long a new connection has for the TLS handshake and the HTTP/2 preface. Default 10 s.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
     /// The largest request message accepted. Default 64 MiB (tensors are large).
     public var maxReceiveMessageSize = 64 * 1024 * 1024
     /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
@@ -71,6 +74,25 @@ public struct GatewayConfiguration: Sendable {
     public static let builtinModels = ["simple", "simple_string", "simple_identity", "repeat_int32"]
     /// How workers are started; nil uses this binary's own `switchyard worker`.
     public var workerLauncher: WorkerLauncher?
+    /// Start every worker with `--enable-diagnostic-models`, so that the diagnostic models
+    /// (`diagnostic_crash`, `diagnostic_stall`, `diagnostic_stateful`: they crash or stall their
+    /// worker on purpose, for tests) can be among `models`. Default off; never in the defaults.
+    public var enableDiagnosticModels = false
+
+    /// `models` as the workers are started: with the worker arguments that settings such as
+    /// `enableDiagnosticModels` add.
+    public var effectiveModels: [ModelDeployment] {
+        models.map { deployment in
+            var deployment = deployment
+            if enableDiagnosticModels && !deployment.workerArguments.contains(Self.diagnosticModelsWorkerFlag) {
+                deployment.workerArguments.append(Self.diagnosticModelsWorkerFlag)
+            }
+            return deployment
+        }
+    }
+
+    /// The `switchyard worker` flag that `enableDiagnosticModels` adds.
+    public static let diagnosticModelsWorkerFlag = "--enable-diagnostic-models"
 
     public init() {}
 }

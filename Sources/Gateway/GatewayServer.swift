@@ -24,21 +24,23 @@ public final class GatewayServer: Sendable {
         }
         if let tls = configuration.tlsListener {
             let files = configuration.tlsFiles
-            let context = try TLSContext(
-                configuration: TLSConfiguration.server(
-                    certificateChainPath: files.certificateChain,
-                    privateKeyPath: files.privateKey,
-                    trustRootsPath: files.clientCABundle,
-                    clientCertificateVerification: configuration.clientCertificateVerification))
+            var tlsConfiguration = TLSConfiguration.server(
+                certificateChainPath: files.certificateChain,
+                privateKeyPath: files.privateKey,
+                trustRootsPath: files.clientCABundle,
+                clientCertificateVerification: configuration.clientCertificateVerification)
+            tlsConfiguration.handshakeTimeout = configuration.handshakeTimeout
+            let context = try TLSContext(configuration: tlsConfiguration)
             listeners.append(.init(host: tls.host, port: tls.port, tls: context))
         }
         var serverConfiguration = GRPCServer.Configuration(listeners: listeners)
         serverConfiguration.http2 = configuration.http2
+        serverConfiguration.http2.prefaceTimeout = configuration.handshakeTimeout
         serverConfiguration.calls.maxReceiveMessageSize = configuration.maxReceiveMessageSize
         self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: logger)
         self.logger = logger
         let launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
-        self.repository = ModelRepository(deployments: configuration.models, launcher: launcher, group: group, logger: logger)
+        self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: logger)
         InferenceService(repository: repository, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize)
             .register(on: registry)
 

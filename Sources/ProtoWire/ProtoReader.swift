@@ -181,11 +181,16 @@ public struct ProtoReader {
 
     /// Decodes a singular embedded message field held as an optional, merging with any earlier
     /// occurrence.
+    ///
+    /// The optional is emptied while the field merges, so the value being merged holds the only
+    /// reference to its arrays and buffers and grows in place. With a second reference left in
+    /// the optional, every occurrence of the field would copy all that earlier ones decoded, and
+    /// a message that repeats the field in small pieces would cost time quadratic in its size.
     @inlinable
     public mutating func merge<M: ProtoMessage>(_ tag: ProtoTag, into message: inout M?) throws {
-        var value = message ?? M()
+        var value = message.take() ?? M()
+        defer { message = value }
         try merge(tag, into: &value)
-        message = value
     }
 
     /// Decodes an embedded message field as a new value (for repeated message fields).
@@ -216,7 +221,7 @@ public struct ProtoReader {
             } else {
                 var nested = ProtoReader(buffer: packed, limits: limits, depth: depth)
                 // A varint takes at least one byte: this bounds the reservation by real input.
-                values.reserveCapacity(values.count + min(packed.readableBytes, 1 << 16))
+                values.reserveAdditionalCapacity(min(packed.readableBytes, 1 << 16))
                 while !nested.isAtEnd {
                     values.append(try Codec.read(from: &nested))
                 }

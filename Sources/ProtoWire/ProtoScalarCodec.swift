@@ -190,7 +190,7 @@ extension ProtoFixedCodec {
     public static func readPackedFixed(from buffer: inout ByteBuffer, into values: inout [Value]) {
         let size = MemoryLayout<Value.Bits>.size
         let count = buffer.readableBytes / size
-        values.reserveCapacity(values.count + count)
+        values.reserveAdditionalCapacity(count)
         buffer.withUnsafeReadableBytes { bytes in
             for index in 0..<count {
                 let bits = bytes.loadUnaligned(fromByteOffset: index * size, as: Value.Bits.self)
@@ -238,4 +238,19 @@ public func varintSize(_ value: UInt64) -> Int {
     // Each byte carries 7 bits; (bits + 6) / 7, with at least one byte for zero.
     let bits = 64 - (value | 1).leadingZeroBitCount
     return (bits + 6) / 7
+}
+
+extension Array {
+    /// Makes room for `additional` more elements, growing geometrically as `append` does.
+    ///
+    /// `reserveCapacity(count + n)` allocates exactly what it is asked for, so calling it for
+    /// each packed run of a field would reallocate and copy the whole array on every run when a
+    /// message splits the field into many small runs: time quadratic in the message's size.
+    @inlinable
+    mutating func reserveAdditionalCapacity(_ additional: Int) {
+        let needed = count + additional
+        if needed > capacity {
+            reserveCapacity(Swift.max(needed, 2 * capacity))
+        }
+    }
 }

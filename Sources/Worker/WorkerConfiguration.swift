@@ -6,8 +6,13 @@ public struct WorkerConfiguration: Sendable {
     /// The Unix socket the worker listens on. A stale socket file there is removed first.
     public var socketPath: String
 
-    /// The models to serve, by name, in the order HELLO lists them (see `BuiltinModels.names`).
+    /// The models to serve, by name, in the order HELLO lists them (see `BuiltinModels.names`,
+    /// and `DiagnosticModels.names` with `enableDiagnosticModels`).
     public var modelNames: [String]
+
+    /// Serve the diagnostic models (`DiagnosticModels.names`: models that crash or stall the
+    /// worker on purpose, for testing the gateway) when `modelNames` asks for them. Default off.
+    public var enableDiagnosticModels = false
 
     /// The worker's name in HELLO and at the start of every log line. Default: `worker-<pid>`.
     public var workerID: String
@@ -25,6 +30,12 @@ public struct WorkerConfiguration: Sendable {
     /// check of the parent pid every `parentCheckInterval`. Default false for the library;
     /// `switchyard worker` turns it on.
     public var exitWithParent = false
+
+    /// The parent's pid as the parent knows it (the gateway passes `--parent-pid`), for
+    /// `exitWithParent`: a worker whose parent died while it was starting has already been
+    /// re-parented, so without it the worker would watch its new parent instead. Default nil:
+    /// whatever parent the worker has when it starts.
+    public var parentPID: Int32?
 
     /// How often the parent pid is checked when `exitWithParent` is on. Default 1 s.
     public var parentCheckInterval: TimeAmount = .seconds(1)

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Worker
 
 /// `switchyard serve`: run the gateway.
 struct ServeCommand: AsyncParsableCommand {
@@ -42,6 +43,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("enable-echo-service"), help: "Serve switchyard.diagnostics.Echo (a transport diagnostic).")
     var enableEchoService = false
 
+    @Flag(
+        name: .customLong("enable-diagnostic-models"),
+        help: "Let --model name the diagnostic models (diagnostic_crash, diagnostic_stall, diagnostic_stateful), which crash or stall their workers on purpose (for tests); see `switchyard worker --help`.")
+    var enableDiagnosticModels = false
+
     @Option(name: .customLong("model"), help: "A model to serve (repeatable; default: the built-in simple, simple_string, simple_identity, repeat_int32).")
     var models: [String] = []
 
@@ -54,11 +60,21 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("max-queued-requests"), help: "Requests queued per model before RESOURCE_EXHAUSTED.")
     var maxQueuedRequests = 1024
 
+    @Option(name: .customLong("handshake-timeout-ms"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
+    var handshakeTimeoutMilliseconds: Int64 = 10_000
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
     @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core).")
     var threads = System.coreCount
+
+    func validate() throws {
+        if let diagnostic = models.first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
+            throw ValidationError(
+                "model '\(diagnostic)' is a diagnostic model (it crashes or stalls its workers on purpose); add --enable-diagnostic-models")
+        }
+    }
 
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
@@ -74,6 +90,9 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
         configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
         configuration.enableEchoService = enableEchoService
+        guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
+        configuration.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds)
+        configuration.enableDiagnosticModels = enableDiagnosticModels
         configuration.models = (models.isEmpty ? GatewayConfiguration.builtinModels : models).map {
             var deployment = ModelDeployment(model: $0, workers: max(1, workersPerModel))
             deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker)

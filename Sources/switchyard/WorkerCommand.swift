@@ -20,6 +20,14 @@ struct WorkerCommand: AsyncParsableCommand {
             \(BuiltinModels.names.joined(separator: ", ")). Logs go to stderr, one line per event, \
             prefixed with the worker id. Exits when its parent process dies; SIGTERM or SIGINT \
             finishes the requests in flight (at most 5 s) and exits 0.
+
+            Diagnostic models, served only with --enable-diagnostic-models, misbehave on purpose \
+            to test the gateway's supervision. Each takes INT32 IN [1] and optional UINT32 \
+            SLEEP_MS [1] and answers OUT = IN after SLEEP_MS milliseconds, requests running \
+            concurrently, except: diagnostic_crash with IN=42 kills the worker (SIGKILL on \
+            itself); diagnostic_stall with IN=7 blocks the worker's event loop for good (alive \
+            but answering nothing, not even pings); diagnostic_stateful is diagnostic_crash with \
+            parameter switchyard.idempotent "false" in its config, so the gateway never retries it.
             """
     )
 
@@ -41,12 +49,27 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(
+        name: .customLong("parent-pid"),
+        help: "The parent's pid (the gateway passes its own): exit at once if the parent is already gone when the worker starts.")
+    var parentPID: Int32?
+
+    @Flag(
+        name: .customLong("enable-diagnostic-models"),
+        help: "Also serve the diagnostic models \(DiagnosticModels.names.joined(separator: ", ")), which crash or stall the worker on purpose (for tests).")
+    var enableDiagnosticModels = false
+
     func validate() throws {
         guard !models.isEmpty else {
             throw ValidationError("name at least one --model (\(BuiltinModels.names.joined(separator: ", ")))")
         }
-        if let unknown = models.first(where: { !BuiltinModels.names.contains($0) }) {
-            throw ValidationError("unknown model '\(unknown)'; the built-in models are \(BuiltinModels.names.joined(separator: ", "))")
+        if let diagnostic = models.first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
+            throw ValidationError(
+                "model '\(diagnostic)' is a diagnostic model (it crashes or stalls the worker on purpose); add --enable-diagnostic-models")
+        }
+        let known = BuiltinModels.names + (enableDiagnosticModels ? DiagnosticModels.names : [])
+        if let unknown = models.first(where: { !known.contains($0) }) {
+            throw ValidationError("unknown model '\(unknown)'; the built-in models are \(known.joined(separator: ", "))")
         }
         guard maxBatchSize >= 1 else { throw ValidationError("--max-batch-size must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -62,6 +85,8 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.maxBatchSize = maxBatchSize
         configuration.maxQueueDelayMicroseconds = maxQueueDelayMicroseconds
         configuration.exitWithParent = true
+        configuration.parentPID = parentPID
+        configuration.enableDiagnosticModels = enableDiagnosticModels
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: [WorkerService(configuration: configuration, logger: logger)],

@@ -1,5 +1,6 @@
 import Foundation
 import InferenceProtocol
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ProtoWire
@@ -350,6 +351,136 @@ final class WorkerProcessTests: XCTestCase {
         process.terminate()
         let status = try await waitForExit(process, within: 6)
         XCTAssertEqual(status, 0)
+    }
+
+    func testAWorkerWhoseParentIsAlreadyGoneExitsAtOnce() async throws {
+        // The parent named by --parent-pid is not this worker's parent: it died while the
+        // worker started, and the worker was handed to another process.
+        let orphan = try launch(["--model", "simple", "--parent-pid", "999999999"])
+        let status = try await waitForExit(orphan.process, within: 10)
+        XCTAssertEqual(status, 1)
+        let log = try String(contentsOfFile: logs.last!, encoding: .utf8)
+        XCTAssertTrue(log.contains("parent process 999999999 has exited"), log)
+
+        // Its real parent's pid: it serves.
+        let worker = try launch(["--model", "simple", "--parent-pid", "\(getpid())"])
+        try await connect(worker.socketPath).executeThenClose { inbound, _ in
+            var frames = inbound.makeAsyncIterator()
+            let hello = try await frames.next()
+            XCTAssertEqual(hello?.kind, .hello)
+        }
+        XCTAssertTrue(worker.process.isRunning)
+    }
+
+    // MARK: Diagnostic models
+
+    private func diagnosticFrame(_ id: UInt64, _ model: String, _ value: Int32, sleepMilliseconds: UInt32 = 0) -> WorkerFrame {
+        var request = ModelInferRequest()
+        request.modelName = model
+        request.inputs = [Requests.input("IN", "INT32", shape: [1]), Requests.input("SLEEP_MS", "UINT32", shape: [1])]
+        request.rawInputContents = [Requests.raw([value]), Requests.raw([sleepMilliseconds])]
+        return inferFrame(id, request)
+    }
+
+    /// Collects every frame the worker sends, in the background, until the connection ends.
+    private final class FrameCollector: Sendable {
+        let frames = NIOLockedValueBox<[WorkerFrame]>([])
+        let ended = NIOLockedValueBox(false)
+
+        func start(_ inbound: NIOAsyncChannelInboundStream<WorkerFrame>) -> Task<Void, Never> {
+            Task {
+                do {
+                    for try await frame in inbound { self.frames.withLockedValue { $0.append(frame) } }
+                } catch {}
+                self.ended.withLockedValue { $0 = true }
+            }
+        }
+
+        /// Waits (at most `seconds`) until `condition` holds for the frames received so far.
+        func wait(_ seconds: Double, until condition: ([WorkerFrame]) -> Bool) async throws -> Bool {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                if frames.withLockedValue({ condition($0) }) { return true }
+                try await Task.sleep(nanoseconds: 10_000_000)
+            }
+            return frames.withLockedValue { condition($0) }
+        }
+    }
+
+    func testDiagnosticModelsAreRefusedWithoutTheFlag() async throws {
+        let worker = try launch(["--model", "diagnostic_crash"])
+        let status = try await waitForExit(worker.process, within: 10)
+        XCTAssertNotNil(status)
+        XCTAssertNotEqual(status, 0)
+    }
+
+    func testDiagnosticCrashKillsTheWorkerOnItsPoisonInput() async throws {
+        let worker = try launch(["--enable-diagnostic-models", "--model", "diagnostic_crash", "--model", "simple"])
+        try await connect(worker.socketPath).executeThenClose { inbound, outbound in
+            let collector = FrameCollector()
+            let reader = collector.start(inbound)
+            let greeted = try await collector.wait(10) { $0.first?.kind == .hello }
+            XCTAssertTrue(greeted)
+            let hello = try collector.frames.withLockedValue { $0[0] }.decodePayload(as: WorkerProtocol.Hello.self)
+            XCTAssertEqual(hello.models.map(\.name), ["diagnostic_crash", "simple"])
+
+            // Two requests of 300 ms overlap, and answer OUT = IN.
+            let started = Date()
+            try await outbound.write(contentsOf: [
+                self.diagnosticFrame(1, "diagnostic_crash", 11, sleepMilliseconds: 300),
+                self.diagnosticFrame(2, "diagnostic_crash", 12, sleepMilliseconds: 300),
+            ])
+            let bothAnswered = try await collector.wait(5) { $0.count == 3 }
+            XCTAssertTrue(bothAnswered)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 0.55)
+            let answers = try collector.frames.withLockedValue { Array($0.dropFirst()) }.map { ($0.requestID, try $0.modelResponse().int32s("OUT")) }
+            XCTAssertEqual(answers.sorted { $0.0 < $1.0 }.map(\.1), [[11], [12]])
+
+            // IN=42: the worker dies at once with SIGKILL, and the connection ends.
+            try await outbound.write(self.diagnosticFrame(3, "diagnostic_crash", 42, sleepMilliseconds: 1000))
+            let connectionEnded = try await collector.wait(5) { _ in collector.ended.withLockedValue { $0 } }
+            XCTAssertTrue(connectionEnded)
+            XCTAssertEqual(collector.frames.withLockedValue { $0.count }, 3, "no answer to the poison input")
+            await reader.value
+        }
+        let status = try await waitForExit(worker.process, within: 5)
+        XCTAssertEqual(status, SIGKILL)
+        XCTAssertEqual(worker.process.terminationReason, .uncaughtSignal)
+        let log = try String(contentsOfFile: logs.last!, encoding: .utf8)
+        XCTAssertTrue(log.contains("model 'diagnostic_crash' received its fault input IN=42"), log)
+    }
+
+    func testDiagnosticStallLeavesTheWorkerAliveButAnsweringNothing() async throws {
+        let worker = try launch(["--enable-diagnostic-models", "--model", "diagnostic_stall", "--model", "diagnostic_stateful"])
+        try await connect(worker.socketPath).executeThenClose { inbound, outbound in
+            let collector = FrameCollector()
+            let reader = collector.start(inbound)
+            let greeted = try await collector.wait(10) { $0.first?.kind == .hello }
+            XCTAssertTrue(greeted)
+            let hello = try collector.frames.withLockedValue { $0[0] }.decodePayload(as: WorkerProtocol.Hello.self)
+            XCTAssertEqual(hello.models.map(\.name), ["diagnostic_stall", "diagnostic_stateful"])
+            XCTAssertEqual(hello.models.last?.config?.parameters["switchyard.idempotent"]?.stringValue, "false")
+
+            // Before the stall: a ping is answered, and a request in flight holds 500 ms.
+            try await outbound.write(self.ping(1))
+            let ponged = try await collector.wait(5) { $0.contains { $0.kind == .pong } }
+            XCTAssertTrue(ponged)
+            try await outbound.write(self.diagnosticFrame(1, "diagnostic_stateful", 5, sleepMilliseconds: 500))
+
+            // IN=7: from now on nothing is answered, not the sleeping request, not a ping, not a
+            // new request; the process lives on.
+            try await outbound.write(self.diagnosticFrame(2, "diagnostic_stall", 7))
+            try await outbound.write(self.ping(2))
+            try await outbound.write(self.diagnosticFrame(3, "diagnostic_stateful", 6))
+            let answered = try await collector.wait(1.5) { $0.count > 2 }
+            XCTAssertFalse(answered, "a stalled worker sent \(collector.frames.withLockedValue { $0.map(\.kind) })")
+            XCTAssertTrue(worker.process.isRunning)
+            XCTAssertTrue(Self.isAlive(worker.process.processIdentifier))
+            reader.cancel()
+        }
+        let log = try String(contentsOfFile: logs.last!, encoding: .utf8)
+        XCTAssertTrue(log.contains("model 'diagnostic_stall' received its fault input IN=7"), log)
+        // tearDown SIGKILLs it, as the gateway does.
     }
 
     /// True while `pid` runs (a zombie waiting for a reaper counts as gone).

@@ -132,7 +132,8 @@ class Gateway:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     """The gateway with dev certificates, the echo diagnostic and debug logs, for one module."""
-    gw = Gateway(tmp_path_factory.mktemp("gateway"), ["--model", "simple", "--workers-per-model", "1"])
+    gw = Gateway(tmp_path_factory.mktemp("gateway"), [
+        "--model", "simple", "--workers-per-model", "1", "--handshake-timeout-ms", "1500"])
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited with {code}:\n{gw.log_text()}"

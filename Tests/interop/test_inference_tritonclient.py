@@ -186,15 +186,17 @@ def test_unload_and_load(client):
     assert client.is_model_ready("simple_identity")
 
 
-def worker_pids(model):
-    result = subprocess.run(["pgrep", "-f", f"worker --socket .*/{model}-"], capture_output=True, text=True)
+def worker_pids(model, gateway):
+    # Only this gateway's children: other gateways (benchmarks, other tests) may serve the model too.
+    result = subprocess.run(["pgrep", "-P", str(gateway.process.pid), "-f", f"worker --socket .*/{model}-"],
+                            capture_output=True, text=True)
     return [int(pid) for pid in result.stdout.split()]
 
 
 def test_killing_a_worker_mid_flight_costs_no_request(inference_gateway):
     client = triton.InferenceServerClient(inference_gateway.plaintext_target)
     a = np.arange(16, dtype=np.int32).reshape(1, 16)
-    pids = worker_pids("simple")
+    pids = worker_pids("simple", inference_gateway)
     assert len(pids) == 2, pids
     results, errors = [], []
 
@@ -221,8 +223,8 @@ def test_killing_a_worker_mid_flight_costs_no_request(inference_gateway):
         np.testing.assert_array_equal(r, a + a)
     # The replacement joins: two workers again, and the model stays ready throughout.
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(worker_pids("simple")) < 2:
+    while time.monotonic() < deadline and len(worker_pids("simple", inference_gateway)) < 2:
         time.sleep(0.1)
-    assert len(worker_pids("simple")) == 2
+    assert len(worker_pids("simple", inference_gateway)) == 2
     assert client.is_model_ready("simple")
     client.close()

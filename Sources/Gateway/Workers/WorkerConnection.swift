@@ -59,16 +59,25 @@ final class WorkerConnection: Sendable {
     static func connect(path: String, group: EventLoopGroup, timeout: TimeAmount, logger: Logger) async throws -> WorkerConnection {
         let helloPromise = group.next().makePromise(of: (Channel, WorkerProtocol.Hello).self)
         let router = WorkerReplyRouter(helloPromise: helloPromise, logger: logger)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
-                    try channel.pipeline.syncOperations.addHandler(router)
+        let channel: Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
+                        try channel.pipeline.syncOperations.addHandler(MessageToByteHandler(WorkerFrameEncoder()))
+                        try channel.pipeline.syncOperations.addHandler(router)
+                    }
                 }
-            }
-            .connect(unixDomainSocketPath: path).get()
+                .connect(unixDomainSocketPath: path).get()
+        } catch {
+            // A socket that exists but does not accept yet (a worker still starting, or one that
+            // just died) is retried by the caller; the promise must not be left unfulfilled
+            // (a leaked promise is a crash in debug builds).
+            helloPromise.fail(error)
+            throw error
+        }
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
             helloPromise.fail(WorkerError("worker sent no HELLO within \(timeout)"))
         }

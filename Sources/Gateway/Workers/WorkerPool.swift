@@ -63,7 +63,9 @@ final class PoolRequest: Sendable {
         var cancelled = false
         var finished = false
         var deliveredResponse = false
-        var workersThatDied: Set<Int> = []
+        /// The worker processes that died while running it ("name-0 (pid 123)"), oldest first.
+        /// Processes, not slots: a slot's replacement is a new worker the request may go to.
+        var workersThatDied: [String] = []
         var worker: Int?
         var workerRequestID: UInt64?
         var submittedAt = NIODeadline.now()
@@ -206,7 +208,12 @@ public final class WorkerPool: Sendable {
         queue.withLockedValue { queue in
             if let index = queue.firstIndex(where: { $0 === request }) { queue.remove(at: index) }
         }
-        if let worker, let id { slots[worker].connection?.cancel(id, reason: reason) }
+        if let worker, let id {
+            slots[worker].connection?.cancel(id, reason: reason)
+            // The slot forgets it too, or every cancelled request would stay tracked until the
+            // worker dies.
+            slots[worker].untrack(id: id)
+        }
         drainQueue()
     }
 
@@ -218,25 +225,40 @@ public final class WorkerPool: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         for slot in slots { slot.stop() }
+        // What is still queued would never reach a worker now.
+        let abandoned = queue.withLockedValue { queue in
+            defer { queue.removeAll() }
+            return Array(queue)
+        }
+        for request in abandoned { finish(request, code: 14, "model '\(deployment.model)' was unloaded before a worker could run this request") }
+    }
+
+    /// Answers `request` with a failure unless it is already finished.
+    private func finish(_ request: PoolRequest, code: GRPCStatusCode, _ message: String) {
+        let deliver = request.state.withLockedValue { state -> Bool in
+            guard !state.finished else { return false }
+            state.finished = true
+            return true
+        }
+        if deliver { request.onReply(.failed(code, message)) }
     }
 
     // MARK: Dispatch
 
-    /// Sends `request` to the least-loaded ready worker it has not died on; false when every
-    /// worker is at its in-flight limit.
+    /// Sends `request` to the least-loaded ready worker; false when none is ready or every one
+    /// is at its in-flight limit.
+    ///
+    /// A worker a request died on is never among the ready ones (a slot's connection is
+    /// replaced only by a new process), so a re-dispatched request may go to any ready worker,
+    /// including its old slot's replacement: with one worker per pool, that is the only one.
     private func dispatch(_ request: PoolRequest) -> Bool {
-        let excluded = request.state.withLockedValue { $0.workersThatDied }
         var best: (slot: WorkerSlot, connection: WorkerConnection, load: Int)?
-        for slot in slots where !excluded.contains(slot.index) {
+        for slot in slots {
             guard let connection = slot.connection, !connection.isClosed else { continue }
             let load = connection.outstanding
             if load < deployment.maxInFlightPerWorker && (best == nil || load < best!.load) {
                 best = (slot, connection, load)
             }
-        }
-        if best == nil && !excluded.isEmpty {
-            // Only workers it died on are left: still better than failing, unless poison.
-            return false
         }
         guard let (slot, connection, _) = best else { return false }
         let alreadyDone = request.state.withLockedValue { state -> Bool in
@@ -290,13 +312,15 @@ public final class WorkerPool: Sendable {
 
     // MARK: Worker deaths
 
-    /// A worker died with `orphans` unanswered: send them elsewhere or fail them.
-    func workerDied(_ slot: WorkerSlot, orphans: [PoolRequest]) {
+    /// A worker (process `pid`) died with `orphans` unanswered: send them elsewhere or fail them.
+    func workerDied(_ slot: WorkerSlot, pid: Int32, orphans: [PoolRequest]) {
         let idempotent = isIdempotent
+        let unloading = stopped.withLockedValue { $0 }
+        let dead = "\(slot.workerID) (pid \(pid))"
         for request in orphans {
             let verdict = request.state.withLockedValue { state -> (retry: Bool, failure: (Int32, String)?) in
                 guard !state.finished else { return (false, nil) }
-                state.workersThatDied.insert(slot.index)
+                state.workersThatDied.append(dead)
                 state.worker = nil
                 state.workerRequestID = nil
                 if !idempotent {
@@ -309,7 +333,12 @@ public final class WorkerPool: Sendable {
                 }
                 if state.workersThatDied.count >= 2 {
                     state.finished = true
-                    return (false, (13, "poison request: it was in flight on two workers of model '\(deployment.model)' that both died; it will not be dispatched again"))
+                    return (false, (13, "poison request: it was in flight on two workers of model '\(deployment.model)' that both died "
+                        + "(\(state.workersThatDied.joined(separator: ", "))); it will not be dispatched again"))
+                }
+                if unloading {
+                    state.finished = true
+                    return (false, (14, "worker \(slot.workerID) of model '\(deployment.model)' stopped while running this request, and the model is unloading"))
                 }
                 return (true, nil)
             }

@@ -70,7 +70,11 @@ final class WorkerSlot: Sendable {
         try? FileManager.default.removeItem(atPath: socketPath)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: launcher.executable)
-        var arguments = ["worker", "--socket", socketPath, "--model", deployment.model, "--worker-id", workerID]
+        // --parent-pid: a worker that starts after the gateway died exits instead of watching
+        // the process it was re-parented to.
+        var arguments = [
+            "worker", "--socket", socketPath, "--model", deployment.model, "--worker-id", workerID, "--parent-pid", "\(getpid())",
+        ]
         arguments += deployment.workerArguments
         process.arguments = arguments
         let stderr = Pipe()
@@ -94,7 +98,12 @@ final class WorkerSlot: Sendable {
             try process.run()
         } catch {
             logger.error("cannot start worker", metadata: ["executable": "\(launcher.executable)", "error": "\(error)"])
-            state.withLockedValue { $0.startFailures += 1 }
+            state.withLockedValue { state in
+                state.startFailures += 1
+                // A start that fails counts for the back-off too, or it would retry at the first
+                // delay forever.
+                state.consecutiveFailures += 1
+            }
             scheduleRestart()
             return
         }
@@ -121,8 +130,10 @@ final class WorkerSlot: Sendable {
                         connection.close()
                         return
                     }
-                    connection.channel.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
+                    // Pinging starts first, so that a connection that is already closed has its
+                    // ping task cancelled by `connectionClosed`.
                     startPinging(connection)
+                    connection.channel.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
                     logger.info("worker ready", metadata: ["models": "\(connection.hello.models.map(\.name))", "pid": "\(connection.hello.pid)"])
                     pool?.pool?.workerBecameReady(self)
                     return
@@ -145,6 +156,8 @@ final class WorkerSlot: Sendable {
             guard let self else { return }
             let pong = connection.ping(nonce: nonce.next())
             let timer = connection.channel.eventLoop.scheduleTask(in: timeout) {
+                // Only the worker behind this connection: by now the slot may run a replacement.
+                guard self.state.withLockedValue({ $0.connection === connection }) else { return }
                 self.logger.error("worker did not answer a health ping; killing it", metadata: ["timeout": "\(timeout)"])
                 self.kill()
             }
@@ -169,7 +182,7 @@ final class WorkerSlot: Sendable {
         }
         // Make sure the process is gone too, so it is replaced rather than left half-alive.
         kill()
-        pool?.pool?.workerDied(self, orphans: orphans)
+        pool?.pool?.workerDied(self, pid: connection.hello.pid, orphans: orphans)
     }
 
     private func processExited(generation: Int, status: Int32, reason: Process.TerminationReason) {

@@ -31,6 +31,11 @@ public struct HTTP2Configuration: Sendable {
     public var glitchBurst: Int = 200
     public var glitchRate: Int = 50
 
+    /// A peer must complete the connection preface (its first SETTINGS) within this long after
+    /// the connection opens — TLS handshake included — or the connection is closed, so that
+    /// half-open connections cannot pile up. nil disables. Default 10 s.
+    public var prefaceTimeout: TimeAmount? = .seconds(10)
+
     /// PINGs from the client are "too soon" when closer together than this while no response
     /// was sent in between (gRPC keepalive enforcement). Default 5 minutes, as grpc-core.
     public var minimumPingInterval: TimeAmount = .minutes(5)

@@ -70,6 +70,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var keepaliveTimeoutTimer: Scheduled<Void>?
     private var maxAgeTimer: Scheduled<Void>?
     private var drainTimer: Scheduled<Void>?
+    private var prefaceTimer: Scheduled<Void>?
 
     /// A server connection.
     public init(server configuration: HTTP2Configuration, logger: Logger, streamInitializer: @escaping StreamInitializer) {
@@ -123,6 +124,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         }
         armIdleTimer()
         scheduleKeepalive()
+        if let timeout = configuration.prefaceTimeout {
+            prefaceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
+                guard let self else { return }
+                self.logger.info("closing a connection that did not complete the HTTP/2 preface", metadata: ["timeout": "\(timeout)"])
+                self.context?.close(promise: nil)
+            }
+        }
         if let age = configuration.maxConnectionAge {
             maxAgeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: age) { [weak self] in
                 self?.logger.debug("connection reached its maximum age; draining")
@@ -143,7 +151,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     private func tearDown(reason: HTTP2ErrorCode) {
-        for timer in [idleTimer, keepaliveTimer, keepaliveTimeoutTimer, maxAgeTimer, drainTimer] { timer?.cancel() }
+        for timer in [idleTimer, keepaliveTimer, keepaliveTimeoutTimer, maxAgeTimer, drainTimer, prefaceTimer] { timer?.cancel() }
         let open = streams
         streams.removeAll()
         for stream in open.values where !stream.isClosed {
@@ -565,6 +573,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func sessionReceivedSettings(_ session: NGHTTP2Session) {
+        prefaceTimer?.cancel()
+        prefaceTimer = nil
         context?.fireUserInboundEventTriggered(HTTP2SettingsReceived(maxConcurrentStreams: session.remoteMaxConcurrentStreams))
     }
 

@@ -36,9 +36,10 @@ extension ProtoReader {
     /// Merges a singular message field held as an Optional: starts from the default on the
     /// field's first occurrence, merges into what it holds on a later one.
     fileprivate mutating func mergeOptional<M: ProtoMessage>(_ tag: ProtoTag, into field: inout M?) throws {
-        var value = field ?? M()
+        // Taken out of `field` so that `value` holds the only reference and merges in place.
+        var value = field.take() ?? M()
+        defer { field = value }
         try merge(tag, into: &value)
-        field = value
     }
 }
 

@@ -37,9 +37,7 @@ public struct ModelInferResponse: ProtoMessage, Hashable {
             case 3: try reader.readRepeated(ProtoInt64.self, tag, into: &shape)
             case 4: try reader.readMapEntry(tag, into: &parameters)
             case 5:
-                var value = contents ?? InferTensorContents()
-                try reader.merge(tag, into: &value)
-                contents = value
+                try reader.merge(tag, into: &contents)
             default: try reader.preserveUnknownField(tag, in: &unknownFields)
             }
         }

@@ -109,9 +109,7 @@ public struct ModelStatistics: ProtoMessage, Hashable {
         case 4: inferenceCount = try reader.read(ProtoUInt64.self, tag)
         case 5: executionCount = try reader.read(ProtoUInt64.self, tag)
         case 6:
-            var value = inferenceStats ?? InferStatistics()
-            try reader.merge(tag, into: &value)
-            inferenceStats = value
+            try reader.merge(tag, into: &inferenceStats)
         case 7: batchStats.append(try reader.readMessage(tag))
         case 8: memoryUsage.append(try reader.readMessage(tag))
         case 9: try reader.readMapEntry(tag, into: &responseStats)

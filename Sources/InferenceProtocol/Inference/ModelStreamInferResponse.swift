@@ -21,9 +21,7 @@ public struct ModelStreamInferResponse: ProtoMessage, Hashable {
         switch tag.fieldNumber {
         case 1: errorMessage = try reader.readString(tag)
         case 2:
-            var value = inferResponse ?? ModelInferResponse()
-            try reader.merge(tag, into: &value)
-            inferResponse = value
+            try reader.merge(tag, into: &inferResponse)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)
         }
     }

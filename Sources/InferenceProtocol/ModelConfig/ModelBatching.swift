@@ -108,9 +108,7 @@ public struct ModelDynamicBatching: ProtoMessage, Hashable {
         case 4: priorityLevels = try reader.read(ProtoUInt64.self, tag)
         case 5: defaultPriorityLevel = try reader.read(ProtoUInt64.self, tag)
         case 6:
-            var value = defaultQueuePolicy ?? ModelQueuePolicy()
-            try reader.merge(tag, into: &value)
-            defaultQueuePolicy = value
+            try reader.merge(tag, into: &defaultQueuePolicy)
         case 7:
             // A repeated key wins last, as protobuf specifies for maps.
             let entry = try reader.readMessage(tag, as: PriorityQueuePolicyEntry.self)
@@ -508,11 +506,13 @@ public struct ModelSequenceBatching: ProtoMessage, Hashable {
         case 3:
             var value = StrategyDirect()
             if case .direct(let current)? = strategyChoice { value = current }
+            strategyChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             strategyChoice = .direct(value)
         case 4:
             var value = StrategyOldest()
             if case .oldest(let current)? = strategyChoice { value = current }
+            strategyChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             strategyChoice = .oldest(value)
         case 5: state.append(try reader.readMessage(tag))

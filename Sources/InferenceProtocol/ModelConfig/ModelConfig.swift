@@ -82,9 +82,7 @@ public struct ModelConfig: ProtoMessage, Hashable {
         case 1: name = try reader.readString(tag)
         case 2: platform = try reader.readString(tag)
         case 3:
-            var value = versionPolicy ?? ModelVersionPolicy()
-            try reader.merge(tag, into: &value)
-            versionPolicy = value
+            try reader.merge(tag, into: &versionPolicy)
         case 4: maxBatchSize = try reader.read(ProtoInt32.self, tag)
         case 5: input.append(try reader.readMessage(tag))
         case 6: output.append(try reader.readMessage(tag))
@@ -95,48 +93,39 @@ public struct ModelConfig: ProtoMessage, Hashable {
         case 11:
             var value = ModelDynamicBatching()
             if case .dynamicBatching(let current)? = schedulingChoice { value = current }
+            schedulingChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             schedulingChoice = .dynamicBatching(value)
         case 12:
-            var value = optimization ?? ModelOptimizationPolicy()
-            try reader.merge(tag, into: &value)
-            optimization = value
+            try reader.merge(tag, into: &optimization)
         case 13:
             var value = ModelSequenceBatching()
             if case .sequenceBatching(let current)? = schedulingChoice { value = current }
+            schedulingChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             schedulingChoice = .sequenceBatching(value)
         case 14: try reader.readMapEntry(tag, into: &parameters)
         case 15:
             var value = ModelEnsembling()
             if case .ensembleScheduling(let current)? = schedulingChoice { value = current }
+            schedulingChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             schedulingChoice = .ensembleScheduling(value)
         case 16: modelWarmup.append(try reader.readMessage(tag))
         case 17: backend = try reader.readString(tag)
         case 18:
-            var value = modelOperations ?? ModelOperations()
-            try reader.merge(tag, into: &value)
-            modelOperations = value
+            try reader.merge(tag, into: &modelOperations)
         case 19:
-            var value = modelTransactionPolicy ?? ModelTransactionPolicy()
-            try reader.merge(tag, into: &value)
-            modelTransactionPolicy = value
+            try reader.merge(tag, into: &modelTransactionPolicy)
         case 20: batchInput.append(try reader.readMessage(tag))
         case 21: batchOutput.append(try reader.readMessage(tag))
         case 23:
-            var value = modelRepositoryAgents ?? ModelRepositoryAgents()
-            try reader.merge(tag, into: &value)
-            modelRepositoryAgents = value
+            try reader.merge(tag, into: &modelRepositoryAgents)
         case 24:
-            var value = responseCache ?? ModelResponseCache()
-            try reader.merge(tag, into: &value)
-            responseCache = value
+            try reader.merge(tag, into: &responseCache)
         case 25: runtime = try reader.readString(tag)
         case 26:
-            var value = modelMetrics ?? ModelMetrics()
-            try reader.merge(tag, into: &value)
-            modelMetrics = value
+            try reader.merge(tag, into: &modelMetrics)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)
         }
     }

@@ -206,9 +206,7 @@ public struct ModelInstanceGroup: ProtoMessage, Hashable {
         case 4: kind = Kind(rawValue: try reader.read(ProtoEnum.self, tag))
         case 5: profile.append(try reader.readString(tag))
         case 6:
-            var value = rateLimiter ?? ModelRateLimiter()
-            try reader.merge(tag, into: &value)
-            rateLimiter = value
+            try reader.merge(tag, into: &rateLimiter)
         case 7: passive = try reader.read(ProtoBool.self, tag)
         case 8: secondaryDevices.append(try reader.readMessage(tag))
         case 9: hostPolicy = try reader.readString(tag)

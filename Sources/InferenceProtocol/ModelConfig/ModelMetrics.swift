@@ -98,12 +98,11 @@ public struct ModelMetrics: ProtoMessage, Hashable {
         public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
             switch tag.fieldNumber {
             case 1:
-                var value = metricIdentifier ?? MetricIdentifier()
-                try reader.merge(tag, into: &value)
-                metricIdentifier = value
+                try reader.merge(tag, into: &metricIdentifier)
             case 2:
                 var value = HistogramOptions()
                 if case .histogramOptions(let current)? = metricOptions { value = current }
+                metricOptions = nil  // `value` must hold the only reference, or merging copies it
                 try reader.merge(tag, into: &value)
                 metricOptions = .histogramOptions(value)
             default: try reader.preserveUnknownField(tag, in: &unknownFields)

@@ -165,9 +165,7 @@ public struct ModelOptimizationPolicy: ProtoMessage, Hashable {
                 case 1: batchSize = try reader.read(ProtoInt32.self, tag)
                 case 2: try reader.readMapEntry(tag, into: &input)
                 case 3:
-                    var value = graphLowerBound ?? LowerBound()
-                    try reader.merge(tag, into: &value)
-                    graphLowerBound = value
+                    try reader.merge(tag, into: &graphLowerBound)
                 default: try reader.preserveUnknownField(tag, in: &unknownFields)
                 }
             }
@@ -342,26 +340,16 @@ public struct ModelOptimizationPolicy: ProtoMessage, Hashable {
     public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
         switch tag.fieldNumber {
         case 1:
-            var value = graph ?? Graph()
-            try reader.merge(tag, into: &value)
-            graph = value
+            try reader.merge(tag, into: &graph)
         case 2: priority = ModelPriority(rawValue: try reader.read(ProtoEnum.self, tag))
         case 3:
-            var value = cuda ?? Cuda()
-            try reader.merge(tag, into: &value)
-            cuda = value
+            try reader.merge(tag, into: &cuda)
         case 4:
-            var value = executionAccelerators ?? ExecutionAccelerators()
-            try reader.merge(tag, into: &value)
-            executionAccelerators = value
+            try reader.merge(tag, into: &executionAccelerators)
         case 5:
-            var value = inputPinnedMemory ?? PinnedMemoryBuffer()
-            try reader.merge(tag, into: &value)
-            inputPinnedMemory = value
+            try reader.merge(tag, into: &inputPinnedMemory)
         case 6:
-            var value = outputPinnedMemory ?? PinnedMemoryBuffer()
-            try reader.merge(tag, into: &value)
-            outputPinnedMemory = value
+            try reader.merge(tag, into: &outputPinnedMemory)
         case 7: gatherKernelBufferThreshold = try reader.read(ProtoUInt32.self, tag)
         case 8: eagerBatching = try reader.read(ProtoBool.self, tag)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)

@@ -114,9 +114,7 @@ public struct ModelInput: ProtoMessage, Hashable {
         case 3: format = Format(rawValue: try reader.read(ProtoEnum.self, tag))
         case 4: try reader.readRepeated(ProtoInt64.self, tag, into: &dims)
         case 5:
-            var value = reshape ?? ModelTensorReshape()
-            try reader.merge(tag, into: &value)
-            reshape = value
+            try reader.merge(tag, into: &reshape)
         case 6: isShapeTensor = try reader.read(ProtoBool.self, tag)
         case 7: allowRaggedBatch = try reader.read(ProtoBool.self, tag)
         case 8: optional = try reader.read(ProtoBool.self, tag)
@@ -180,9 +178,7 @@ public struct ModelOutput: ProtoMessage, Hashable {
         case 3: try reader.readRepeated(ProtoInt64.self, tag, into: &dims)
         case 4: labelFilename = try reader.readString(tag)
         case 5:
-            var value = reshape ?? ModelTensorReshape()
-            try reader.merge(tag, into: &value)
-            reshape = value
+            try reader.merge(tag, into: &reshape)
         case 6: isShapeTensor = try reader.read(ProtoBool.self, tag)
         case 7: isNonLinearFormatIO = try reader.read(ProtoBool.self, tag)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)

@@ -125,16 +125,19 @@ public struct ModelVersionPolicy: ProtoMessage, Hashable {
         case 1:
             var value = Latest()
             if case .latest(let current)? = policyChoice { value = current }
+            policyChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             policyChoice = .latest(value)
         case 2:
             var value = All()
             if case .all(let current)? = policyChoice { value = current }
+            policyChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             policyChoice = .all(value)
         case 3:
             var value = Specific()
             if case .specific(let current)? = policyChoice { value = current }
+            policyChoice = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             policyChoice = .specific(value)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)

@@ -52,6 +52,7 @@ public struct ServerReflectionRequest: ProtoMessage, Hashable {
         case 5:
             var value = ExtensionRequest()
             if case .fileContainingExtension(let current)? = messageRequest { value = current }
+            messageRequest = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             messageRequest = .fileContainingExtension(value)
         case 6: messageRequest = .allExtensionNumbersOfType(try reader.readString(tag))

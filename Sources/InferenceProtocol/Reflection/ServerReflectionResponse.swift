@@ -47,27 +47,29 @@ public struct ServerReflectionResponse: ProtoMessage, Hashable {
         switch tag.fieldNumber {
         case 1: validHost = try reader.readString(tag)
         case 2:
-            var value = originalRequest ?? ServerReflectionRequest()
-            try reader.merge(tag, into: &value)
-            originalRequest = value
+            try reader.merge(tag, into: &originalRequest)
         case 4:
             var value = FileDescriptorResponse()
             if case .fileDescriptorResponse(let current)? = messageResponse { value = current }
+            messageResponse = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             messageResponse = .fileDescriptorResponse(value)
         case 5:
             var value = ExtensionNumberResponse()
             if case .allExtensionNumbersResponse(let current)? = messageResponse { value = current }
+            messageResponse = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             messageResponse = .allExtensionNumbersResponse(value)
         case 6:
             var value = ListServiceResponse()
             if case .listServicesResponse(let current)? = messageResponse { value = current }
+            messageResponse = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             messageResponse = .listServicesResponse(value)
         case 7:
             var value = ErrorResponse()
             if case .errorResponse(let current)? = messageResponse { value = current }
+            messageResponse = nil  // `value` must hold the only reference, or merging copies it
             try reader.merge(tag, into: &value)
             messageResponse = .errorResponse(value)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)

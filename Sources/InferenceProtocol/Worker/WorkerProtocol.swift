@@ -120,9 +120,7 @@ public enum WorkerProtocol {
             switch tag.fieldNumber {
             case 1: response = try reader.readBytes(tag)
             case 2:
-                var value = status ?? Status()
-                try reader.merge(tag, into: &value)
-                status = value
+                try reader.merge(tag, into: &status)
             case 3: final = try reader.read(ProtoBool.self, tag)
             default: try reader.skipField(tag)
             }

@@ -58,12 +58,39 @@ public struct DecoupledPlan: Sendable {
     public func outputs(at index: Int) -> [String: Tensor] { outputsAt(index) }
 }
 
+/// A model that runs every request on its own as soon as it arrives: no batching and no
+/// instance to wait for, so any number of requests run at once. Each gets one answer, after a
+/// delay the model chooses (the time "spent" on the request, without holding a thread).
+public protocol ConcurrentModel: Sendable {
+    /// Works out one request's answer and when it is due.
+    ///
+    /// Called on the worker's event loop, so it must not block (unless blocking the worker is
+    /// the point, as for the `diagnostic_stall` model).
+    ///
+    /// - Throws: `InferenceError` (`INVALID_ARGUMENT`) when the inputs are unacceptable.
+    func answer(_ inputs: [String: Tensor]) throws(InferenceError) -> ConcurrentAnswer
+}
+
+/// What a `ConcurrentModel` answers to one request, and after how long.
+public struct ConcurrentAnswer: Sendable {
+    /// How long after the request starts the answer is sent.
+    public var delay: TimeAmount
+    /// The outputs of the answer.
+    public var outputs: [String: Tensor]
+
+    public init(delay: TimeAmount, outputs: [String: Tensor]) {
+        self.delay = delay
+        self.outputs = outputs
+    }
+}
+
 /// One model a worker serves: its name, configuration (sent in HELLO) and implementation.
 public struct ServedModel: Sendable {
     /// How the model runs.
     public enum Backend: Sendable {
         case batched(any BatchedModel)
         case decoupled(any DecoupledModel)
+        case concurrent(any ConcurrentModel)
     }
 
     /// The version every built-in model is served as.
@@ -94,6 +121,7 @@ public struct ServedModel: Sendable {
     }
 
     /// Decodes and checks a request's bytes, and for a decoupled model works out its plan.
+    /// (A concurrent model's answer is worked out later, on the event loop.)
     /// Runs on any thread.
     ///
     /// - Throws: `InferenceError` (`INVALID_ARGUMENT`) for malformed bytes or a request the model
@@ -112,6 +140,9 @@ public struct ServedModel: Sendable {
             return (prepared, nil)
         case .decoupled(let model):
             return (prepared, try model.plan(prepared.inputs))
+        case .concurrent:
+            // Its answer is worked out on the event loop when the request starts.
+            return (prepared, nil)
         }
     }
 

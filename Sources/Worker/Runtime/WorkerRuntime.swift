@@ -152,6 +152,8 @@ final class RuntimeCore {
                 batchQueues[model.name] = BatchQueue(maxBatchSize: Int(max(1, model.config.maxBatchSize)), maxQueueDelay: delay)
             case .decoupled:
                 instances[model.name] = DecoupledInstance()
+            case .concurrent:
+                break  // no queue and no instance: each request runs at once
             }
         }
     }
@@ -233,6 +235,8 @@ final class RuntimeCore {
             call.prepared = request
             if let plan {
                 enqueueDecoupled(call, plan: plan)
+            } else if case .concurrent(let model)? = call.model?.backend {
+                runConcurrent(call, model: model, request: request)
             } else {
                 enqueueBatched(call, request: request)
             }
@@ -334,6 +338,41 @@ final class RuntimeCore {
                 }
             }
             self.handle(self.batchQueues[name]!.batchFinished(now: .now()), model: name)
+        }
+    }
+
+    // MARK: Concurrent models
+
+    /// Starts a concurrent model's request at once and answers it when its delay has passed.
+    private func runConcurrent(_ call: InferenceCall, model: any ConcurrentModel, request: PreparedRequest) {
+        guard let served = call.model else { return }
+        let name = served.name
+        let answer: ConcurrentAnswer
+        do {
+            answer = try model.answer(request.inputs)
+        } catch {
+            fail(call, error)
+            return
+        }
+        move(call, to: .running)
+        counters.models[name, default: .init()].executions += 1
+        counters.models[name, default: .init()].inferences += 1
+        let respond = {
+            call.pendingResponse = nil
+            if let deadline = call.deadline, deadline <= .now() {
+                self.fail(call, InferenceError(.deadlineExceeded, "the request's deadline passed while model '\(name)' ran it"))
+                return
+            }
+            do throws(InferenceError) {
+                self.succeed(call, response: try served.response(for: request, outputs: answer.outputs).encoded())
+            } catch {
+                self.fail(call, error)
+            }
+        }
+        if answer.delay > .zero {
+            call.pendingResponse = eventLoop.assumeIsolated().scheduleTask(in: answer.delay) { respond() }
+        } else {
+            respond()
         }
     }
 

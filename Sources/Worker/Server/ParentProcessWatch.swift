@@ -37,10 +37,14 @@ final class ParentProcessWatch: Sendable {
         self.signalSource = signalSource
     }
 
-    /// Starts watching the current parent from `eventLoop`; when it is gone, logs a line and
-    /// exits with status 1.
-    static func start(on eventLoop: any EventLoop, interval: TimeAmount, logger: Logger) -> ParentProcessWatch {
-        let parent = getppid()
+    /// Starts watching the parent from `eventLoop`; when it is gone, logs a line and exits with
+    /// status 1.
+    ///
+    /// - Parameter expectedParent: the parent's pid as the parent told it; when the current
+    ///   parent is another process, the parent died before the watch started and the worker
+    ///   exits at once. Nil watches whatever parent the worker has now.
+    static func start(on eventLoop: any EventLoop, interval: TimeAmount, expectedParent: pid_t? = nil, logger: Logger) -> ParentProcessWatch {
+        let parent = expectedParent ?? getppid()
         var signalSource: SignalSource?
         var armed = false
         #if os(Linux)

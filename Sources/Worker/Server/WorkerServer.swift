@@ -44,7 +44,8 @@ public final class WorkerServer: Sendable {
 
     /// The models `configuration` names, built.
     ///
-    /// - Throws: `ConfigurationError` for no models, an unknown name or a batch size below 1.
+    /// - Throws: `ConfigurationError` for no models, an unknown name, a diagnostic model without
+    ///   `enableDiagnosticModels`, or a batch size below 1.
     public static func models(for configuration: WorkerConfiguration) throws -> [ServedModel] {
         guard !configuration.modelNames.isEmpty else {
             throw ConfigurationError(description: "no model to serve; name at least one of \(BuiltinModels.names.joined(separator: ", "))")
@@ -54,6 +55,15 @@ public final class WorkerServer: Sendable {
         }
         var models: [ServedModel] = []
         for name in configuration.modelNames where !models.contains(where: { $0.name == name }) {
+            if DiagnosticModels.names.contains(name) {
+                guard configuration.enableDiagnosticModels, let model = DiagnosticModels.model(named: name) else {
+                    throw ConfigurationError(
+                        description: "model '\(name)' is a diagnostic model (it crashes or stalls the worker on purpose); "
+                            + "it is served only with --enable-diagnostic-models")
+                }
+                models.append(model)
+                continue
+            }
             guard let model = BuiltinModels.model(
                 named: name, maxBatchSize: configuration.maxBatchSize,
                 maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds)
@@ -78,7 +88,8 @@ public final class WorkerServer: Sendable {
         threadPool.start()
         let eventLoop = group.next()
         let parentWatch = configuration.exitWithParent
-            ? ParentProcessWatch.start(on: eventLoop, interval: configuration.parentCheckInterval, logger: logger)
+            ? ParentProcessWatch.start(
+                on: eventLoop, interval: configuration.parentCheckInterval, expectedParent: configuration.parentPID, logger: logger)
             : nil
         let runtime = WorkerRuntime(
             workerID: configuration.workerID, models: models, eventLoop: eventLoop, threadPool: threadPool, logger: logger)
