@@ -1,3 +1,4 @@
+import Foundation
 import H2Transport
 import InferenceProtocol
 import Logging
@@ -16,6 +17,7 @@ public final class GatewayServer: Sendable {
     public let repository: ModelRepository
     private let server: GRPCServer
     private let logger: Logger
+    private let ownedSocketDirectory: String?
 
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, logger: Logger) throws {
         var listeners: [GRPCServer.Listener] = []
@@ -40,6 +42,8 @@ public final class GatewayServer: Sendable {
         self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: logger)
         self.logger = logger
         let launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
+        // The socket directory is ours to remove on shutdown only when we made it.
+        self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
         self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: logger)
         InferenceService(repository: repository, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize)
             .register(on: registry)
@@ -73,5 +77,6 @@ public final class GatewayServer: Sendable {
         health.markAllNotServing()
         await server.shutdown()
         await repository.unloadAll()
+        if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
     }
 }

@@ -153,17 +153,32 @@ public struct ProtoReader {
     @inlinable
     public mutating func readString(_ tag: ProtoTag) throws -> String {
         try expect(tag, .lengthDelimited, "string")
-        let slice = try readLengthDelimitedSlice()
-        return try Self.validatedString(slice, fieldNumber: tag.fieldNumber)
+        let length = try readVarint()
+        guard length <= UInt64(buffer.readableBytes) else {
+            throw ProtoDecodingError(
+                .lengthPastEnd,
+                "length \(length) runs past the end of the message (\(buffer.readableBytes) bytes left)")
+        }
+        // Read the characters in place: a slice would cost a retain and a release of the storage.
+        let string = buffer.withUnsafeReadableBytes { raw in
+            Self.validatedUTF8String(UnsafeRawBufferPointer(rebasing: raw.prefix(Int(length))))
+        }
+        guard let string else {
+            throw ProtoDecodingError(.invalidUTF8, "string field \(tag.fieldNumber) is not valid UTF-8")
+        }
+        buffer.moveReaderIndex(forwardBy: Int(length))
+        return string
     }
 
+    /// The bytes as a String, or nil when they are not valid UTF-8.
     @usableFromInline
-    static func validatedString(_ slice: ByteBuffer, fieldNumber: Int) throws -> String {
-        let string = slice.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) }
-        guard let string else {
-            throw ProtoDecodingError(.invalidUTF8, "string field \(fieldNumber) is not valid UTF-8")
-        }
-        return string
+    static func validatedUTF8String(_ raw: UnsafeRawBufferPointer) -> String? {
+        let bytes = raw.assumingMemoryBound(to: UInt8.self)
+        // Names, versions, ids and datatypes are ASCII in practice, and ASCII is valid UTF-8 as
+        // it stands. String(validating:as:) goes through an unspecialised generic in the standard
+        // library (a generic-metadata lookup per call) that costs more than the whole field.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        return String(validating: bytes, as: UTF8.self)
     }
 
     /// Decodes an embedded message field into `message`, merging with what it already holds

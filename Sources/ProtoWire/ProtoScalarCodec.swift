@@ -190,6 +190,27 @@ extension ProtoFixedCodec {
     public static func readPackedFixed(from buffer: inout ByteBuffer, into values: inout [Value]) {
         let size = MemoryLayout<Value.Bits>.size
         let count = buffer.readableBytes / size
+        #if _endian(little)
+        if _isPOD(Value.self), MemoryLayout<Value>.size == size, MemoryLayout<Value>.stride == size {
+            // On a little-endian host the wire bytes are the values' memory: one bulk copy
+            // (memcpy, any alignment) instead of a load and a checked append per element.
+            let run = buffer.withUnsafeReadableBytes { bytes in
+                [Value](unsafeUninitializedCapacity: count) { destination, initialized in
+                    UnsafeMutableRawBufferPointer(destination).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: bytes[0..<(count * size)]))
+                    initialized = count
+                }
+            }
+            if values.isEmpty {
+                values = run
+            } else {
+                values.reserveAdditionalCapacity(count)
+                values.append(contentsOf: run)
+            }
+            buffer.moveReaderIndex(forwardBy: count * size)
+            return
+        }
+        #endif
         values.reserveAdditionalCapacity(count)
         buffer.withUnsafeReadableBytes { bytes in
             for index in 0..<count {
