@@ -18,9 +18,11 @@ public final class GatewayServer: Sendable {
     private let server: GRPCServer
     private let logger: Logger
     private let ownedSocketDirectory: String?
+    private let tlsContexts: [TLSContext]
 
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, logger: Logger) throws {
         var listeners: [GRPCServer.Listener] = []
+        var contexts: [TLSContext] = []
         if let plaintext = configuration.plaintextListener {
             listeners.append(.init(host: plaintext.host, port: plaintext.port))
         }
@@ -33,6 +35,7 @@ public final class GatewayServer: Sendable {
                 clientCertificateVerification: configuration.clientCertificateVerification)
             tlsConfiguration.handshakeTimeout = configuration.handshakeTimeout
             let context = try TLSContext(configuration: tlsConfiguration)
+            contexts.append(context)
             listeners.append(.init(host: tls.host, port: tls.port, tls: context))
         }
         var serverConfiguration = GRPCServer.Configuration(listeners: listeners)
@@ -41,6 +44,7 @@ public final class GatewayServer: Sendable {
         serverConfiguration.calls.maxReceiveMessageSize = configuration.maxReceiveMessageSize
         self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: logger)
         self.logger = logger
+        self.tlsContexts = contexts
         let launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
@@ -53,6 +57,14 @@ public final class GatewayServer: Sendable {
         if configuration.enableEchoService { EchoService.register(on: registry) }
         health.setStatus(.serving, for: "")
         health.setStatus(.serving, for: "grpc.health.v1.Health")
+    }
+
+    /// Re-reads the TLS listener's certificate, key and client CA bundle. Connections already
+    /// open keep their session; new handshakes use the new material. On failure the old
+    /// material stays in use and the error says why.
+    @discardableResult
+    public func reloadTLS() throws -> [PeerIdentity] {
+        try tlsContexts.compactMap { try $0.reload() }
     }
 
     /// Switchyard's version, reported by ServerMetadata.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Dispatch
+import Foundation
 import Gateway
 import H2Transport
 import Logging
@@ -119,6 +121,19 @@ struct ServeCommand: AsyncParsableCommand {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let gateway = try GatewayServer(configuration: configuration, group: group, logger: logger)
+        // SIGHUP re-reads the TLS certificate, key and client CA bundle without dropping connections.
+        signal(SIGHUP, SIG_IGN)
+        let reloadSignal = DispatchSource.makeSignalSource(signal: SIGHUP)
+        reloadSignal.setEventHandler {
+            do {
+                let identities = try gateway.reloadTLS()
+                logger.notice("TLS material reloaded", metadata: ["certificates": "\(identities.map { $0.sha256Fingerprint })"])
+            } catch {
+                logger.error("TLS reload failed; the previous certificate stays in use", metadata: ["error": "\(error)"])
+            }
+        }
+        reloadSignal.resume()
+        defer { reloadSignal.cancel() }
         let service = GatewayService(gateway: gateway)
         let serviceGroup = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
