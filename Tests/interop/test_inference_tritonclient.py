@@ -16,8 +16,12 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 
+TARGET = []
+
+
 @pytest.fixture
 def client(inference_gateway):
+    TARGET[:] = [inference_gateway.plaintext_target]
     c = triton.InferenceServerClient(inference_gateway.plaintext_target)
     yield c
     c.close()
@@ -172,6 +176,38 @@ def test_statistics_count_inferences(client):
     assert after.inference_stats.success.count == before.inference_stats.success.count + 3
     assert after.inference_count == before.inference_count + 6
     assert after.inference_stats.success.ns > before.inference_stats.success.ns
+    # The workers report where the time went; counts stay aligned as perf_analyzer requires.
+    stats = after.inference_stats
+    assert stats.queue.count == stats.compute_input.count == stats.compute_infer.count == stats.compute_output.count
+    assert stats.compute_infer.ns > before.inference_stats.compute_infer.ns
+    assert stats.compute_input.ns > before.inference_stats.compute_input.ns
+    assert before.execution_count < after.execution_count <= before.execution_count + 3
+
+
+def test_batched_requests_count_one_execution_per_batch(client):
+    """Concurrent requests that the worker's dynamic batcher runs together count as fewer
+    executions than inferences (Triton's execution_count)."""
+    a = np.ones((1, 16), dtype=np.int32)
+    before = client.get_inference_statistics("simple").model_stats[0]
+    done = []
+
+    def run():
+        c = triton.InferenceServerClient(TARGET[0])
+        for _ in range(40):
+            c.infer("simple", simple_inputs(a, a))
+        done.append(True)
+        c.close()
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    after = client.get_inference_statistics("simple").model_stats[0]
+    requests = after.inference_stats.success.count - before.inference_stats.success.count
+    executions = after.execution_count - before.execution_count
+    assert requests == 320 and len(done) == 8
+    assert 1 <= executions <= requests
 
 
 def test_unload_and_load(client):

@@ -82,14 +82,12 @@ public struct InferenceService: Sendable {
                     var inference = InferStatistics()
                     inference.success = StatisticDuration(count: stats.successCount, ns: stats.successNanos)
                     inference.fail = StatisticDuration(count: stats.failCount, ns: stats.failNanos)
-                    // Every successful request queued (perhaps for no time) and was computed once.
-                    // The gateway sees a worker's input, infer and output steps as one: infer
-                    // carries the time, input and output keep the counts aligned (perf_analyzer
-                    // requires equal counts and finds the version by the queue count).
+                    // Every successful request queued (perhaps for no time) and was computed once;
+                    // the split of compute time comes from the workers' timing reports.
                     inference.queue = StatisticDuration(count: stats.successCount, ns: stats.queueNanos)
-                    inference.computeInput = StatisticDuration(count: stats.successCount, ns: 0)
-                    inference.computeInfer = StatisticDuration(count: stats.successCount, ns: stats.computeNanos)
-                    inference.computeOutput = StatisticDuration(count: stats.successCount, ns: 0)
+                    inference.computeInput = StatisticDuration(count: stats.successCount, ns: stats.computeInputNanos)
+                    inference.computeInfer = StatisticDuration(count: stats.successCount, ns: stats.computeInferNanos)
+                    inference.computeOutput = StatisticDuration(count: stats.successCount, ns: stats.computeOutputNanos)
                     model.inferenceStats = inference
                     response.modelStats.append(model)
                 }

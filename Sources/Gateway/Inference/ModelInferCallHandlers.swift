@@ -112,10 +112,11 @@ final class ModelInferCallHandler: GRPCServerCallHandler {
                 guard !call.isFinished else { return }
                 let elapsed = UInt64((NIODeadline.now() - started).nanoseconds)
                 switch reply {
-                case .response(let bytes, _):
+                case .response(let bytes, _, let timing):
                     repository.record(
                         model: prepared.model, success: true, nanoseconds: elapsed,
-                        queueNanoseconds: ticketBox.value.ticket?.queueNanoseconds ?? 0, batchSize: UInt64(prepared.batchSize))
+                        queueNanoseconds: ticketBox.value.ticket?.queueNanoseconds ?? 0, batchSize: UInt64(prepared.batchSize),
+                        timing: timing)
                     call.sendMessage(bytes)
                     call.finish(.ok)
                 case .streamEnd:
@@ -182,12 +183,12 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler {
         guard pendingKeys.contains(key), !call.isFinished else { return }
         let elapsed = UInt64((NIODeadline.now() - started).nanoseconds)
         switch reply {
-        case .response(let bytes, let final):
+        case .response(let bytes, let final, let timing):
             sendResponse(bytes)
             if final && !prepared.decoupled {
                 repository.record(
                     model: prepared.model, success: true, nanoseconds: elapsed, queueNanoseconds: tickets[key]?.1.queueNanoseconds ?? 0,
-                    batchSize: UInt64(prepared.batchSize))
+                    batchSize: UInt64(prepared.batchSize), timing: timing)
                 complete(key)
             }
         case .streamEnd:

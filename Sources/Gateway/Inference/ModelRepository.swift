@@ -14,7 +14,9 @@ public final class ModelRepository: Sendable {
         var failCount: UInt64 = 0
         var failNanos: UInt64 = 0
         var queueNanos: UInt64 = 0
-        var computeNanos: UInt64 = 0
+        var computeInputNanos: UInt64 = 0
+        var computeInferNanos: UInt64 = 0
+        var computeOutputNanos: UInt64 = 0
         var inferenceCount: UInt64 = 0
         var executionCount: UInt64 = 0
         var lastInferenceMillis: UInt64 = 0
@@ -128,16 +130,32 @@ public final class ModelRepository: Sendable {
         return response
     }
 
-    func record(model: String, success: Bool, nanoseconds: UInt64, queueNanoseconds: UInt64 = 0, batchSize: UInt64) {
+    /// Records one request. `queueNanoseconds` is the time it waited in the gateway's queue;
+    /// `timing`, when the worker reported it, splits the rest (and says whether this request
+    /// stands for its batch's execution); without it the whole rest counts as compute_infer and
+    /// the request as one execution.
+    func record(
+        model: String, success: Bool, nanoseconds: UInt64, queueNanoseconds: UInt64 = 0, batchSize: UInt64,
+        timing: WorkerProtocol.Timing? = nil
+    ) {
         entries.withLockedValue { entries in
             guard var entry = entries[model] else { return }
             if success {
+                let gatewayQueue = min(queueNanoseconds, nanoseconds)
                 entry.statistics.successCount += 1
                 entry.statistics.successNanos += nanoseconds
-                entry.statistics.queueNanos += min(queueNanoseconds, nanoseconds)
-                entry.statistics.computeNanos += nanoseconds - min(queueNanoseconds, nanoseconds)
                 entry.statistics.inferenceCount += batchSize
-                entry.statistics.executionCount += 1
+                if let timing {
+                    entry.statistics.queueNanos += gatewayQueue + timing.queueNs
+                    entry.statistics.computeInputNanos += timing.computeInputNs
+                    entry.statistics.computeInferNanos += timing.computeInferNs
+                    entry.statistics.computeOutputNanos += timing.computeOutputNs
+                    if timing.countsExecution { entry.statistics.executionCount += 1 }
+                } else {
+                    entry.statistics.queueNanos += gatewayQueue
+                    entry.statistics.computeInferNanos += nanoseconds - gatewayQueue
+                    entry.statistics.executionCount += 1
+                }
             } else {
                 entry.statistics.failCount += 1
                 entry.statistics.failNanos += nanoseconds

@@ -6,8 +6,9 @@ import NIOPosix
 
 /// What a worker said about one request.
 public enum WorkerReply: Sendable {
-    /// An `inference.ModelInferResponse` (encoded); `final` on the last one for the request.
-    case response(ByteBuffer, final: Bool)
+    /// An `inference.ModelInferResponse` (encoded); `final` on the last one for the request;
+    /// `timing` says where the worker spent its time, when it reports that.
+    case response(ByteBuffer, final: Bool, timing: WorkerProtocol.Timing? = nil)
     /// A decoupled model has no more responses.
     case streamEnd
     /// The request ended with this status (from the worker, or because of it).
@@ -164,7 +165,7 @@ final class WorkerConnection: Sendable {
                     handler(.failed(status.code, status.message))
                 } else {
                     if response.final { pending.withLockedValue { _ = $0.removeValue(forKey: frame.requestID) } }
-                    handler(.response(response.response, final: response.final))
+                    handler(.response(response.response, final: response.final, timing: response.timing))
                 }
             } catch {
                 pending.withLockedValue { _ = $0.removeValue(forKey: frame.requestID) }

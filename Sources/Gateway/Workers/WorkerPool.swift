@@ -280,7 +280,7 @@ public final class WorkerPool: Sendable {
         let deliver = request.state.withLockedValue { state -> Bool in
             guard !state.cancelled else { return false }
             switch reply {
-            case .response(_, let final):
+            case .response(_, let final, _):
                 state.deliveredResponse = true
                 if final { state.finished = true }
             case .streamEnd, .failed:
@@ -288,7 +288,7 @@ public final class WorkerPool: Sendable {
             }
             return true
         }
-        if case .response(_, final: false) = reply {} else {
+        if case .response(_, final: false, _) = reply {} else {
             if let worker = request.state.withLockedValue({ $0.worker }), let id = request.state.withLockedValue({ $0.workerRequestID }) {
                 slots[worker].untrack(id: id)
             }

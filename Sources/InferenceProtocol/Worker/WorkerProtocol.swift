@@ -113,6 +113,8 @@ public enum WorkerProtocol {
         public var status: Status?  // = 2
         /// True on the last response for the request id.
         public var final: Bool = false  // = 3
+        /// Where the worker spent its time on the request.
+        public var timing: Timing?  // = 4
 
         public init() {}
 
@@ -122,6 +124,7 @@ public enum WorkerProtocol {
             case 2:
                 try reader.merge(tag, into: &status)
             case 3: final = try reader.read(ProtoBool.self, tag)
+            case 4: try reader.merge(tag, into: &timing)
             default: try reader.skipField(tag)
             }
         }
@@ -130,6 +133,43 @@ public enum WorkerProtocol {
             if response.readableBytes > 0 { writer.writeBytes(field: 1, response) }
             if let status { writer.writeMessage(field: 2, status) }
             if final { writer.write(ProtoBool.self, field: 3, final) }
+            if let timing { writer.writeMessage(field: 4, timing) }
+        }
+    }
+
+    /// Where a request's time went inside the worker (for ModelStatistics).
+    public struct Timing: ProtoMessage, Hashable {
+        public static let protoMessageName = "switchyard.worker.Timing"
+        /// Waiting in the worker's batch queue, nanoseconds.
+        public var queueNs: UInt64 = 0  // = 1
+        /// Preparing inputs, nanoseconds.
+        public var computeInputNs: UInt64 = 0  // = 2
+        /// Running the model (the whole batch), nanoseconds.
+        public var computeInferNs: UInt64 = 0  // = 3
+        /// Building the response, nanoseconds.
+        public var computeOutputNs: UInt64 = 0  // = 4
+        /// True on exactly one request of each model execution (batch).
+        public var countsExecution: Bool = false  // = 5
+
+        public init() {}
+
+        public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+            switch tag.fieldNumber {
+            case 1: queueNs = try reader.read(ProtoUInt64.self, tag)
+            case 2: computeInputNs = try reader.read(ProtoUInt64.self, tag)
+            case 3: computeInferNs = try reader.read(ProtoUInt64.self, tag)
+            case 4: computeOutputNs = try reader.read(ProtoUInt64.self, tag)
+            case 5: countsExecution = try reader.read(ProtoBool.self, tag)
+            default: try reader.skipField(tag)
+            }
+        }
+
+        public func encode(to writer: inout ProtoWriter) {
+            if queueNs != 0 { writer.write(ProtoUInt64.self, field: 1, queueNs) }
+            if computeInputNs != 0 { writer.write(ProtoUInt64.self, field: 2, computeInputNs) }
+            if computeInferNs != 0 { writer.write(ProtoUInt64.self, field: 3, computeInferNs) }
+            if computeOutputNs != 0 { writer.write(ProtoUInt64.self, field: 4, computeOutputNs) }
+            if countsExecution { writer.write(ProtoBool.self, field: 5, countsExecution) }
         }
     }
 

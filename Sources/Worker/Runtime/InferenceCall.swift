@@ -29,8 +29,10 @@ final class InferenceCall {
     var prepared: PreparedRequest?
     /// The next scheduled step of a decoupled model's responses.
     var pendingResponse: Scheduled<Void>?
-    /// When the request was queued, for the queue-time log line.
+    /// When the request was queued (its inputs prepared), for statistics and logs.
     var queuedAt: NIODeadline?
+    /// When its INFER_REQUEST arrived.
+    let arrivedAt = NIODeadline.now()
 
     init(requestID: UInt64, sink: @escaping (_ frame: WorkerFrame, _ final: Bool) -> Void) {
         self.requestID = requestID
@@ -42,10 +44,11 @@ final class InferenceCall {
 
 extension WorkerFrame {
     /// INFER_RESPONSE carrying `response`.
-    static func inferResponse(requestID: UInt64, response: ByteBuffer, final: Bool) -> WorkerFrame {
+    static func inferResponse(requestID: UInt64, response: ByteBuffer, final: Bool, timing: WorkerProtocol.Timing? = nil) -> WorkerFrame {
         var message = WorkerProtocol.InferResponse()
         message.response = response
         message.final = final
+        message.timing = timing
         return WorkerFrame(kind: .inferResponse, requestID: requestID, message: message)
     }
 

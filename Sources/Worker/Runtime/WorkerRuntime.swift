@@ -319,16 +319,28 @@ final class RuntimeCore {
         if let oldest = live.compactMap(\.queuedAt).min() {
             logger.trace("model \(name): batch of \(live.count) requests, \(rows) rows, oldest queued \((now - oldest).nanoseconds / 1000) µs")
         }
-        threadPool.runIfActive(eventLoop: eventLoop) {
-            model.executeBatch(requests).map { $0.map { $0.encoded() } }
+        let started = NIODeadline.now()
+        threadPool.runIfActive(eventLoop: eventLoop) { () -> (responses: [Result<ByteBuffer, InferenceError>], encodeNanos: Int64) in
+            let outputs = model.executeBatch(requests)
+            let encodeStart = NIODeadline.now()
+            let encoded = outputs.map { $0.map { $0.encoded() } }
+            return (encoded, (NIODeadline.now() - encodeStart).nanoseconds)
         }.assumeIsolated().whenComplete { result in
             self.counters.models[name, default: .init()].executions += 1
             self.counters.models[name, default: .init()].inferences += rows
             switch result {
-            case .success(let responses):
-                for (call, response) in zip(live, responses) {
+            case .success(let batch):
+                let total = (NIODeadline.now() - started).nanoseconds
+                for (index, (call, response)) in zip(live, batch.responses).enumerated() {
+                    var timing = WorkerProtocol.Timing()
+                    let queuedAt = call.queuedAt ?? started
+                    timing.queueNs = UInt64(max(0, (started - queuedAt).nanoseconds))
+                    timing.computeInputNs = UInt64(max(0, (queuedAt - call.arrivedAt).nanoseconds))
+                    timing.computeInferNs = UInt64(max(0, total - batch.encodeNanos))
+                    timing.computeOutputNs = UInt64(max(0, batch.encodeNanos / Int64(max(1, live.count))))
+                    timing.countsExecution = index == 0
                     switch response {
-                    case .success(let bytes): self.succeed(call, response: bytes)
+                    case .success(let bytes): self.succeed(call, response: bytes, timing: timing)
                     case .failure(let error): self.fail(call, error)
                     }
                 }
@@ -474,10 +486,10 @@ final class RuntimeCore {
 
     // MARK: Answers and accounting
 
-    private func succeed(_ call: InferenceCall, response: ByteBuffer) {
+    private func succeed(_ call: InferenceCall, response: ByteBuffer, timing: WorkerProtocol.Timing? = nil) {
         guard !call.isFinished else { return }
         if let name = call.model?.name { counters.models[name, default: .init()].succeeded += 1 }
-        call.sink(.inferResponse(requestID: call.requestID, response: response, final: true), true)
+        call.sink(.inferResponse(requestID: call.requestID, response: response, final: true, timing: timing), true)
         move(call, to: .finished)
     }
 
