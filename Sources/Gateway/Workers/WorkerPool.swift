@@ -348,11 +348,8 @@ public final class WorkerPool: Sendable {
             } else if verdict.retry {
                 logger.info("re-dispatching a request from a dead worker", metadata: ["worker": "\(slot.workerID)"])
                 if !dispatch(request) {
-                    let queued = queue.withLockedValue { queue -> Bool in
-                        queue.prepend(request)
-                        return true
-                    }
-                    if queued && !slots.contains(where: { $0.connection != nil && $0.index != slot.index }) {
+                    queue.withLockedValue { $0.prepend(request) }
+                    if !slots.contains(where: { $0.connection != nil && $0.index != slot.index }) {
                         // Nothing else is alive: the request waits for a replacement worker.
                         logger.info("request waits for a replacement worker")
                     }

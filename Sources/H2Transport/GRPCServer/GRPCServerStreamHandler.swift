@@ -16,6 +16,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     private var receivePaused = false
     private var pausedBytes = 0
     private var endPending = false
+    private var headersSent = false
     private(set) var isFinished = false
 
     init(stream: HTTP2Stream, registry: GRPCServiceRegistry, configuration: GRPCServerStreamStateMachine.Configuration, logger: Logger) {
@@ -169,8 +170,6 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             logger.debug("sendMessage refused", metadata: ["error": "\(error)"])
         }
     }
-
-    private var headersSent = false
 
     func finish(_ status: GRPCStatus, trailers: GRPCMetadata) {
         guard !isFinished else { return }

@@ -118,8 +118,6 @@ final class NGHTTP2Session {
     private let session: OpaquePointer
     weak var delegate: NGHTTP2SessionDelegate?
     let role: Role
-    /// Header-block bytes received in the current HEADERS/CONTINUATION sequence per stream.
-    private var pendingTrailers: [Int32: [HTTP2HeaderField]] = [:]
     /// Follows the peer's frame headers for `beginFrame` (see HTTP2FrameHeaderScanner).
     private var frameScanner: HTTP2FrameHeaderScanner
 

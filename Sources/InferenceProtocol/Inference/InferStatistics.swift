@@ -32,17 +32,6 @@ public struct StatisticDuration: ProtoMessage, Hashable {
     }
 }
 
-extension ProtoReader {
-    /// Merges a singular message field held as an Optional: starts from the default on the
-    /// field's first occurrence, merges into what it holds on a later one.
-    fileprivate mutating func mergeOptional<M: ProtoMessage>(_ tag: ProtoTag, into field: inout M?) throws {
-        // Taken out of `field` so that `value` holds the only reference and merges in place.
-        var value = field.take() ?? M()
-        defer { field = value }
-        try merge(tag, into: &value)
-    }
-}
-
 /// `inference.InferStatistics`: aggregate inference statistics of one model/version.
 /// Each field is nil when absent.
 public struct InferStatistics: ProtoMessage, Hashable {
@@ -69,14 +58,14 @@ public struct InferStatistics: ProtoMessage, Hashable {
 
     public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
         switch tag.fieldNumber {
-        case 1: try reader.mergeOptional(tag, into: &success)
-        case 2: try reader.mergeOptional(tag, into: &fail)
-        case 3: try reader.mergeOptional(tag, into: &queue)
-        case 4: try reader.mergeOptional(tag, into: &computeInput)
-        case 5: try reader.mergeOptional(tag, into: &computeInfer)
-        case 6: try reader.mergeOptional(tag, into: &computeOutput)
-        case 7: try reader.mergeOptional(tag, into: &cacheHit)
-        case 8: try reader.mergeOptional(tag, into: &cacheMiss)
+        case 1: try reader.merge(tag, into: &success)
+        case 2: try reader.merge(tag, into: &fail)
+        case 3: try reader.merge(tag, into: &queue)
+        case 4: try reader.merge(tag, into: &computeInput)
+        case 5: try reader.merge(tag, into: &computeInfer)
+        case 6: try reader.merge(tag, into: &computeOutput)
+        case 7: try reader.merge(tag, into: &cacheHit)
+        case 8: try reader.merge(tag, into: &cacheMiss)
         default: try reader.skipField(tag)
         }
     }
@@ -115,12 +104,12 @@ public struct InferResponseStatistics: ProtoMessage, Hashable {
 
     public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
         switch tag.fieldNumber {
-        case 1: try reader.mergeOptional(tag, into: &computeInfer)
-        case 2: try reader.mergeOptional(tag, into: &computeOutput)
-        case 3: try reader.mergeOptional(tag, into: &success)
-        case 4: try reader.mergeOptional(tag, into: &fail)
-        case 5: try reader.mergeOptional(tag, into: &emptyResponse)
-        case 6: try reader.mergeOptional(tag, into: &cancel)
+        case 1: try reader.merge(tag, into: &computeInfer)
+        case 2: try reader.merge(tag, into: &computeOutput)
+        case 3: try reader.merge(tag, into: &success)
+        case 4: try reader.merge(tag, into: &fail)
+        case 5: try reader.merge(tag, into: &emptyResponse)
+        case 6: try reader.merge(tag, into: &cancel)
         default: try reader.skipField(tag)
         }
     }
@@ -154,9 +143,9 @@ public struct InferBatchStatistics: ProtoMessage, Hashable {
     public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
         switch tag.fieldNumber {
         case 1: batchSize = try reader.read(ProtoUInt64.self, tag)
-        case 2: try reader.mergeOptional(tag, into: &computeInput)
-        case 3: try reader.mergeOptional(tag, into: &computeInfer)
-        case 4: try reader.mergeOptional(tag, into: &computeOutput)
+        case 2: try reader.merge(tag, into: &computeInput)
+        case 3: try reader.merge(tag, into: &computeInfer)
+        case 4: try reader.merge(tag, into: &computeOutput)
         default: try reader.skipField(tag)
         }
     }

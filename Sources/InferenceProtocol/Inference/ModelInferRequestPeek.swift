@@ -65,14 +65,8 @@ extension ProtoReader {
     /// Skips an embedded message field without reading inside it, after the checks that
     /// `merge(_:into:)` makes before it reads inside: the wire type must be length-delimited,
     /// the length must lie within the message, and one more level must fit the depth limit.
-    ///
-    /// ProtoWire's wire-type check (`expect`) is internal, so this repeats its error.
     fileprivate mutating func skipEmbeddedMessage(_ tag: ProtoTag) throws {
-        guard tag.wireType == .lengthDelimited else {
-            throw ProtoDecodingError(
-                .wrongWireType,
-                "field \(tag.fieldNumber) is declared message (wire type \(WireType.lengthDelimited)) but arrived as \(tag.wireType)")
-        }
+        try expect(tag, .lengthDelimited, "message")
         try skipField(tag)
         guard depth + 1 <= limits.maxDepth else {
             throw ProtoDecodingError(.nestingTooDeep, "messages nested deeper than \(limits.maxDepth) levels")
