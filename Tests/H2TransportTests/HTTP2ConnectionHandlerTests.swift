@@ -626,7 +626,7 @@ private final class ClientSession {
     /// Preface, SETTINGS, HEADERS and DATA of one request with the body given at init.
     func requestBytes(headers: [HTTP2HeaderField]) throws -> [UInt8] {
         try session.submitSettings(HTTP2Configuration())
-        _ = try session.submitRequest(headers: headers, hasBody: true)
+        _ = try session.submitRequest(headers: .fields(headers), hasBody: true)
         var output = ByteBuffer()
         try session.produceOutput(into: &output, limit: 1 << 20)
         return Array(output.readableBytesView)

@@ -47,27 +47,26 @@ public final class HealthService: Sendable {
 
     /// Serves Check, Watch and List on `registry`.
     public func register(on registry: GRPCServiceRegistry) {
-        registry.registerUnary(
+        registry.registerImmediateUnary(
             "/grpc.health.v1.Health/Check", request: HealthCheckRequest.self, response: HealthCheckResponse.self
-        ) { [self] request, call in
+        ) { [self] request, _ in
             guard let status = self.status(of: request.service) else {
-                return call.eventLoop.makeFailedFuture(
-                    RPCError(code: .notFound, message: "unknown service '\(request.service)'; `Health/List` lists the known ones"))
+                throw RPCError(code: .notFound, message: "unknown service '\(request.service)'; `Health/List` lists the known ones")
             }
             var response = HealthCheckResponse()
             response.status = status
-            return call.eventLoop.makeSucceededFuture(response)
+            return response
         }
-        registry.registerUnary(
+        registry.registerImmediateUnary(
             "/grpc.health.v1.Health/List", request: HealthListRequest.self, response: HealthListResponse.self
-        ) { [self] _, call in
+        ) { [self] _, _ in
             var response = HealthListResponse()
             for (name, status) in self.state.withLockedValue({ $0.statuses }) {
                 var entry = HealthCheckResponse()
                 entry.status = status
                 response.statuses[name] = entry
             }
-            return call.eventLoop.makeSucceededFuture(response)
+            return response
         }
         registry.register("/grpc.health.v1.Health/Watch") { [self] call in
             let watcherID = NIOLockedValueBox<Int?>(nil)

@@ -27,75 +27,67 @@ public struct InferenceService: Sendable {
         let version = self.version
         func path(_ method: String) -> String { Self.servicePath + method }
 
-        registry.registerUnary(path("ServerLive"), request: ServerLiveRequest.self, response: ServerLiveResponse.self) { _, call in
+        registry.registerImmediateUnary(path("ServerLive"), request: ServerLiveRequest.self, response: ServerLiveResponse.self) { _, _ in
             var response = ServerLiveResponse()
             response.live = true
-            return call.eventLoop.makeSucceededFuture(response)
+            return response
         }
-        registry.registerUnary(path("ServerReady"), request: ServerReadyRequest.self, response: ServerReadyResponse.self) { _, call in
+        registry.registerImmediateUnary(path("ServerReady"), request: ServerReadyRequest.self, response: ServerReadyResponse.self) { _, _ in
             var response = ServerReadyResponse()
             response.ready = repository.modelNames.allSatisfy { repository.pool(for: $0)?.isReady ?? true }
-            return call.eventLoop.makeSucceededFuture(response)
+            return response
         }
-        registry.registerUnary(path("ServerMetadata"), request: ServerMetadataRequest.self, response: ServerMetadataResponse.self) { _, call in
+        registry.registerImmediateUnary(path("ServerMetadata"), request: ServerMetadataRequest.self, response: ServerMetadataResponse.self) { _, _ in
             var response = ServerMetadataResponse()
             response.name = "switchyard"
             response.version = version
             response.extensions = Self.extensions
-            return call.eventLoop.makeSucceededFuture(response)
+            return response
         }
-        registry.registerUnary(path("ModelReady"), request: ModelReadyRequest.self, response: ModelReadyResponse.self) { request, call in
-            call.eventLoop.makeCompletedFuture {
-                _ = try Self.descriptor(repository, request.name, request.version, requireReady: false)
-                var response = ModelReadyResponse()
-                response.ready = repository.pool(for: request.name)?.isReady ?? false
-                return response
-            }
+        registry.registerImmediateUnary(path("ModelReady"), request: ModelReadyRequest.self, response: ModelReadyResponse.self) { request, _ in
+            _ = try Self.descriptor(repository, request.name, request.version, requireReady: false)
+            var response = ModelReadyResponse()
+            response.ready = repository.pool(for: request.name)?.isReady ?? false
+            return response
         }
-        registry.registerUnary(path("ModelMetadata"), request: ModelMetadataRequest.self, response: ModelMetadataResponse.self) { request, call in
-            call.eventLoop.makeCompletedFuture {
-                let config = try Self.config(repository, request.name, request.version)
-                return Self.metadata(of: config)
-            }
+        registry.registerImmediateUnary(path("ModelMetadata"), request: ModelMetadataRequest.self, response: ModelMetadataResponse.self) { request, _ in
+            let config = try Self.config(repository, request.name, request.version)
+            return Self.metadata(of: config)
         }
-        registry.registerUnary(path("ModelConfig"), request: ModelConfigRequest.self, response: ModelConfigResponse.self) { request, call in
-            call.eventLoop.makeCompletedFuture {
-                var response = ModelConfigResponse()
-                response.config = try Self.config(repository, request.name, request.version)
-                return response
-            }
+        registry.registerImmediateUnary(path("ModelConfig"), request: ModelConfigRequest.self, response: ModelConfigResponse.self) { request, _ in
+            var response = ModelConfigResponse()
+            response.config = try Self.config(repository, request.name, request.version)
+            return response
         }
-        registry.registerUnary(path("ModelStatistics"), request: ModelStatisticsRequest.self, response: ModelStatisticsResponse.self) { request, call in
-            call.eventLoop.makeCompletedFuture {
-                var response = ModelStatisticsResponse()
-                let names = request.name.isEmpty ? repository.modelNames : [request.name]
-                for name in names {
-                    guard let stats = repository.statistics(for: name) else {
-                        throw RPCError(code: .notFound, message: "unknown model '\(name)'")
-                    }
-                    var model = ModelStatistics()
-                    model.name = name
-                    model.version = "1"
-                    model.lastInference = stats.lastInferenceMillis
-                    model.inferenceCount = stats.inferenceCount
-                    model.executionCount = stats.executionCount
-                    var inference = InferStatistics()
-                    inference.success = StatisticDuration(count: stats.successCount, ns: stats.successNanos)
-                    inference.fail = StatisticDuration(count: stats.failCount, ns: stats.failNanos)
-                    // Every successful request queued (perhaps for no time) and was computed once;
-                    // the split of compute time comes from the workers' timing reports.
-                    inference.queue = StatisticDuration(count: stats.successCount, ns: stats.queueNanos)
-                    inference.computeInput = StatisticDuration(count: stats.successCount, ns: stats.computeInputNanos)
-                    inference.computeInfer = StatisticDuration(count: stats.successCount, ns: stats.computeInferNanos)
-                    inference.computeOutput = StatisticDuration(count: stats.successCount, ns: stats.computeOutputNanos)
-                    model.inferenceStats = inference
-                    response.modelStats.append(model)
+        registry.registerImmediateUnary(path("ModelStatistics"), request: ModelStatisticsRequest.self, response: ModelStatisticsResponse.self) { request, _ in
+            var response = ModelStatisticsResponse()
+            let names = request.name.isEmpty ? repository.modelNames : [request.name]
+            for name in names {
+                guard let stats = repository.statistics(for: name) else {
+                    throw RPCError(code: .notFound, message: "unknown model '\(name)'")
                 }
-                return response
+                var model = ModelStatistics()
+                model.name = name
+                model.version = "1"
+                model.lastInference = stats.lastInferenceMillis
+                model.inferenceCount = stats.inferenceCount
+                model.executionCount = stats.executionCount
+                var inference = InferStatistics()
+                inference.success = StatisticDuration(count: stats.successCount, ns: stats.successNanos)
+                inference.fail = StatisticDuration(count: stats.failCount, ns: stats.failNanos)
+                // Every successful request queued (perhaps for no time) and was computed once;
+                // the split of compute time comes from the workers' timing reports.
+                inference.queue = StatisticDuration(count: stats.successCount, ns: stats.queueNanos)
+                inference.computeInput = StatisticDuration(count: stats.successCount, ns: stats.computeInputNanos)
+                inference.computeInfer = StatisticDuration(count: stats.successCount, ns: stats.computeInferNanos)
+                inference.computeOutput = StatisticDuration(count: stats.successCount, ns: stats.computeOutputNanos)
+                model.inferenceStats = inference
+                response.modelStats.append(model)
             }
+            return response
         }
-        registry.registerUnary(path("RepositoryIndex"), request: RepositoryIndexRequest.self, response: RepositoryIndexResponse.self) { request, call in
-            call.eventLoop.makeSucceededFuture(repository.index(readyOnly: request.ready))
+        registry.registerImmediateUnary(path("RepositoryIndex"), request: RepositoryIndexRequest.self, response: RepositoryIndexResponse.self) { request, _ in
+            repository.index(readyOnly: request.ready)
         }
         registry.registerUnary(path("RepositoryModelLoad"), request: RepositoryModelLoadRequest.self, response: RepositoryModelLoadResponse.self) {
             request, call in

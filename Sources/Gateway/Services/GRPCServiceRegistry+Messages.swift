@@ -21,6 +21,25 @@ extension GRPCServiceRegistry {
             return handle(request, call).map { $0.encoded(allocator: ByteBufferAllocator()) }
         }
     }
+
+    /// Serves a unary method on typed messages that answers at once on the call's event loop
+    /// (see `registerImmediateUnary(_:_:)`): `handle` returns the response or throws an
+    /// `RPCError`. A request that does not decode is answered with INVALID_ARGUMENT.
+    public func registerImmediateUnary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ path: String, request: Request.Type, response: Response.Type,
+        limits: ProtoLimits = .default,
+        _ handle: @escaping @Sendable (Request, GRPCServerCall) throws -> Response
+    ) {
+        registerImmediateUnary(path) { bytes, call in
+            let request: Request
+            do {
+                request = try Request(decoding: bytes, limits: limits)
+            } catch {
+                throw RPCError(code: .invalidArgument, message: "request is not a valid \(Request.protoMessageName): \(error)")
+            }
+            return try handle(request, call).encoded(allocator: ByteBufferAllocator())
+        }
+    }
 }
 
 /// A call handler that decodes exactly one request message and leaves the answering to

@@ -34,7 +34,7 @@ public struct GRPCMessageDeframer {
     }
 
     private var state: State = .prefix
-    private var chunks = CircularBuffer<ByteBuffer>(initialCapacity: 4)
+    private var chunks = ByteBufferQueue()
     private var bufferedBytes = 0
     private var decompressor: GRPCCompression.Decompressor?
     private let allocator: ByteBufferAllocator
@@ -137,15 +137,15 @@ public struct GRPCMessageDeframer {
     }
 
     private mutating func readPrefix() -> (UInt8, UInt32) {
-        if chunks[chunks.startIndex].readableBytes >= 5 {
-            let flag = chunks[chunks.startIndex].readInteger(as: UInt8.self)!
-            let length = chunks[chunks.startIndex].readInteger(as: UInt32.self)!
+        if chunks.firstReadableBytes >= 5 {
+            let flag = chunks.withFirst { $0.readInteger(as: UInt8.self) }!
+            let length = chunks.withFirst { $0.readInteger(as: UInt32.self) }!
             consumed(5)
             return (flag, length)
         }
         var bytes = (UInt8(0), UInt32(0))
         for index in 0..<5 {
-            let byte = chunks[chunks.startIndex].readInteger(as: UInt8.self)!
+            let byte = chunks.withFirst { $0.readInteger(as: UInt8.self) }!
             consumed(1)
             if index == 0 {
                 bytes.0 = byte
@@ -158,17 +158,17 @@ public struct GRPCMessageDeframer {
 
     private mutating func readBody(length: Int) -> ByteBuffer {
         if length == 0 {
-            return allocator.buffer(capacity: 0)
+            return ByteBuffer()
         }
-        if chunks[chunks.startIndex].readableBytes >= length {
-            let slice = chunks[chunks.startIndex].readSlice(length: length)!
+        if chunks.firstReadableBytes >= length {
+            let slice = chunks.withFirst { $0.readSlice(length: length) }!
             consumed(length)
             return slice
         }
         var message = allocator.buffer(capacity: length)
         while message.readableBytes < length {
-            let take = min(length - message.readableBytes, chunks[chunks.startIndex].readableBytes)
-            var piece = chunks[chunks.startIndex].readSlice(length: take)!
+            let take = min(length - message.readableBytes, chunks.firstReadableBytes)
+            var piece = chunks.withFirst { $0.readSlice(length: take) }!
             message.writeBuffer(&piece)
             consumed(take)
         }
@@ -178,7 +178,7 @@ public struct GRPCMessageDeframer {
     /// Accounts for `count` bytes read from the first chunk, dropping it once empty.
     private mutating func consumed(_ count: Int) {
         bufferedBytes -= count
-        if chunks[chunks.startIndex].readableBytes == 0 {
+        if chunks.firstReadableBytes == 0 {
             chunks.removeFirst()
         }
     }

@@ -129,7 +129,9 @@ extension GRPCMetadata {
     ///   answers "malformed binary metadata".
     public init(headerFields: some Sequence<(name: String, value: String)>) throws(GRPCStatus) {
         for (rawName, value) in headerFields {
-            let name = rawName.lowercased()
+            // HTTP/2 names are lower-case already (nghttp2 refuses others); lower-case only
+            // when needed, since lowercased() builds a new string.
+            let name = rawName.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? rawName.lowercased() : rawName
             if Self.isReservedName(name) { continue }
             if Self.isBinaryName(name) {
                 for part in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {

@@ -7,12 +7,13 @@ import NIOCore
 /// says how to refuse the request: with an HTTP status (the request is not gRPC at all) or with
 /// a gRPC status in a Trailers-Only response (it is gRPC, but broken or unsupported).
 public struct GRPCRequestHead: Sendable, Hashable {
-    /// `:path`, e.g. `/inference.GRPCInferenceService/ModelInfer`.
+    /// `:path`, e.g. `/inference.GRPCInferenceService/ModelInfer`: always `/Service/Method`
+    /// with both parts non-empty (validated).
     public var path: String
     /// The service part of the path, e.g. `inference.GRPCInferenceService`.
-    public var service: String
+    public var service: Substring { Self.splitPath(path)?.0 ?? "" }
     /// The method part of the path, e.g. `ModelInfer`.
-    public var method: String
+    public var method: Substring { Self.splitPath(path)?.1 ?? "" }
     /// `:scheme` (`http` or `https`).
     public var scheme: String
     /// `:authority`, or `host` when `:authority` is absent.
@@ -106,24 +107,24 @@ extension GRPCRequestHead {
             let message: String
             switch fields.contentType.count {
             case 0: message = "missing content-type; a gRPC request has content-type application/grpc"
-            case 1: message = "content-type '\(fields.contentType[0])' is not supported; a gRPC request has content-type application/grpc"
+            case 1: message = "content-type '\(fields.contentType.first ?? "")' is not supported; a gRPC request has content-type application/grpc"
             default: message = "more than one content-type header"
             }
             return .rejectWithHTTPStatus(HTTPRejection(status: 415, message: message))
         }
 
         // 2. :method
-        guard fields.method.count == 1, fields.method[0] == "POST" else {
+        guard fields.method.count == 1, let method = fields.method.first, method == "POST" else {
             let message =
                 fields.method.count == 1
-                ? "HTTP method \(fields.method[0]) is not supported; gRPC requests use POST"
+                ? "HTTP method \(fields.method.first ?? "") is not supported; gRPC requests use POST"
                 : "missing or repeated :method; gRPC requests use POST"
             return .rejectWithHTTPStatus(HTTPRejection(status: 405, message: message))
         }
 
         // 3. te
-        guard fields.te.count == 1, fields.te[0].lowercased() == "trailers" else {
-            let found = fields.te.isEmpty ? "no te header" : "te '\(fields.te.joined(separator: ", "))'"
+        guard fields.te.count == 1, let te = fields.te.first, equalsASCIICaseInsensitive(te, "trailers") else {
+            let found = fields.te.count == 0 ? "no te header" : "te '\(fields.te.all.joined(separator: ", "))'"
             return .rejectWithGRPCStatus(
                 GRPCStatus(
                     code: .internalError,
@@ -133,21 +134,19 @@ extension GRPCRequestHead {
         }
 
         // 4. :scheme, :path present
-        guard fields.scheme.count == 1, !fields.scheme[0].isEmpty else {
+        guard fields.scheme.count == 1, let scheme = fields.scheme.first, !scheme.isEmpty else {
             return .rejectWithGRPCStatus(GRPCStatus(code: .internalError, message: "missing or repeated :scheme header"))
         }
-        guard fields.path.count == 1 else {
+        guard fields.path.count == 1, let path = fields.path.first else {
             return .rejectWithGRPCStatus(GRPCStatus(code: .internalError, message: "missing or repeated :path header"))
         }
 
         // 5. :path form
-        let path = fields.path[0]
-        guard let parts = splitPath(path) else {
+        guard isValidPath(path) else {
             return .rejectWithGRPCStatus(
                 GRPCStatus(code: .unimplemented, message: "malformed :path '\(path)'; expected /package.Service/Method")
             )
         }
-        let (service, method) = parts
 
         // 6. grpc-timeout
         var timeout: GRPCTimeout?
@@ -157,7 +156,7 @@ extension GRPCRequestHead {
             break
         case 1:
             do throws(GRPCTimeout.ParseError) {
-                let parsed = try GRPCTimeout(parsing: fields.timeout[0])
+                let parsed = try GRPCTimeout(parsing: fields.timeout.first ?? "")
                 timeout = parsed
                 deadline = receivedAt + timeAmount(parsed.duration)
             } catch {
@@ -173,7 +172,7 @@ extension GRPCRequestHead {
         case 0:
             break
         case 1:
-            let name = fields.encoding[0]
+            let name = fields.encoding.first ?? ""
             guard let algorithm = GRPCCompression.Algorithm(name: name),
                 algorithm == .identity || supportedEncodings.contains(algorithm)
             else {
@@ -192,7 +191,7 @@ extension GRPCRequestHead {
 
         // grpc-accept-encoding: any number of comma-separated lists.
         var acceptedEncodings: [GRPCCompression.Algorithm] = []
-        for list in fields.acceptEncoding {
+        for list in fields.acceptEncoding.all {
             for token in list.split(separator: ",") {
                 let name = token.trimmingSpaces()
                 if let algorithm = GRPCCompression.Algorithm(name: name), !acceptedEncodings.contains(algorithm) {
@@ -212,9 +211,7 @@ extension GRPCRequestHead {
         return .valid(
             GRPCRequestHead(
                 path: path,
-                service: String(service),
-                method: String(method),
-                scheme: fields.scheme[0],
+                scheme: scheme,
                 authority: fields.authority ?? fields.host,
                 userAgent: fields.userAgent,
                 contentType: contentType,
@@ -232,16 +229,29 @@ extension GRPCRequestHead {
     /// `;parameters`. Compared case-insensitively (media types are, RFC 9110 §8.3.1).
     /// `application/grpc-web` is a different protocol and does not qualify.
     public static func isGRPCContentType(_ value: some StringProtocol) -> Bool {
-        let lowered = value.lowercased()
-        guard lowered.hasPrefix("application/grpc") else { return false }
-        let rest = lowered.utf8.dropFirst("application/grpc".utf8.count)
-        guard let next = rest.first else { return true }
-        if next == UInt8(ascii: ";") { return true }
-        return next == UInt8(ascii: "+") && rest.count > 1
+        withUTF8(value) { bytes in
+            let prefix: StaticString = "application/grpc"
+            let prefixLength = prefix.utf8CodeUnitCount
+            guard bytes.count >= prefixLength,
+                equalsASCIICaseInsensitive(UnsafeBufferPointer(rebasing: bytes[0..<prefixLength]), prefix)
+            else { return false }
+            guard bytes.count > prefixLength else { return true }
+            let next = bytes[prefixLength]
+            if next == UInt8(ascii: ";") { return true }
+            return next == UInt8(ascii: "+") && bytes.count > prefixLength + 1
+        }
     }
 
     /// The value of `grpc-accept-encoding` advertising `encodings` (identity first, always).
     public static func acceptEncodingValue(_ encodings: [GRPCCompression.Algorithm]) -> String {
+        // Every response carries this header: the default list's value is built once.
+        if encodings == GRPCCompression.Algorithm.all { return defaultAcceptEncodingValue }
+        return makeAcceptEncodingValue(encodings)
+    }
+
+    private static let defaultAcceptEncodingValue = makeAcceptEncodingValue(GRPCCompression.Algorithm.all)
+
+    private static func makeAcceptEncodingValue(_ encodings: [GRPCCompression.Algorithm]) -> String {
         var names = ["identity"]
         for encoding in encodings where !names.contains(encoding.name) {
             names.append(encoding.name)
@@ -251,36 +261,90 @@ extension GRPCRequestHead {
 
     // MARK: - Private
 
-    /// The header values the validation looks at, gathered in one pass.
+    /// The header values the validation looks at, gathered in one pass without allocating for
+    /// the usual one value per name.
     private struct Fields {
-        var method: [String] = []
-        var scheme: [String] = []
-        var path: [String] = []
+        /// The values of one header name: the first, and any further ones (rare, and refused
+        /// for most names).
+        struct Values {
+            private(set) var first: String?
+            private(set) var count = 0
+            private var rest: [String] = []
+
+            mutating func append(_ value: String) {
+                if first == nil { first = value } else { rest.append(value) }
+                count += 1
+            }
+
+            var all: [String] { first.map { [$0] + rest } ?? [] }
+        }
+
+        var method = Values()
+        var scheme = Values()
+        var path = Values()
         var authority: String?
         var host: String?
-        var te: [String] = []
-        var contentType: [String] = []
+        var te = Values()
+        var contentType = Values()
         var userAgent: String?
-        var timeout: [String] = []
-        var encoding: [String] = []
-        var acceptEncoding: [String] = []
+        var timeout = Values()
+        var encoding = Values()
+        var acceptEncoding = Values()
         var custom: GRPCHeaderFields = []
 
         mutating func collect(name: String, value: String) {
-            switch name {
-            case ":method": method.append(value)
-            case ":scheme": scheme.append(value)
-            case ":path": path.append(value)
-            case ":authority": authority = authority ?? value
-            case "host": host = host ?? value
-            case "te": te.append(value)
-            case "content-type": contentType.append(value)
-            case "user-agent": userAgent = userAgent ?? value
-            case "grpc-timeout": timeout.append(value)
-            case "grpc-encoding": encoding.append(value)
-            case "grpc-accept-encoding": acceptEncoding.append(value)
+            // Dispatch on the length first: most names are compared once, and equal small
+            // strings compare by their raw bits.
+            switch name.utf8.count {
+            case 2 where name == "te": te.append(value)
+            case 4 where name == "host": host = host ?? value
+            case 5 where name == ":path": path.append(value)
+            case 7 where name == ":method": method.append(value)
+            case 7 where name == ":scheme": scheme.append(value)
+            case 10 where name == ":authority": authority = authority ?? value
+            case 10 where name == "user-agent": userAgent = userAgent ?? value
+            case 12 where name == "content-type": contentType.append(value)
+            case 12 where name == "grpc-timeout": timeout.append(value)
+            case 13 where name == "grpc-encoding": encoding.append(value)
+            case 20 where name == "grpc-accept-encoding": acceptEncoding.append(value)
             default: custom.append((name, value))
             }
+        }
+    }
+
+    /// ASCII case-insensitive equality of `value` and `expected` (lower-case).
+    private static func equalsASCIICaseInsensitive(_ value: UnsafeBufferPointer<UInt8>, _ expected: StaticString) -> Bool {
+        guard value.count == expected.utf8CodeUnitCount else { return false }
+        let lower = expected.utf8Start
+        for index in 0..<value.count {
+            let byte = value[index]
+            if (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) != lower[index] { return false }
+        }
+        return true
+    }
+
+    private static func equalsASCIICaseInsensitive(_ value: String, _ expected: StaticString) -> Bool {
+        withUTF8(value) { equalsASCIICaseInsensitive($0, expected) }
+    }
+
+    /// Runs `body` on the UTF-8 bytes of `string` (contiguous for native strings; copied
+    /// otherwise).
+    private static func withUTF8<T>(_ string: some StringProtocol, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        if let result = string.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(string.utf8).withUnsafeBufferPointer(body)
+    }
+
+    /// Whether `path` has the form `/Service/Method`, both parts non-empty and no third `/`.
+    private static func isValidPath(_ path: String) -> Bool {
+        withUTF8(path) { bytes in
+            let slash = UInt8(ascii: "/")
+            guard bytes.count >= 4, bytes[0] == slash else { return false }
+            var separator = -1
+            for index in 1..<bytes.count where bytes[index] == slash {
+                guard separator < 0 else { return false }
+                separator = index
+            }
+            return separator > 1 && separator < bytes.count - 1
         }
     }
 

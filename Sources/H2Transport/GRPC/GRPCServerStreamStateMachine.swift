@@ -239,6 +239,9 @@ public struct GRPCServerStreamStateMachine {
             minimumCompressionSize: configuration.minimumCompressionSize,
             allocator: allocator
         )
+        if responseEncoding == nil, metadata.isEmpty, configuration.supportedEncodings == GRPCCompression.Algorithm.all {
+            return Self.defaultResponseHeaders  // the usual case, built once
+        }
         var headers: GRPCHeaderFields = [(":status", "200"), ("content-type", "application/grpc")]
         if let responseEncoding {
             headers.append(("grpc-encoding", responseEncoding.name))
@@ -282,8 +285,13 @@ public struct GRPCServerStreamStateMachine {
                 resetStream: request == .open
             )
         case .open:
-            var headers: GRPCHeaderFields = []
-            Self.appendStatus(status, trailers: trailers, to: &headers)
+            var headers: GRPCHeaderFields
+            if status.code == .ok, status.message.isEmpty, trailers.isEmpty {
+                headers = Self.okTrailers  // the usual case, built once
+            } else {
+                headers = []
+                Self.appendStatus(status, trailers: trailers, to: &headers)
+            }
             action = SendStatusAction(
                 data: framer?.flush(),
                 headers: headers,
@@ -319,6 +327,14 @@ public struct GRPCServerStreamStateMachine {
         guard request != .idle else { throw refusal(event, "no request headers have arrived") }
         guard response != .closed else { throw refusal(event, "the status was already sent") }
     }
+
+    private static let defaultResponseHeaders: GRPCHeaderFields = [
+        (":status", "200"),
+        ("content-type", "application/grpc"),
+        ("grpc-accept-encoding", GRPCRequestHead.acceptEncodingValue(GRPCCompression.Algorithm.all)),
+    ]
+
+    private static let okTrailers: GRPCHeaderFields = [("grpc-status", GRPCStatus.Code.ok.wireValue)]
 
     private func trailersOnly(status: GRPCStatus, trailers: GRPCMetadata) -> GRPCHeaderFields {
         var headers: GRPCHeaderFields = [

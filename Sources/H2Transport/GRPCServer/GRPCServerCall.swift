@@ -39,7 +39,9 @@ public final class GRPCServerCall {
     }
     private var baseLogger: Logger
 
-    weak var streamHandler: GRPCServerStreamHandler?
+    /// Strong (a weak reference costs a side-table allocation per call); the stream handler
+    /// clears it when the stream closes, which breaks the cycle.
+    var streamHandler: GRPCServerStreamHandler?
     /// Called when the send side crosses its watermarks: stop producing while false.
     public var onWritabilityChanged: ((Bool) -> Void)?
 

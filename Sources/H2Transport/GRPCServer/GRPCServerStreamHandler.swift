@@ -42,7 +42,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         switch action {
         case .reject(let headers, let resetStream):
             isFinished = true
-            stream.sendHeaders(headers.map { HTTP2HeaderField($0.name, $0.value) }, endStream: true)
+            stream.sendHeaders(pairs: headers, endStream: true)
             if resetStream { stream.reset(.noError) }
         case .accept(let head):
             let call = GRPCServerCall(head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self)
@@ -52,8 +52,8 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
                 return
             }
             if let deadline = head.deadline {
-                deadlineTimer = stream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-                    self?.deadlineExceeded()
+                deadlineTimer = stream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+                    self.deadlineExceeded()
                 }
             }
             handler = factory(call)
@@ -100,6 +100,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         }
         handler = nil
         call?.onWritabilityChanged = nil
+        call?.streamHandler = nil
     }
 
     func stream(_ stream: HTTP2Stream, writabilityChanged isWritable: Bool) {
@@ -150,7 +151,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         do {
             let headers = try machine.sendHeaders(metadata)
             headersSent = true
-            stream.sendHeaders(headers.map { HTTP2HeaderField($0.name, $0.value) })
+            stream.sendHeaders(pairs: headers)
         } catch {
             logger.debug("sendHeaders refused", metadata: ["error": "\(error)"])
         }
@@ -177,12 +178,11 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         deadlineTimer?.cancel()
         do {
             let action = try machine.sendStatus(status, trailers: trailers)
-            let fields = action.headers.map { HTTP2HeaderField($0.name, $0.value) }
             if action.isTrailersOnly {
-                stream.sendHeaders(fields, endStream: true)
+                stream.sendHeaders(pairs: action.headers, endStream: true)
             } else {
                 if let data = action.data { stream.sendData(data) }
-                stream.sendEnd(trailers: fields)
+                stream.sendEnd(pairs: action.headers)
             }
             if action.resetStream { stream.reset(.noError) }
         } catch {

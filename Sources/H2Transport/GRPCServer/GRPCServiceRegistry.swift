@@ -23,7 +23,18 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>
     ) {
-        register(path) { call in GRPCUnaryCallHandler(call: call, handle: handle) }
+        register(path) { call in GRPCUnaryCallHandler(call: call, handle: .future(handle)) }
+    }
+
+    /// Serves a unary method that answers at once, on the call's event loop: `handle` returns
+    /// the response message or throws an `RPCError` (any other error becomes INTERNAL). For
+    /// answers computed from memory (health, metadata); it must not block. It saves the
+    /// futures of `registerUnary` (several allocations per call).
+    public func registerImmediateUnary(
+        _ path: String,
+        _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) throws -> ByteBuffer
+    ) {
+        register(path) { call in GRPCUnaryCallHandler(call: call, handle: .immediate(handle)) }
     }
 
     /// The factory for `path`, or nil when no such method is served.
@@ -40,12 +51,17 @@ public final class GRPCServiceRegistry: Sendable {
 
 /// Collects exactly one request message, then answers with one response message.
 final class GRPCUnaryCallHandler: GRPCServerCallHandler {
+    enum Handle {
+        case future((ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>)
+        case immediate((ByteBuffer, GRPCServerCall) throws -> ByteBuffer)
+    }
+
     private let call: GRPCServerCall
-    private let handle: (ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>
+    private let handle: Handle
     private var request: ByteBuffer?
     private var tooMany = false
 
-    init(call: GRPCServerCall, handle: @escaping (ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>) {
+    init(call: GRPCServerCall, handle: Handle) {
         self.call = call
         self.handle = handle
     }
@@ -66,20 +82,29 @@ final class GRPCUnaryCallHandler: GRPCServerCallHandler {
             return
         }
         let call = self.call
-        handle(request, call).hop(to: call.eventLoop).assumeIsolated().whenComplete { result in
-            guard !call.isFinished else { return }
-            switch result {
-            case .success(let response):
-                call.sendMessage(response)
-                call.finish(.ok)
-            case .failure(let error as RPCError):
-                call.finish(error)
-            case .failure(let error as GRPCStatus):
-                call.finish(error)
-            case .failure(let error):
-                call.logger.error("unary handler failed", metadata: ["error": "\(error)"])
-                call.finish(GRPCStatus(code: .internalError, message: "internal error: \(error)"))
+        switch handle {
+        case .future(let handle):
+            handle(request, call).hop(to: call.eventLoop).assumeIsolated().whenComplete { result in
+                Self.answer(call, with: result)
             }
+        case .immediate(let handle):
+            Self.answer(call, with: Result { try handle(request, call) })
+        }
+    }
+
+    private static func answer(_ call: GRPCServerCall, with result: Result<ByteBuffer, any Error>) {
+        guard !call.isFinished else { return }
+        switch result {
+        case .success(let response):
+            call.sendMessage(response)
+            call.finish(.ok)
+        case .failure(let error as RPCError):
+            call.finish(error)
+        case .failure(let error as GRPCStatus):
+            call.finish(error)
+        case .failure(let error):
+            call.logger.error("unary handler failed", metadata: ["error": "\(error)"])
+            call.finish(GRPCStatus(code: .internalError, message: "internal error: \(error)"))
         }
     }
 

@@ -50,6 +50,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var session: NGHTTP2Session?
     private var context: ChannelHandlerContext?
     private var streams: [Int32: HTTP2Stream] = [:]
+    /// The stream whose header block is arriving (set by beginHeaders, cleared when complete).
+    private var headerStream: HTTP2Stream?
     private var connectionInfo = HTTP2ConnectionInfo(remoteAddress: "?", localAddress: "?", isSecure: false)
 
     private var resetBucket: TokenBucket
@@ -66,6 +68,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var calmReason: String?
 
     private var idleTimer: Scheduled<Void>?
+    /// Since when no stream is open; nil while streams are open.
+    private var idleSince: NIODeadline?
     private var keepaliveTimer: Scheduled<Void>?
     private var keepaliveTimeoutTimer: Scheduled<Void>?
     private var maxAgeTimer: Scheduled<Void>?
@@ -125,16 +129,15 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         armIdleTimer()
         scheduleKeepalive()
         if let timeout = configuration.prefaceTimeout {
-            prefaceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-                guard let self else { return }
+            prefaceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
                 self.logger.info("closing a connection that did not complete the HTTP/2 preface", metadata: ["timeout": "\(timeout)"])
                 self.context?.close(promise: nil)
             }
         }
         if let age = configuration.maxConnectionAge {
-            maxAgeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: age) { [weak self] in
-                self?.logger.debug("connection reached its maximum age; draining")
-                self?.beginGracefulShutdown()
+            maxAgeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: age) { [self] in
+                self.logger.debug("connection reached its maximum age; draining")
+                self.beginGracefulShutdown()
             }
         }
         flushOutput()
@@ -154,6 +157,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         for timer in [idleTimer, keepaliveTimer, keepaliveTimeoutTimer, maxAgeTimer, drainTimer, prefaceTimer] { timer?.cancel() }
         let open = streams
         streams.removeAll()
+        headerStream = nil
         for stream in open.values where !stream.isClosed {
             stream.isClosed = true
             stream.delegate?.stream(stream, wasReset: reason)
@@ -282,8 +286,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private func scheduleFlush() {
         guard !inChannelRead, !flushScheduled, let context else { return }
         flushScheduled = true
-        context.eventLoop.assumeIsolated().execute { [weak self] in
-            guard let self else { return }
+        context.eventLoop.assumeIsolated().execute { [self] in
             self.flushScheduled = false
             self.flushOutput()
         }
@@ -322,12 +325,26 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     // MARK: Timers
 
+    /// Notes that the connection has no open streams from now on and makes sure a timer will
+    /// look at it after the idle timeout. A stream that opens meanwhile does not cancel the
+    /// timer (which would cost a schedule and a cancel per call on a connection that carries
+    /// one call at a time); the timer checks when it fires and re-arms for the rest.
     private func armIdleTimer() {
-        idleTimer?.cancel()
-        idleTimer = nil
-        guard let timeout = configuration.idleTimeout, streams.isEmpty, let context else { return }
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [weak self] in
-            guard let self, self.streams.isEmpty else { return }
+        guard configuration.idleTimeout != nil, streams.isEmpty else { return }
+        idleSince = .now()
+        if idleTimer == nil { scheduleIdleCheck(at: idleSince! + configuration.idleTimeout!) }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        guard let context else { return }
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            self.idleTimer = nil
+            guard self.streams.isEmpty, let idleSince = self.idleSince, let timeout = self.configuration.idleTimeout else { return }
+            let due = idleSince + timeout
+            if due > .now() {
+                self.scheduleIdleCheck(at: due)
+                return
+            }
             self.logger.debug("closing idle connection")
             self.session?.submitGoAway(code: .noError, debugData: "idle")
             self.flushOutput()
@@ -338,13 +355,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private func scheduleKeepalive() {
         keepaliveTimer?.cancel()
         guard let interval = configuration.keepaliveInterval, let context else { return }
-        keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
-            guard let self, let context = self.context else { return }
+        keepaliveTimer = context.eventLoop.assumeIsolated().scheduleTask(in: interval) { [self] in
+            guard let context = self.context else { return }
             self.session?.submitPing()
             self.flushOutput()
-            self.keepaliveTimeoutTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.configuration.keepaliveTimeout) { [weak self] in
-                self?.logger.info("keepalive ping not acknowledged; closing connection")
-                self?.context?.close(promise: nil)
+            self.keepaliveTimeoutTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.configuration.keepaliveTimeout) { [self] in
+                self.logger.info("keepalive ping not acknowledged; closing connection")
+                self.context?.close(promise: nil)
             }
         }
     }
@@ -360,22 +377,20 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             session.submitGoAway(code: .noError)
             flushOutput()
             if streams.isEmpty { closeWhenFlushed() }
-            drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [weak self] in
-                self?.context?.close(promise: nil)
+            drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [self] in
+                self.context?.close(promise: nil)
             }
             return
         }
         session.submitShutdownNotice()
         flushOutput()
         // A round trip later, the real GOAWAY names the last stream we accept.
-        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [weak self] in
-            guard let self else { return }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [self] in
             self.session?.submitGoAway(code: .noError)
             self.flushOutput()
             if self.streams.isEmpty { self.closeWhenFlushed() }
         }
-        drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [weak self] in
-            guard let self else { return }
+        drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [self] in
             self.logger.info("drain timeout passed; closing connection", metadata: ["open_streams": "\(self.streams.count)"])
             self.context?.close(promise: nil)
         }
@@ -386,20 +401,20 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     /// Opens a client stream with request headers. The body follows with `sendData`/`sendEnd`.
     public func openStream(headers: [HTTP2HeaderField], delegate: HTTP2StreamDelegate, endStream: Bool = false) throws -> HTTP2Stream {
         guard let session, let context else { throw NGHTTP2Error(code: -1, message: "connection is not active") }
-        let id = try session.submitRequest(headers: headers, hasBody: !endStream)
+        let id = try session.submitRequest(headers: .fields(headers), hasBody: !endStream)
         let stream = HTTP2Stream(id: id, connection: self, eventLoop: context.eventLoop, connectionInfo: connectionInfo)
         stream.delegate = delegate
         stream.sentHeaders = true
         stream.outboundEnded = endStream
         streams[id] = stream
-        idleTimer?.cancel()
+        idleSince = nil
         scheduleFlush()
         return stream
     }
 
     // MARK: Streams (called by HTTP2Stream)
 
-    func streamSendHeaders(_ stream: HTTP2Stream, _ headers: [HTTP2HeaderField], endStream: Bool) {
+    func streamSendHeaders(_ stream: HTTP2Stream, _ headers: HTTP2HeaderBlock, endStream: Bool) {
         guard !stream.isClosed, !stream.sentHeaders, let session else { return }
         stream.sentHeaders = true
         pingStrikes = 0
@@ -428,7 +443,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         resume(stream)
     }
 
-    func streamSendEnd(_ stream: HTTP2Stream, trailers: [HTTP2HeaderField]?) {
+    func streamSendEnd(_ stream: HTTP2Stream, trailers: HTTP2HeaderBlock?) {
         guard !stream.isClosed, !stream.outboundEnded else { return }
         stream.outboundEnded = true
         stream.trailers = trailers
@@ -486,17 +501,22 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         if let stream = streams[streamID] {
             stream.receivedHeaderBytes = 0
             stream.pendingHeaders.removeAll(keepingCapacity: true)
+            headerStream = stream
             return
         }
+        headerStream = nil
         guard role == .server, let context else { return }
         let stream = HTTP2Stream(id: streamID, connection: self, eventLoop: context.eventLoop, connectionInfo: connectionInfo)
         streams[streamID] = stream
-        idleTimer?.cancel()
-        idleTimer = nil
+        headerStream = stream
+        idleSince = nil
     }
 
     func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool {
-        guard let stream = streams[streamID] else { return false }
+        // A header block arrives as one run of callbacks for one stream (HTTP/2 forbids
+        // interleaving), so the stream found at its start serves every field.
+        let found = headerStream?.id == streamID ? headerStream : streams[streamID]
+        guard let stream = found, !stream.isClosed else { return false }
         stream.receivedHeaderBytes += header.name.utf8.count + header.value.utf8.count + 32
         guard stream.receivedHeaderBytes <= configuration.maxHeaderListSize else {
             if stream.receivedHeaderBytes - header.name.utf8.count - header.value.utf8.count - 32 <= configuration.maxHeaderListSize {
@@ -505,12 +525,15 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             }
             return false
         }
+        if stream.pendingHeaders.capacity == 0 { stream.pendingHeaders.reserveCapacity(16) }
         stream.pendingHeaders.append(header)
         return true
     }
 
     func session(_ session: NGHTTP2Session, headersCompleteOn streamID: Int32, endStream: Bool) {
-        guard let stream = streams[streamID] else { return }
+        let found = headerStream?.id == streamID ? headerStream : streams[streamID]
+        headerStream = nil
+        guard let stream = found, !stream.isClosed else { return }
         let headers = stream.pendingHeaders
         stream.pendingHeaders = []
         if stream.delegate == nil && role == .server {
@@ -545,6 +568,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func session(_ session: NGHTTP2Session, streamClosed streamID: Int32, code: HTTP2ErrorCode) {
+        if headerStream?.id == streamID { headerStream = nil }
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         let wasReset = code != .noError && !stream.isClosed
         stream.isClosed = true
@@ -623,19 +647,18 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             return .bytes(0, endOfBody: true, trailers: nil)
         }
         var copied = 0
-        while copied < target.count, var chunk = stream.outbound.first {
-            let count = min(chunk.readableBytes, target.count - copied)
-            chunk.withUnsafeReadableBytes { source in
-                UnsafeMutableRawBufferPointer(rebasing: target[copied..<(copied + count)]).copyMemory(
-                    from: UnsafeRawBufferPointer(rebasing: source[0..<count]))
+        while copied < target.count, !stream.outbound.isEmpty {
+            let emptied = stream.outbound.withFirst { chunk -> Bool in
+                let count = min(chunk.readableBytes, target.count - copied)
+                chunk.withUnsafeReadableBytes { source in
+                    UnsafeMutableRawBufferPointer(rebasing: target[copied..<(copied + count)]).copyMemory(
+                        from: UnsafeRawBufferPointer(rebasing: source[0..<count]))
+                }
+                chunk.moveReaderIndex(forwardBy: count)
+                copied += count
+                return chunk.readableBytes == 0
             }
-            chunk.moveReaderIndex(forwardBy: count)
-            copied += count
-            if chunk.readableBytes == 0 {
-                stream.outbound.removeFirst()
-            } else {
-                stream.outbound[stream.outbound.startIndex] = chunk
-            }
+            if emptied { stream.outbound.removeFirst() }
         }
         stream.outboundBytes -= copied
         if !stream.reportedWritable && stream.outboundBytes <= configuration.streamWriteHighWatermark / 2 {

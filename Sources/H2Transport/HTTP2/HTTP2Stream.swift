@@ -56,10 +56,10 @@ public final class HTTP2Stream {
     var receivedHeaderBytes = 0
     var pendingHeaders: [HTTP2HeaderField] = []
     var sentHeaders = false
-    var outbound = CircularBuffer<ByteBuffer>()
+    var outbound = ByteBufferQueue()
     var outboundBytes = 0
     var outboundEnded = false
-    var trailers: [HTTP2HeaderField]?
+    var trailers: HTTP2HeaderBlock?
     var providerDeferred = false
     var isClosed = false
     var reportedWritable = true
@@ -83,7 +83,13 @@ public final class HTTP2Stream {
     /// Sends response headers (server) — with `endStream` they are a trailers-only response.
     public func sendHeaders(_ headers: [HTTP2HeaderField], endStream: Bool = false) {
         eventLoop.preconditionInEventLoop()
-        connection.streamSendHeaders(self, headers, endStream: endStream)
+        connection.streamSendHeaders(self, .fields(headers), endStream: endStream)
+    }
+
+    /// `sendHeaders` for the gRPC layer's name/value pairs (no field is sensitive).
+    func sendHeaders(pairs: GRPCHeaderFields, endStream: Bool = false) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamSendHeaders(self, .pairs(pairs), endStream: endStream)
     }
 
     /// Queues body bytes.
@@ -95,7 +101,13 @@ public final class HTTP2Stream {
     /// Ends the stream: trailers after any queued body (or an empty END_STREAM when nil).
     public func sendEnd(trailers: [HTTP2HeaderField]?) {
         eventLoop.preconditionInEventLoop()
-        connection.streamSendEnd(self, trailers: trailers)
+        connection.streamSendEnd(self, trailers: trailers.map { .fields($0) })
+    }
+
+    /// `sendEnd` with the gRPC layer's trailers.
+    func sendEnd(pairs: GRPCHeaderFields) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamSendEnd(self, trailers: .pairs(pairs))
     }
 
     /// Resets the stream (RST_STREAM) with `code`.

@@ -15,6 +15,21 @@ public struct HTTP2HeaderField: Sendable, Hashable {
     }
 }
 
+/// A header block on its way to nghttp2: the HTTP/2 layer's fields (with the sensitive flag),
+/// or the gRPC layer's name/value pairs as its state machines produce them, so neither needs
+/// converting into the other per call.
+enum HTTP2HeaderBlock {
+    case fields([HTTP2HeaderField])
+    case pairs(GRPCHeaderFields)
+
+    var isEmpty: Bool {
+        switch self {
+        case .fields(let fields): return fields.isEmpty
+        case .pairs(let pairs): return pairs.isEmpty
+        }
+    }
+}
+
 /// HTTP/2 error codes (RFC 9113 §7).
 public struct HTTP2ErrorCode: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
     public var rawValue: UInt32
@@ -110,16 +125,21 @@ final class NGHTTP2Session {
     enum BodyRead {
         /// Bytes were copied; `endOfBody` when nothing more will come; `trailers` to send
         /// after the body (implies END_STREAM on the trailers instead of the last DATA).
-        case bytes(Int, endOfBody: Bool, trailers: [HTTP2HeaderField]?)
+        case bytes(Int, endOfBody: Bool, trailers: HTTP2HeaderBlock?)
         /// Nothing now; `resumeData` will be called when there is.
         case deferred
     }
 
     private let session: OpaquePointer
-    weak var delegate: NGHTTP2SessionDelegate?
+    /// Strong, not weak: every callback reads it, and a weak reference would also move the
+    /// delegate's reference counts to a side table (slow paths on every retain). The owner
+    /// breaks the cycle by clearing it when the connection is torn down.
+    var delegate: NGHTTP2SessionDelegate?
     let role: Role
     /// Follows the peer's frame headers for `beginFrame` (see HTTP2FrameHeaderScanner).
     private var frameScanner: HTTP2FrameHeaderScanner
+    /// The connection's recurring header strings (see HTTP2HeaderStringCache).
+    private var headerStrings = HTTP2HeaderStringCache()
 
     init(role: Role, configuration: HTTP2Configuration) throws {
         self.role = role
@@ -221,7 +241,7 @@ final class NGHTTP2Session {
     }
 
     /// Response headers (server). With `hasBody`, the body comes from the delegate's `readBody`.
-    func submitResponse(streamID: Int32, headers: [HTTP2HeaderField], hasBody: Bool) throws {
+    func submitResponse(streamID: Int32, headers: HTTP2HeaderBlock, hasBody: Bool) throws {
         let result = Self.withNameValues(headers) { nva, count in
             if hasBody {
                 var provider = Self.dataProvider()
@@ -233,7 +253,7 @@ final class NGHTTP2Session {
     }
 
     /// A request (client). Returns the new stream's id.
-    func submitRequest(headers: [HTTP2HeaderField], hasBody: Bool) throws -> Int32 {
+    func submitRequest(headers: HTTP2HeaderBlock, hasBody: Bool) throws -> Int32 {
         let result = Self.withNameValues(headers) { nva, count in
             if hasBody {
                 var provider = Self.dataProvider()
@@ -246,7 +266,7 @@ final class NGHTTP2Session {
     }
 
     /// Trailers that end the stream (no body provider running).
-    func submitTrailers(streamID: Int32, headers: [HTTP2HeaderField]) throws {
+    func submitTrailers(streamID: Int32, headers: HTTP2HeaderBlock) throws {
         let result = Self.withNameValues(headers) { nva, count in
             nghttp2_submit_trailer(session, streamID, nva, count)
         }
@@ -340,25 +360,58 @@ final class NGHTTP2Session {
     }
 
     /// Calls `body` with an nghttp2_nv array that points into one contiguous copy of the fields.
-    private static func withNameValues(_ headers: [HTTP2HeaderField], _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32) -> Int32 {
-        var storage: [UInt8] = []
-        storage.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count })
-        var ranges: [(Int, Int, Int, Int, Bool)] = []
-        for field in headers {
-            let nameStart = storage.count
-            storage.append(contentsOf: field.name.utf8)
-            let valueStart = storage.count
-            storage.append(contentsOf: field.value.utf8)
-            ranges.append((nameStart, valueStart - nameStart, valueStart, storage.count - valueStart, field.sensitive))
+    /// Both live in temporary (stack, when small) memory: nghttp2 copies what it keeps, so a
+    /// header block costs no allocation here.
+    private static func withNameValues(_ block: HTTP2HeaderBlock, _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32) -> Int32 {
+        switch block {
+        case .fields(let fields):
+            return withNameValues(count: fields.count, field: { (fields[$0].name, fields[$0].value, fields[$0].sensitive) }, body)
+        case .pairs(let pairs):
+            return withNameValues(count: pairs.count, field: { (pairs[$0].name, pairs[$0].value, false) }, body)
         }
-        return storage.withUnsafeMutableBufferPointer { bytes -> Int32 in
-            let base = bytes.baseAddress ?? UnsafeMutablePointer<UInt8>(bitPattern: 1)!
-            let nva = ranges.map { range in
-                nghttp2_nv(
-                    name: base + range.0, value: base + range.2, namelen: range.1, valuelen: range.3,
-                    flags: UInt8(range.4 ? NGHTTP2_NV_FLAG_NO_INDEX.rawValue : NGHTTP2_NV_FLAG_NONE.rawValue))
+    }
+
+    private static func withNameValues(
+        count: Int,
+        field: (Int) -> (name: String, value: String, sensitive: Bool),
+        _ body: (UnsafePointer<nghttp2_nv>, Int) -> Int32
+    ) -> Int32 {
+        var byteCount = 0
+        for index in 0..<count {
+            let (name, value, _) = field(index)
+            byteCount += name.utf8.count + value.utf8.count
+        }
+        return withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: max(count, 1)) { nva in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(byteCount, 1)) { storage in
+                let base = storage.baseAddress!
+                var offset = 0
+                func copy(_ string: String) -> (UnsafeMutablePointer<UInt8>, Int) {
+                    let start = base + offset
+                    let length = string.utf8.withContiguousStorageIfAvailable { bytes -> Int in
+                        if let source = bytes.baseAddress { start.update(from: source, count: bytes.count) }
+                        return bytes.count
+                    } ?? {
+                        var length = 0
+                        for byte in string.utf8 {
+                            start[length] = byte
+                            length += 1
+                        }
+                        return length
+                    }()
+                    offset += length
+                    return (start, length)
+                }
+                for index in 0..<count {
+                    let (name, value, sensitive) = field(index)
+                    let (namePointer, nameLength) = copy(name)
+                    let (valuePointer, valueLength) = copy(value)
+                    (nva.baseAddress! + index).initialize(
+                        to: nghttp2_nv(
+                            name: namePointer, value: valuePointer, namelen: nameLength, valuelen: valueLength,
+                            flags: UInt8(sensitive ? NGHTTP2_NV_FLAG_NO_INDEX.rawValue : NGHTTP2_NV_FLAG_NONE.rawValue)))
+                }
+                return body(nva.baseAddress!, count)
             }
-            return nva.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
         }
     }
 
@@ -371,8 +424,8 @@ final class NGHTTP2Session {
         nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, flags, userData in
             guard let owner = NGHTTP2Session.owner(userData), let frame, let name, let value else { return 0 }
             let field = HTTP2HeaderField(
-                String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self),
-                String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self),
+                owner.headerStrings.string(UnsafeBufferPointer(start: name, count: nameLength)),
+                owner.headerStrings.string(UnsafeBufferPointer(start: value, count: valueLength)),
                 sensitive: flags & UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) != 0)
             let accepted = owner.delegate?.session(owner, header: field, on: frame.pointee.hd.stream_id) ?? true
             // TEMPORAL_CALLBACK_FAILURE resets just this stream; the connection goes on.
