@@ -51,3 +51,37 @@ public enum TensorDatatype: String, Sendable, Hashable, CaseIterable, CustomStri
         self.init(rawValue: protocolName)
     }
 }
+
+extension TensorDatatype {
+    /// The protocol name spelled by `bytes` when they spell one of the datatypes exactly, else
+    /// nil. For `ProtoReader.readString(_:knownValue:)`: a known datatype becomes a String
+    /// literal, with no UTF-8 validation and no String construction.
+    static func protocolName(spelledBy bytes: UnsafeRawBufferPointer) -> String? {
+        guard bytes.count >= 4 else { return nil }
+        // The bytes, little-endian, with the length in the top byte: one integer per name.
+        var key = UInt64(UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)))
+        switch bytes.count {
+        case 4: key |= 4 << 56
+        case 5: key |= 5 << 56 | UInt64(bytes[4]) << 32
+        case 6: key |= 6 << 56 | UInt64(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt16.self))) << 32
+        default: return nil
+        }
+        switch key {
+        case 0x040000004C4F4F42: return "BOOL"
+        case 0x05000038544E4955: return "UINT8"
+        case 0x06003631544E4955: return "UINT16"
+        case 0x06003233544E4955: return "UINT32"
+        case 0x06003436544E4955: return "UINT64"
+        case 0x0400000038544E49: return "INT8"
+        case 0x0500003631544E49: return "INT16"
+        case 0x0500003233544E49: return "INT32"
+        case 0x0500003436544E49: return "INT64"
+        case 0x0400000036315046: return "FP16"
+        case 0x0400000032335046: return "FP32"
+        case 0x0400000034365046: return "FP64"
+        case 0x0400000036314642: return "BF16"
+        case 0x0500005345545942: return "BYTES"
+        default: return nil
+        }
+    }
+}

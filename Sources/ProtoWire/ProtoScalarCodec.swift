@@ -16,6 +16,9 @@ public protocol ProtoScalarCodec {
     static func write(_ value: Value, to writer: inout ProtoWriter)
     /// Appends a packed run of fixed-width values; the run's length is a multiple of `fixedSize`.
     static func readPackedFixed(from buffer: inout ByteBuffer, into values: inout [Value])
+    /// Appends a packed run of fixed-width values from raw wire bytes (what `ProtoReader` calls);
+    /// the run's length is a multiple of `fixedSize`.
+    static func readPackedFixed(_ bytes: UnsafeRawBufferPointer, into values: inout [Value])
     /// Bytes `value` takes on the wire, without its tag.
     static func encodedSize(of value: Value) -> Int
 }
@@ -24,6 +27,10 @@ extension ProtoScalarCodec {
     @inlinable public static var fixedSize: Int? { nil }
     @inlinable
     public static func readPackedFixed(from buffer: inout ByteBuffer, into values: inout [Value]) {
+        preconditionFailure("\(protoTypeName) is not a fixed-width type")
+    }
+    @inlinable
+    public static func readPackedFixed(_ bytes: UnsafeRawBufferPointer, into values: inout [Value]) {
         preconditionFailure("\(protoTypeName) is not a fixed-width type")
     }
 }
@@ -176,10 +183,7 @@ extension ProtoFixedCodec {
     }
     @inlinable public static var fixedSize: Int? { MemoryLayout<Value.Bits>.size }
     @inlinable public static func read(from reader: inout ProtoReader) throws -> Value {
-        guard let bits = reader.buffer.readInteger(endianness: .little, as: Value.Bits.self) else {
-            throw ProtoDecodingError(.truncated, "buffer ends inside a \(protoTypeName) value")
-        }
-        return Value(wireBits: bits)
+        Value(wireBits: try reader.readLittleEndian(Value.Bits.self, protoTypeName))
     }
     @inlinable public static func write(_ value: Value, to writer: inout ProtoWriter) {
         writer.buffer.writeInteger(value.wireBits, endianness: .little)
@@ -189,17 +193,25 @@ extension ProtoFixedCodec {
     @inlinable
     public static func readPackedFixed(from buffer: inout ByteBuffer, into values: inout [Value]) {
         let size = MemoryLayout<Value.Bits>.size
-        let count = buffer.readableBytes / size
+        let length = buffer.readableBytes / size * size
+        buffer.withUnsafeReadableBytes { bytes in
+            readPackedFixed(UnsafeRawBufferPointer(rebasing: bytes[0..<length]), into: &values)
+        }
+        buffer.moveReaderIndex(forwardBy: length)
+    }
+
+    @inlinable
+    public static func readPackedFixed(_ bytes: UnsafeRawBufferPointer, into values: inout [Value]) {
+        let size = MemoryLayout<Value.Bits>.size
+        let count = bytes.count / size
         #if _endian(little)
         if _isPOD(Value.self), MemoryLayout<Value>.size == size, MemoryLayout<Value>.stride == size {
             // On a little-endian host the wire bytes are the values' memory: one bulk copy
             // (memcpy, any alignment) instead of a load and a checked append per element.
-            let run = buffer.withUnsafeReadableBytes { bytes in
-                [Value](unsafeUninitializedCapacity: count) { destination, initialized in
-                    UnsafeMutableRawBufferPointer(destination).copyMemory(
-                        from: UnsafeRawBufferPointer(rebasing: bytes[0..<(count * size)]))
-                    initialized = count
-                }
+            let run = [Value](unsafeUninitializedCapacity: count) { destination, initialized in
+                UnsafeMutableRawBufferPointer(destination).copyMemory(
+                    from: UnsafeRawBufferPointer(rebasing: bytes[0..<(count * size)]))
+                initialized = count
             }
             if values.isEmpty {
                 values = run
@@ -207,18 +219,14 @@ extension ProtoFixedCodec {
                 values.reserveAdditionalCapacity(count)
                 values.append(contentsOf: run)
             }
-            buffer.moveReaderIndex(forwardBy: count * size)
             return
         }
         #endif
         values.reserveAdditionalCapacity(count)
-        buffer.withUnsafeReadableBytes { bytes in
-            for index in 0..<count {
-                let bits = bytes.loadUnaligned(fromByteOffset: index * size, as: Value.Bits.self)
-                values.append(Value(wireBits: Value.Bits(littleEndian: bits)))
-            }
+        for index in 0..<count {
+            let bits = bytes.loadUnaligned(fromByteOffset: index * size, as: Value.Bits.self)
+            values.append(Value(wireBits: Value.Bits(littleEndian: bits)))
         }
-        buffer.moveReaderIndex(forwardBy: count * size)
     }
 }
 

@@ -24,7 +24,7 @@ public struct ModelInferRequest: ProtoMessage, Hashable {
         /// Tensor shape.
         public var shape: [Int64] = []  // = 3
         /// Optional per-input parameters (e.g. a shared-memory region).
-        public var parameters: [String: InferParameter] = [:]  // = 4
+        public var parameters = [String: InferParameter]()  // = 4
         /// Tensor data as typed values; nil when absent (the data is in `rawInputContents`
         /// or shared memory).
         public var contents: InferTensorContents?  // = 5
@@ -36,7 +36,7 @@ public struct ModelInferRequest: ProtoMessage, Hashable {
         public mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
             switch tag.fieldNumber {
             case 1: name = try reader.readString(tag)
-            case 2: datatype = try reader.readString(tag)
+            case 2: datatype = try reader.readString(tag, knownValue: TensorDatatype.protocolName(spelledBy:))
             case 3: try reader.readRepeated(ProtoInt64.self, tag, into: &shape)
             case 4: try reader.readMapEntry(tag, into: &parameters)
             case 5:
@@ -63,7 +63,7 @@ public struct ModelInferRequest: ProtoMessage, Hashable {
         /// Tensor name.
         public var name: String = ""  // = 1
         /// Optional per-output parameters (e.g. classification, shared memory).
-        public var parameters: [String: InferParameter] = [:]  // = 2
+        public var parameters = [String: InferParameter]()  // = 2
         /// Fields this decoder does not know, written back on encode.
         public var unknownFields = UnknownFields()
 
@@ -91,7 +91,7 @@ public struct ModelInferRequest: ProtoMessage, Hashable {
     /// Optional request id, echoed in the response.
     public var id: String = ""  // = 3
     /// Optional request parameters (sequence_id, priority, timeout, ...).
-    public var parameters: [String: InferParameter] = [:]  // = 4
+    public var parameters = [String: InferParameter]()  // = 4
     /// Input tensors.
     public var inputs: [InferInputTensor] = []  // = 5
     /// Requested outputs; empty means all outputs with default settings.
@@ -110,9 +110,9 @@ public struct ModelInferRequest: ProtoMessage, Hashable {
         case 2: modelVersion = try reader.readString(tag)
         case 3: id = try reader.readString(tag)
         case 4: try reader.readMapEntry(tag, into: &parameters)
-        case 5: inputs.append(try reader.readMessage(tag))
-        case 6: outputs.append(try reader.readMessage(tag))
-        case 7: rawInputContents.append(try reader.readBytes(tag))
+        case 5: try reader.appendMessage(tag, to: &inputs)
+        case 6: try reader.appendMessage(tag, to: &outputs)
+        case 7: try reader.appendBytes(tag, to: &rawInputContents)
         default: try reader.preserveUnknownField(tag, in: &unknownFields)
         }
     }

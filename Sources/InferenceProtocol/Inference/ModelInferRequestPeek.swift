@@ -45,9 +45,9 @@ public struct ModelInferRequestPeek: Sendable, Hashable {
                 case 6:
                     try reader.skipEmbeddedMessage(tag)
                 case 7:
-                    // A bytes field: reading it as a slice checks its wire type and length and
-                    // copies nothing.
-                    _ = try reader.readBytes(tag)
+                    // A bytes field: the checks of `readBytes`, without making the slice.
+                    try reader.expect(tag, .lengthDelimited, "bytes")
+                    try reader.skipField(tag)
                     rawInputContentsCount += 1
                 default:
                     try reader.skipField(tag)
