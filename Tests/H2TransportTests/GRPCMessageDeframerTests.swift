@@ -29,6 +29,34 @@ func readableAddress(_ buffer: ByteBuffer) -> UnsafeRawPointer {
 final class GRPCMessageDeframerTests: XCTestCase {
     let messages: [[UInt8]] = [[], [42], Array(0..<200).map { UInt8($0) }, compressibleBytes(70)]
 
+    func testBytesWaitingForTheirMessageDoNotPinTheBufferTheyArrivedIn() throws {
+        // A 64 KiB read buffer of which only a message prefix and 3 body bytes are this stream's.
+        var big = ByteBufferAllocator().buffer(capacity: 65_536)
+        big.writeBytes(Array(repeating: 0xEE, count: 60_000))
+        big.writeBytes([0, 0, 0, 0, 10, 1, 2, 3])
+        var deframer = GRPCMessageDeframer()
+        deframer.append(big.getSlice(at: 60_000, length: 8)!)
+        XCTAssertGreaterThanOrEqual(deframer.heldStorageBytes, 65_536)
+        XCTAssertNil(try deframer.nextMessage())
+        XCTAssertEqual(deframer.bufferedByteCount, 3)
+        // What waits is a copy of its own 3 bytes, not a slice that keeps 64 KiB alive.
+        XCTAssertLessThan(deframer.heldStorageBytes, 1024)
+        deframer.append(ByteBuffer(bytes: [4, 5, 6, 7, 8, 9, 10]))
+        XCTAssertEqual(Array(try XCTUnwrap(deframer.nextMessage()).readableBytesView), Array(1...10))
+        XCTAssertEqual(deframer.bufferedByteCount, 0)
+    }
+
+    func testAMessageThatArrivesWholeStaysASliceOfItsBuffer() throws {
+        var big = ByteBufferAllocator().buffer(capacity: 65_536)
+        big.writeBytes(Array(repeating: 0xEE, count: 60_000))
+        big.writeBytes([0, 0, 0, 0, 2, 7, 8])
+        var deframer = GRPCMessageDeframer()
+        deframer.append(big.getSlice(at: 60_000, length: 7)!)
+        let message = try XCTUnwrap(deframer.nextMessage())
+        XCTAssertEqual(Array(message.readableBytesView), [7, 8])
+        XCTAssertGreaterThanOrEqual(message.storageCapacity, 65_536, "a whole message is handed on without a copy")
+    }
+
     func testMessagesComeOutWhereverTheBytesAreSplit() throws {
         let wire = messages.flatMap { framed($0) }
         for split in 0...wire.count {

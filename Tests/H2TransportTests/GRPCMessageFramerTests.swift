@@ -14,6 +14,33 @@ final class GRPCMessageFramerTests: XCTestCase {
         }
     }
 
+    func testSelfSerializingMessagesAreFramedInPlaceLikeTheirBytes() throws {
+        struct Bytes: GRPCMessageEncodable {
+            var bytes: [UInt8]
+            func writeMessage(into buffer: inout ByteBuffer) { buffer.writeBytes(bytes) }
+            var estimatedMessageSize: Int { 4 }  // a low guess: the buffer grows
+        }
+        for body in [[], [1], Array(repeating: UInt8(7), count: 300), Array(repeating: UInt8(1), count: 70_000)] {
+            var framer = GRPCMessageFramer()
+            try framer.append(Bytes(bytes: [9, 9]))
+            try framer.append(Bytes(bytes: body))
+            XCTAssertEqual(Array(try XCTUnwrap(framer.flush()).readableBytesView), framed([9, 9]) + framed(body), "\(body.count) bytes")
+        }
+        // Over the limit: refused, and nothing of it stays in the output.
+        var limited = GRPCMessageFramer(maxMessageSize: 10)
+        try limited.append(Bytes(bytes: [1]))
+        XCTAssertThrowsError(try limited.append(Bytes(bytes: Array(repeating: 2, count: 11)))) { error in
+            XCTAssertEqual((error as? GRPCStatus)?.code, .resourceExhausted)
+        }
+        XCTAssertEqual(Array(try XCTUnwrap(limited.flush()).readableBytesView), framed([1]))
+        // With a response encoding the message is serialized first and compressed when it pays.
+        var compressing = GRPCMessageFramer(encoding: .gzip)
+        try compressing.append(Bytes(bytes: Array(repeating: 5, count: 1000)))
+        let output = try XCTUnwrap(compressing.flush())
+        XCTAssertEqual(output.getInteger(at: output.readerIndex, as: UInt8.self), 1)
+        XCTAssertLessThan(output.readableBytes, 200)
+    }
+
     func testSeveralMessagesCoalesceIntoOneBuffer() throws {
         var framer = GRPCMessageFramer()
         XCTAssertNil(framer.flush())

@@ -91,6 +91,62 @@ final class HTTP2ConnectionHandlerTests: XCTestCase {
         }
     }
 
+    func testImmediateUnaryMethodsAnswerWithTheirMessageOrTheirError() throws {
+        struct Reversed: GRPCMessageEncodable, Sendable {
+            var bytes: [UInt8]
+            func writeMessage(into buffer: inout ByteBuffer) { buffer.writeBytes(bytes.reversed()) }
+            var estimatedMessageSize: Int { bytes.count }
+        }
+        let registry = GRPCServiceRegistry()
+        registry.registerImmediateUnary("/test.Stub/Reverse") { request, _ in
+            Reversed(bytes: Array(request.readableBytesView))
+        }
+        registry.registerImmediateUnary("/test.Stub/Refuse") { (_, _) throws -> ByteBuffer in
+            throw RPCError(code: .permissionDenied, message: "not for you")
+        }
+        let message = ByteBuffer(bytes: Array("immediate answer".utf8))
+        for (path, status, body) in [
+            ("/test.Stub/Reverse", "0", Wire.grpcFramed(ByteBuffer(bytes: message.readableBytesView.reversed()))),
+            ("/test.Stub/Refuse", "7", ByteBuffer()),
+        ] {
+            let server = try ServerHarness(sendPreface: false) { stream in
+                GRPCServerStreamHandler(stream: stream, registry: registry, configuration: .init(), logger: http2TestLogger)
+            }
+            defer { server.finish() }
+            try server.send(try ClientSession(body: Wire.grpcFramed(message)).requestBytes(headers: Wire.requestHeaders(path: path)))
+            let client = try ClientSession(body: Wire.grpcFramed(message))
+            _ = try client.requestBytes(headers: Wire.requestHeaders(path: path))
+            try client.session.receive(ByteBuffer(bytes: server.rawOutput))
+            let response = client.recorder
+            XCTAssertEqual(response.headerBlocks.last?.first { $0.name == "grpc-status" }?.value, status, path)
+            XCTAssertEqual(response.data, body, path)
+            if status != "0" {
+                XCTAssertEqual(response.headerBlocks.last?.first { $0.name == "grpc-message" }?.value, "not for you")
+            }
+        }
+    }
+
+    func testDataPayloadsAreSlicesOfTheReceivedBufferNotCopies() throws {
+        let message = ByteBuffer(bytes: Array(repeating: 0xAB, count: 3000))
+        let request = try ClientSession(body: Wire.grpcFramed(message)).requestBytes(headers: Wire.requestHeaders())
+        let server = try NGHTTP2Session(role: .server, configuration: HTTP2Configuration())
+        let recorder = ClientRecorder(body: ByteBuffer())
+        server.delegate = recorder
+        let input = ByteBuffer(bytes: request)
+        try server.receive(input)
+        XCTAssertEqual(recorder.data, Wire.grpcFramed(message))
+        XCTAssertFalse(recorder.chunks.isEmpty)
+        input.withUnsafeReadableBytes { inputBytes in
+            let range = UnsafeRawPointer(inputBytes.baseAddress!)..<UnsafeRawPointer(inputBytes.baseAddress! + inputBytes.count)
+            for chunk in recorder.chunks {
+                chunk.withUnsafeReadableBytes { chunkBytes in
+                    XCTAssertTrue(range.contains(UnsafeRawPointer(chunkBytes.baseAddress!)), "a DATA chunk was copied out of the input")
+                }
+            }
+        }
+        server.delegate = nil
+    }
+
     // MARK: 1. SETTINGS_MAX_CONCURRENT_STREAMS
 
     func testSettingsAdvertiseTheConfiguredLimits() throws {
@@ -582,6 +638,8 @@ private final class ClientRecorder: NGHTTP2SessionDelegate {
     var headerBlocks: [[HTTP2HeaderField]] = []
     var pendingHeaders: [HTTP2HeaderField] = []
     var data = ByteBuffer()
+    /// Every DATA chunk as delivered (to check that chunks are slices of the input).
+    var chunks: [ByteBuffer] = []
     var closedStreams: [Int32: HTTP2ErrorCode] = [:]
 
     init(body: ByteBuffer) { self.body = body }
@@ -593,7 +651,10 @@ private final class ClientRecorder: NGHTTP2SessionDelegate {
         return true
     }
     func session(_ session: NGHTTP2Session, headersCompleteOn streamID: Int32, endStream: Bool) { headerBlocks.append(pendingHeaders) }
-    func session(_ session: NGHTTP2Session, data: ByteBuffer, on streamID: Int32) { self.data.writeImmutableBuffer(data) }
+    func session(_ session: NGHTTP2Session, data: ByteBuffer, on streamID: Int32) {
+        self.data.writeImmutableBuffer(data)
+        chunks.append(data)
+    }
     func session(_ session: NGHTTP2Session, endStreamOn streamID: Int32) {}
     func session(_ session: NGHTTP2Session, resetReceived code: HTTP2ErrorCode, on streamID: Int32) {}
     func session(_ session: NGHTTP2Session, streamClosed streamID: Int32, code: HTTP2ErrorCode) { closedStreams[streamID] = code }

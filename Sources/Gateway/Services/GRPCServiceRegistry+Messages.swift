@@ -37,9 +37,30 @@ extension GRPCServiceRegistry {
             } catch {
                 throw RPCError(code: .invalidArgument, message: "request is not a valid \(Request.protoMessageName): \(error)")
             }
-            return try handle(request, call).encoded(allocator: ByteBufferAllocator())
+            return ProtoResponse(try handle(request, call))
         }
     }
+}
+
+/// A protobuf response that the gRPC layer serializes straight into its frame (no buffer of
+/// its own, no copy).
+public struct ProtoResponse<Message: ProtoMessage>: GRPCMessageEncodable, Sendable {
+    public var message: Message
+
+    public init(_ message: Message) {
+        self.message = message
+    }
+
+    public func writeMessage(into buffer: inout ByteBuffer) {
+        // Move the buffer into the writer and back, so it stays uniquely referenced (no
+        // copy-on-write) while the message is written.
+        var writer = ProtoWriter(buffer: ByteBuffer())
+        swap(&writer.buffer, &buffer)
+        message.encode(to: &writer)
+        swap(&writer.buffer, &buffer)
+    }
+
+    public var estimatedMessageSize: Int { 128 }
 }
 
 /// A call handler that decodes exactly one request message and leaves the answering to

@@ -61,6 +61,11 @@ public struct GRPCMessageDeframer {
         bufferedBytes += bytes.readableBytes
     }
 
+    /// The storage the buffered bytes keep alive (slices keep their whole buffer).
+    var heldStorageBytes: Int {
+        (0..<chunks.count).reduce(0) { $0 + chunks.storageCapacity(at: $1) }
+    }
+
     /// The bytes received but not yet returned as messages.
     public var bufferedByteCount: Int { bufferedBytes }
 
@@ -84,7 +89,10 @@ public struct GRPCMessageDeframer {
             case .failed(let status):
                 throw status
             case .prefix:
-                guard bufferedBytes >= 5 else { return nil }
+                guard bufferedBytes >= 5 else {
+                    compactWaitingBytes()
+                    return nil
+                }
                 let (flag, length) = readPrefix()
                 do throws(GRPCStatus) {
                     state = .body(compressed: try checkFlag(flag), length: try checkLength(length))
@@ -93,7 +101,10 @@ public struct GRPCMessageDeframer {
                     throw error
                 }
             case .body(let compressed, let length):
-                guard bufferedBytes >= length else { return nil }
+                guard bufferedBytes >= length else {
+                    compactWaitingBytes()
+                    return nil
+                }
                 let message = readBody(length: length)
                 state = .prefix
                 guard compressed else { return message }
@@ -122,6 +133,21 @@ public struct GRPCMessageDeframer {
     }
 
     // MARK: - Private
+
+    /// Copies the bytes that wait for the rest of their message out of the buffers they
+    /// arrived in, when those buffers are mostly other data. DATA chunks are slices of the
+    /// connection's read buffers (no copy on the way in); a few bytes of a message that
+    /// arrives slowly must not pin a whole read buffer each, or a peer could hold far more
+    /// memory than it sent (flow control counts only the bytes).
+    private mutating func compactWaitingBytes() {
+        guard bufferedBytes > 0, bufferedBytes < 64 * 1024 else { return }
+        guard heldStorageBytes > 2 * bufferedBytes else { return }
+        var compacted = allocator.buffer(capacity: bufferedBytes)
+        while var chunk = chunks.removeFirst() {
+            compacted.writeBuffer(&chunk)
+        }
+        chunks.append(compacted)
+    }
 
     private mutating func fail(_ status: GRPCStatus) {
         state = .failed(status)

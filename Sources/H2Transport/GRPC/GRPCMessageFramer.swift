@@ -58,6 +58,35 @@ public struct GRPCMessageFramer {
         try frame(message, compress: compress, into: &buffer)
     }
 
+    /// Frames a message that serializes itself (see `GRPCMessageEncodable`): written straight
+    /// after its 5-byte prefix, with no intermediate buffer, when it is sent uncompressed.
+    /// When it may be compressed it is serialized first, then framed like a `ByteBuffer`.
+    public mutating func append(_ message: some GRPCMessageEncodable, compress: Bool = true) throws(GRPCStatus) {
+        if let bytes = message as? ByteBuffer {
+            try append(bytes, compress: compress)
+            return
+        }
+        if compress, compressorIfAny() != nil {
+            var serialized = allocator.buffer(capacity: message.estimatedMessageSize)
+            message.writeMessage(into: &serialized)
+            try append(serialized, compress: true)
+            return
+        }
+        var buffer = pending ?? allocator.buffer(capacity: message.estimatedMessageSize + 5)
+        pending = nil
+        defer { pending = buffer.readableBytes > 0 ? buffer : nil }
+        let prefixIndex = buffer.writerIndex
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(0))
+        message.writeMessage(into: &buffer)
+        let length = buffer.writerIndex - prefixIndex - 5
+        guard length <= maxMessageSize else {
+            buffer.moveWriterIndex(to: prefixIndex)
+            throw GRPCStatus(code: .resourceExhausted, message: "sent message larger than max (\(length) vs. \(maxMessageSize))")
+        }
+        buffer.setInteger(UInt32(length), at: prefixIndex + 1)
+    }
+
     /// Takes everything framed so far as one buffer; nil when nothing is pending.
     public mutating func flush() -> ByteBuffer? {
         defer { pending = nil }

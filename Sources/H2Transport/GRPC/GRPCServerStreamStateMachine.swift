@@ -253,7 +253,7 @@ public struct GRPCServerStreamStateMachine {
 
     /// Frames one response message (compressed when responses are and `compress` allows it).
     /// Several messages accumulate until `nextOutboundBytes()` takes them.
-    public mutating func sendMessage(_ message: ByteBuffer, compress: Bool = true) throws(InvalidTransition) -> SendMessageResult {
+    public mutating func sendMessage(_ message: some GRPCMessageEncodable, compress: Bool = true) throws(InvalidTransition) -> SendMessageResult {
         try checkCanSend("sendMessage")
         guard response == .open else { throw refusal("sendMessage", "a message before the response headers") }
         do throws(GRPCStatus) {

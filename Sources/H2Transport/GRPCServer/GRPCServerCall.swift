@@ -66,8 +66,9 @@ public final class GRPCServerCall {
         streamHandler?.sendHeaders(metadata)
     }
 
-    /// Sends one response message.
-    public func sendMessage(_ message: ByteBuffer, compress: Bool = true) {
+    /// Sends one response message: bytes, or a message that serializes itself into the frame
+    /// (`GRPCMessageEncodable`, which saves a buffer and a copy).
+    public func sendMessage(_ message: some GRPCMessageEncodable, compress: Bool = true) {
         streamHandler?.sendMessage(message, compress: compress)
     }
 

@@ -157,7 +157,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         }
     }
 
-    func sendMessage(_ message: ByteBuffer, compress: Bool) {
+    func sendMessage(_ message: some GRPCMessageEncodable, compress: Bool) {
         guard !isFinished else { return }
         do {
             if !headersSent { sendHeaders(GRPCMetadata()) }

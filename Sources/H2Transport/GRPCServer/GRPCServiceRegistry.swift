@@ -23,18 +23,18 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>
     ) {
-        register(path) { call in GRPCUnaryCallHandler(call: call, handle: .future(handle)) }
+        register(path) { call in GRPCUnaryCallHandler<ByteBuffer>(call: call, handle: .future(handle)) }
     }
 
     /// Serves a unary method that answers at once, on the call's event loop: `handle` returns
     /// the response message or throws an `RPCError` (any other error becomes INTERNAL). For
     /// answers computed from memory (health, metadata); it must not block. It saves the
     /// futures of `registerUnary` (several allocations per call).
-    public func registerImmediateUnary(
+    public func registerImmediateUnary<Response: GRPCMessageEncodable & Sendable>(
         _ path: String,
-        _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) throws -> ByteBuffer
+        _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) throws -> Response
     ) {
-        register(path) { call in GRPCUnaryCallHandler(call: call, handle: .immediate(handle)) }
+        register(path) { call in GRPCUnaryCallHandler<Response>(call: call, handle: .immediate(handle)) }
     }
 
     /// The factory for `path`, or nil when no such method is served.
@@ -50,10 +50,10 @@ public final class GRPCServiceRegistry: Sendable {
 }
 
 /// Collects exactly one request message, then answers with one response message.
-final class GRPCUnaryCallHandler: GRPCServerCallHandler {
+final class GRPCUnaryCallHandler<Response: GRPCMessageEncodable & Sendable>: GRPCServerCallHandler {
     enum Handle {
-        case future((ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>)
-        case immediate((ByteBuffer, GRPCServerCall) throws -> ByteBuffer)
+        case future((ByteBuffer, GRPCServerCall) -> EventLoopFuture<Response>)
+        case immediate((ByteBuffer, GRPCServerCall) throws -> Response)
     }
 
     private let call: GRPCServerCall
@@ -92,7 +92,7 @@ final class GRPCUnaryCallHandler: GRPCServerCallHandler {
         }
     }
 
-    private static func answer(_ call: GRPCServerCall, with result: Result<ByteBuffer, any Error>) {
+    private static func answer(_ call: GRPCServerCall, with result: Result<Response, any Error>) {
         guard !call.isFinished else { return }
         switch result {
         case .success(let response):

@@ -33,6 +33,12 @@ struct ByteBufferQueue {
         return try body(&head!)
     }
 
+    /// The size of the storage behind the buffer at `index` (0 is the first), which a slice
+    /// keeps alive whatever its own length.
+    func storageCapacity(at index: Int) -> Int {
+        index == 0 ? head?.storageCapacity ?? 0 : rest[restStart + index - 1].storageCapacity
+    }
+
     /// Drops the first buffer.
     @discardableResult
     mutating func removeFirst() -> ByteBuffer? {

@@ -113,8 +113,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     private func start(context: ChannelHandlerContext) {
         guard session == nil else { return }
-        connectionInfo.remoteAddress = context.channel.remoteAddress.map { "\($0)" } ?? "?"
-        connectionInfo.localAddress = context.channel.localAddress.map { "\($0)" } ?? "?"
+        connectionInfo = HTTP2ConnectionInfo(
+            remoteAddress: context.channel.remoteAddress.map { "\($0)" } ?? "?",
+            localAddress: context.channel.localAddress.map { "\($0)" } ?? "?",
+            isSecure: connectionInfo.isSecure, tls: connectionInfo.tls)
         logger[metadataKey: "peer"] = "\(connectionInfo.remoteAddress)"
         do {
             let session = try NGHTTP2Session(role: role, configuration: configuration)
@@ -170,8 +172,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
-            connectionInfo.isSecure = true
-            connectionInfo.tls = handshake
+            connectionInfo = HTTP2ConnectionInfo(
+                remoteAddress: connectionInfo.remoteAddress, localAddress: connectionInfo.localAddress, isSecure: true, tls: handshake)
         }
         context.fireUserInboundEventTriggered(event)
     }

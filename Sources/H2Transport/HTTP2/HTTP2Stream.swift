@@ -18,16 +18,18 @@ public protocol HTTP2StreamDelegate: AnyObject {
     func stream(_ stream: HTTP2Stream, writabilityChanged isWritable: Bool)
 }
 
-/// Facts about the connection a stream belongs to, for authentication and logs.
-public struct HTTP2ConnectionInfo: Sendable {
+/// Facts about the connection a stream belongs to, for authentication and logs. One shared,
+/// immutable instance per connection state: every stream and call of the connection refers to
+/// it instead of copying its strings.
+public final class HTTP2ConnectionInfo: Sendable {
     /// The peer's address, e.g. "127.0.0.1:53412".
-    public var remoteAddress: String
+    public let remoteAddress: String
     /// The local address the connection arrived on.
-    public var localAddress: String
+    public let localAddress: String
     /// True over TLS.
-    public var isSecure: Bool
+    public let isSecure: Bool
     /// The negotiated TLS details and the client's verified certificate identity, when any.
-    public var tls: TLSHandshakeCompleted?
+    public let tls: TLSHandshakeCompleted?
 
     public init(remoteAddress: String, localAddress: String, isSecure: Bool, tls: TLSHandshakeCompleted? = nil) {
         self.remoteAddress = remoteAddress

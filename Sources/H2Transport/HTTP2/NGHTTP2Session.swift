@@ -138,6 +138,8 @@ final class NGHTTP2Session {
     let role: Role
     /// Follows the peer's frame headers for `beginFrame` (see HTTP2FrameHeaderScanner).
     private var frameScanner: HTTP2FrameHeaderScanner
+    /// The buffer `receive` is feeding to nghttp2 and where its bytes are, while it runs.
+    private var input: (buffer: ByteBuffer, base: UnsafeRawPointer, count: Int)?
     /// The connection's recurring header strings (see HTTP2HeaderStringCache).
     private var headerStrings = HTTP2HeaderStringCache()
 
@@ -183,6 +185,9 @@ final class NGHTTP2Session {
         try withUserData {
             try buffer.withUnsafeReadableBytes { bytes in
                 guard let base = bytes.baseAddress else { return }
+                // DATA payloads that nghttp2 hands over in place become slices of `buffer`.
+                input = (buffer, base, bytes.count)
+                defer { input = nil }
                 if let delegate {
                     try frameScanner.scan(bytes) { header in
                         guard delegate.session(self, beginFrame: header.type, flags: header.flags, streamID: header.streamID, length: header.length) else {
@@ -333,6 +338,17 @@ final class NGHTTP2Session {
         return Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
     }
 
+    /// A DATA payload as a buffer: a slice of the input when nghttp2 points into it (it does
+    /// for DATA, which it never buffers), so body bytes are not copied; a copy otherwise.
+    private func dataChunk(_ pointer: UnsafeRawPointer, _ length: Int) -> ByteBuffer {
+        if let input, pointer >= input.base, pointer + length <= input.base + input.count,
+            let slice = input.buffer.getSlice(at: input.buffer.readerIndex + (pointer - input.base), length: length)
+        {
+            return slice
+        }
+        return ByteBuffer(bytes: UnsafeRawBufferPointer(start: pointer, count: length))
+    }
+
     private static func dataProvider() -> nghttp2_data_provider {
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
@@ -463,7 +479,7 @@ final class NGHTTP2Session {
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
             guard let owner = NGHTTP2Session.owner(userData), let data else { return 0 }
-            owner.delegate?.session(owner, data: ByteBuffer(bytes: UnsafeRawBufferPointer(start: data, count: length)), on: streamID)
+            owner.delegate?.session(owner, data: owner.dataChunk(UnsafeRawPointer(data), length), on: streamID)
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
