@@ -301,7 +301,9 @@ public struct ProtoReader {
         // Of the initializers that take bytes as they are, this one costs the least; it checks
         // them too, so a wrong ASCII test could not make an invalid String.
         String(unsafeUninitializedCapacity: raw.count) { destination in
-            for index in 0..<raw.count { destination[index] = raw[index] }
+            if let source = raw.baseAddress, let target = destination.baseAddress {
+                target.initialize(from: source.assumingMemoryBound(to: UInt8.self), count: raw.count)
+            }
             return raw.count
         }
     }
@@ -436,13 +438,12 @@ public struct ProtoReader {
                 Codec.readPackedFixed(UnsafeRawBufferPointer(start: base + position, count: length), into: &values)
                 position &+= length
             } else {
-                // A varint takes at least one byte: this bounds the reservation by real input.
-                values.reserveAdditionalCapacity(min(length, 1 << 16))
-                // The run is read as if it were the whole message (no closure: this is the
-                // tensor shape's path, run for every input).
+                // The run is read as if it were the whole message.
                 let outerEnd = end
                 end = position &+ length
                 defer { end = outerEnd }
+                // A varint takes at least one byte: this bounds the reservation by real input.
+                values.reserveAdditionalCapacity(min(length, 1 << 16))
                 while position < end {
                     values.append(try Codec.read(from: &self))
                 }
