@@ -11,7 +11,11 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     private var machine: GRPCServerStreamStateMachine
     private var logger: Logger
     private var call: GRPCServerCall?
+    /// Who takes the request: a handler object, or (unary methods) this type itself.
     private var handler: GRPCServerCallHandler?
+    private var unaryResponder: GRPCServiceRegistry.UnaryResponder?
+    private var unaryRequest: ByteBuffer?
+    private var unaryRefused = false
     private var deadlineTimer: Scheduled<Void>?
     private var receivePaused = false
     private var pausedBytes = 0
@@ -47,7 +51,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         case .accept(let head):
             let call = GRPCServerCall(head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self)
             self.call = call
-            guard let factory = registry.handlerFactory(for: head.path) else {
+            guard let method = registry.method(for: head.path) else {
                 finish(GRPCStatus(code: .unimplemented, message: "method \(head.path) is not served here"), trailers: GRPCMetadata())
                 return
             }
@@ -56,7 +60,10 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
                     self.deadlineExceeded()
                 }
             }
-            handler = factory(call)
+            switch method.kind {
+            case .handler(let factory): handler = factory(call)
+            case .unary(let responder): unaryResponder = responder
+            }
             if endStream { deliverMessages() }
         }
     }
@@ -99,6 +106,8 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             cancel(GRPCStatus(code: .cancelled, message: "the stream closed before the call finished"))
         }
         handler = nil
+        unaryResponder = nil
+        unaryRequest = nil
         call?.onWritabilityChanged = nil
         call?.streamHandler = nil
     }
@@ -111,17 +120,25 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
 
     private func deliverMessages() {
         guard !receivePaused else { return }
-        while let handler, !isFinished {
+        while handler != nil || unaryResponder != nil, !isFinished {
             switch machine.nextInboundMessage() {
             case .message(let message):
-                handler.callReceived(message: message)
+                if let handler {
+                    handler.callReceived(message: message)
+                } else {
+                    unaryReceived(message)
+                }
                 if receivePaused { return }
             case .awaitingMoreData:
                 return
             case .endOfRequest:
                 if !endPending {
                     endPending = true
-                    handler.callReceivedEnd()
+                    if let handler {
+                        handler.callReceivedEnd()
+                    } else {
+                        unaryReceivedEnd()
+                    }
                 }
                 return
             case .failed(let status):
@@ -130,6 +147,26 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
                 return
             }
         }
+    }
+
+    /// A unary method takes exactly one request message.
+    private func unaryReceived(_ message: ByteBuffer) {
+        if unaryRequest == nil {
+            unaryRequest = message
+        } else if !unaryRefused, let call {
+            unaryRefused = true
+            finish(GRPCStatus(code: .internalError, message: "unary method \(call.head.path) received more than one request message"), trailers: GRPCMetadata())
+        }
+    }
+
+    private func unaryReceivedEnd() {
+        guard !unaryRefused, let call, let responder = unaryResponder else { return }
+        guard let request = unaryRequest else {
+            finish(GRPCStatus(code: .internalError, message: "unary method \(call.head.path) received no request message"), trailers: GRPCMetadata())
+            return
+        }
+        unaryRequest = nil
+        responder(request, call)
     }
 
     func setReceivePaused(_ paused: Bool) {
@@ -192,6 +229,8 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
 
     private func cancel(_ status: GRPCStatus) {
         deadlineTimer?.cancel()
+        unaryResponder = nil
+        unaryRequest = nil
         let handler = self.handler
         self.handler = nil
         handler?.callCancelled(status)

@@ -8,13 +8,35 @@ public final class GRPCServiceRegistry: Sendable {
     /// Makes the handler for one call of a method.
     public typealias HandlerFactory = @Sendable (GRPCServerCall) -> GRPCServerCallHandler
 
-    private let methods = NIOLockedValueBox<[String: HandlerFactory]>([:])
+    /// Answers a unary call given its one request message: sends the response and the status.
+    typealias UnaryResponder = @Sendable (ByteBuffer, GRPCServerCall) -> Void
+
+    /// How one registered method is served. A class, so a lookup hands out a reference rather
+    /// than re-boxing a closure on every call.
+    final class Method: Sendable {
+        enum Kind {
+            /// A handler object per call (streaming methods, custom handlers).
+            case handler(HandlerFactory)
+            /// A unary method: the stream handler collects the one request message itself and
+            /// calls the responder, with no handler object per call.
+            case unary(UnaryResponder)
+        }
+
+        let kind: Kind
+
+        init(_ kind: Kind) {
+            self.kind = kind
+        }
+    }
+
+    private let methods = NIOLockedValueBox<[String: Method]>([:])
 
     public init() {}
 
     /// Serves `path` with handlers from `factory`, replacing any earlier registration.
     public func register(_ path: String, _ factory: @escaping HandlerFactory) {
-        methods.withLockedValue { $0[path] = factory }
+        let method = Method(.handler(factory))
+        methods.withLockedValue { $0[path] = method }
     }
 
     /// Serves a unary method: `handle` gets the one request message and returns the response
@@ -23,7 +45,13 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>
     ) {
-        register(path) { call in GRPCUnaryCallHandler<ByteBuffer>(call: call, handle: .future(handle)) }
+        let method = Method(
+            .unary { request, call in
+                handle(request, call).hop(to: call.eventLoop).assumeIsolated().whenComplete { result in
+                    Self.answer(call, with: result)
+                }
+            })
+        methods.withLockedValue { $0[path] = method }
     }
 
     /// Serves a unary method that answers at once, on the call's event loop: `handle` returns
@@ -34,65 +62,17 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) throws -> Response
     ) {
-        register(path) { call in GRPCUnaryCallHandler<Response>(call: call, handle: .immediate(handle)) }
+        let method = Method(.unary { request, call in Self.answer(call, with: Result { try handle(request, call) }) })
+        methods.withLockedValue { $0[path] = method }
     }
 
-    /// The factory for `path`, or nil when no such method is served.
-    public func handlerFactory(for path: String) -> HandlerFactory? {
+    /// How `path` is served, or nil when no such method is served.
+    func method(for path: String) -> Method? {
         methods.withLockedValue { $0[path] }
     }
 
-    /// Every service name served (the part of each path between the slashes), sorted.
-    public var serviceNames: [String] {
-        let paths = methods.withLockedValue { Array($0.keys) }
-        return Set(paths.compactMap { $0.split(separator: "/").first.map(String.init) }).sorted()
-    }
-}
-
-/// Collects exactly one request message, then answers with one response message.
-final class GRPCUnaryCallHandler<Response: GRPCMessageEncodable & Sendable>: GRPCServerCallHandler {
-    enum Handle {
-        case future((ByteBuffer, GRPCServerCall) -> EventLoopFuture<Response>)
-        case immediate((ByteBuffer, GRPCServerCall) throws -> Response)
-    }
-
-    private let call: GRPCServerCall
-    private let handle: Handle
-    private var request: ByteBuffer?
-    private var tooMany = false
-
-    init(call: GRPCServerCall, handle: Handle) {
-        self.call = call
-        self.handle = handle
-    }
-
-    func callReceived(message: ByteBuffer) {
-        if request == nil {
-            request = message
-        } else if !tooMany {
-            tooMany = true
-            call.finish(GRPCStatus(code: .internalError, message: "unary method \(call.head.path) received more than one request message"))
-        }
-    }
-
-    func callReceivedEnd() {
-        guard !tooMany else { return }
-        guard let request else {
-            call.finish(GRPCStatus(code: .internalError, message: "unary method \(call.head.path) received no request message"))
-            return
-        }
-        let call = self.call
-        switch handle {
-        case .future(let handle):
-            handle(request, call).hop(to: call.eventLoop).assumeIsolated().whenComplete { result in
-                Self.answer(call, with: result)
-            }
-        case .immediate(let handle):
-            Self.answer(call, with: Result { try handle(request, call) })
-        }
-    }
-
-    private static func answer(_ call: GRPCServerCall, with result: Result<Response, any Error>) {
+    /// Ends a unary call with its outcome: the response and OK, or the error's status.
+    private static func answer(_ call: GRPCServerCall, with result: Result<some GRPCMessageEncodable, any Error>) {
         guard !call.isFinished else { return }
         switch result {
         case .success(let response):
@@ -108,5 +88,9 @@ final class GRPCUnaryCallHandler<Response: GRPCMessageEncodable & Sendable>: GRP
         }
     }
 
-    func callCancelled(_ status: GRPCStatus) {}
+    /// Every service name served (the part of each path between the slashes), sorted.
+    public var serviceNames: [String] {
+        let paths = methods.withLockedValue { Array($0.keys) }
+        return Set(paths.compactMap { $0.split(separator: "/").first.map(String.init) }).sorted()
+    }
 }

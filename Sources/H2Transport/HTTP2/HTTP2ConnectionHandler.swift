@@ -52,6 +52,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var streams: [Int32: HTTP2Stream] = [:]
     /// The stream whose header block is arriving (set by beginHeaders, cleared when complete).
     private var headerStream: HTTP2Stream?
+    /// The header block arriving now, and its size as SETTINGS_MAX_HEADER_LIST_SIZE counts it.
+    /// One per connection: HTTP/2 forbids interleaving header blocks.
+    private var headerBlock: [HTTP2HeaderField] = []
+    private var headerBlockBytes = 0
+    /// The output buffer of the last flush, for reuse (see flushOutput).
+    private var spareOutput: ByteBuffer?
     private var connectionInfo = HTTP2ConnectionInfo(remoteAddress: "?", localAddress: "?", isSecure: false)
 
     private var resetBucket: TokenBucket
@@ -258,7 +264,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         guard let context, let session else { return }
         var wrote = false
         while context.channel.isWritable {
-            var buffer = context.channel.allocator.buffer(capacity: 16_384)
+            // The last output buffer is reused once the layers below have let go of it (TLS
+            // encrypts it during the flush): clear() keeps its storage when it is ours alone,
+            // and copies on write otherwise.
+            var buffer = spareOutput ?? context.channel.allocator.buffer(capacity: 16_384)
+            spareOutput = nil
+            buffer.clear()
             let more: Bool
             do {
                 producingOutput = true
@@ -273,6 +284,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
                 context.write(wrapOutboundOut(buffer), promise: nil)
                 wrote = true
             }
+            if buffer.capacity <= 65_536 + 16_384 { spareOutput = buffer }
             if !more { break }
         }
         if wrote { context.flush() }
@@ -500,9 +512,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32) {
+        headerBlock.removeAll(keepingCapacity: true)
+        headerBlockBytes = 0
         if let stream = streams[streamID] {
-            stream.receivedHeaderBytes = 0
-            stream.pendingHeaders.removeAll(keepingCapacity: true)
             headerStream = stream
             return
         }
@@ -519,16 +531,16 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         // interleaving), so the stream found at its start serves every field.
         let found = headerStream?.id == streamID ? headerStream : streams[streamID]
         guard let stream = found, !stream.isClosed else { return false }
-        stream.receivedHeaderBytes += header.name.utf8.count + header.value.utf8.count + 32
-        guard stream.receivedHeaderBytes <= configuration.maxHeaderListSize else {
-            if stream.receivedHeaderBytes - header.name.utf8.count - header.value.utf8.count - 32 <= configuration.maxHeaderListSize {
+        let size = header.name.utf8.count + header.value.utf8.count + 32
+        headerBlockBytes += size
+        guard headerBlockBytes <= configuration.maxHeaderListSize else {
+            if headerBlockBytes - size <= configuration.maxHeaderListSize {
                 logger.debug("header list exceeds the limit", metadata: ["stream": "\(streamID)", "limit": "\(configuration.maxHeaderListSize)"])
                 glitch("header list larger than \(configuration.maxHeaderListSize) bytes")
             }
             return false
         }
-        if stream.pendingHeaders.capacity == 0 { stream.pendingHeaders.reserveCapacity(16) }
-        stream.pendingHeaders.append(header)
+        headerBlock.append(header)
         return true
     }
 
@@ -536,8 +548,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         let found = headerStream?.id == streamID ? headerStream : streams[streamID]
         headerStream = nil
         guard let stream = found, !stream.isClosed else { return }
-        let headers = stream.pendingHeaders
-        stream.pendingHeaders = []
+        // The delegate reads the block during the call (the gRPC layer validates it at once);
+        // the array is then reused for the next block, so a call's headers cost no allocation.
+        defer { headerBlock.removeAll(keepingCapacity: true) }
         if stream.delegate == nil && role == .server {
             guard !goAwaySent || streamID <= session.lastProcessedStreamID, let delegate = streamInitializer?(stream) else {
                 session.submitReset(streamID: streamID, code: .refusedStream)
@@ -545,7 +558,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             }
             stream.delegate = delegate
         }
-        stream.delegate?.stream(stream, receivedHeaders: headers, endStream: endStream)
+        stream.delegate?.stream(stream, receivedHeaders: headerBlock, endStream: endStream)
         if endStream { stream.delegate?.streamReceivedEnd(stream) }
     }
 

@@ -55,8 +55,6 @@ public final class HTTP2Stream {
     public var delegate: HTTP2StreamDelegate?
 
     unowned let connection: HTTP2ConnectionHandler
-    var receivedHeaderBytes = 0
-    var pendingHeaders: [HTTP2HeaderField] = []
     var sentHeaders = false
     var outbound = ByteBufferQueue()
     var outboundBytes = 0
