@@ -74,6 +74,28 @@ final class HotPathStructuresTests: XCTestCase {
         XCTAssertEqual(Array(long.utf8).withUnsafeBufferPointer { cache.string($0) }, long)
     }
 
+    func testPreparedHeaderBlocksAreRecognisedByIdentityNotContent() {
+        let prepared = GRPCServerStreamStateMachine.preparedResponseHeaders
+        XCTAssertTrue(HTTP2PreparedHeaderBlock.matching(prepared.fields) === prepared)
+        // An equal list in other storage goes the ordinary way (it may differ next time).
+        var copy = prepared.fields
+        copy.append(("x", "y"))
+        copy.removeLast()
+        XCTAssertEqual(copy.map { "\($0.name): \($0.value)" }, prepared.fields.map { "\($0.name): \($0.value)" })
+        XCTAssertNil(HTTP2PreparedHeaderBlock.matching(copy))
+        XCTAssertNil(HTTP2PreparedHeaderBlock.matching([]))
+        // The entries nghttp2 gets spell the fields exactly.
+        let spelled: [String] = prepared.withNameValues { entries, count in
+            (0..<count).map { index in
+                let entry = entries[index]
+                let name = String(decoding: UnsafeBufferPointer(start: entry.name, count: entry.namelen), as: UTF8.self)
+                let value = String(decoding: UnsafeBufferPointer(start: entry.value, count: entry.valuelen), as: UTF8.self)
+                return "\(name): \(value)"
+            }
+        }
+        XCTAssertEqual(spelled, [":status: 200", "content-type: application/grpc", "grpc-accept-encoding: identity,deflate,gzip"])
+    }
+
     private func storageAddress(_ string: String) -> UnsafeRawPointer? {
         string.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
     }

@@ -10,6 +10,13 @@ public protocol GRPCMessageEncodable {
     func writeMessage(into buffer: inout ByteBuffer)
     /// About how many bytes `writeMessage` writes, to size the buffer once (a guess is fine).
     var estimatedMessageSize: Int { get }
+    /// The message's bytes when it already is a buffer (then the framer can compress it or
+    /// copy it as is); nil for messages that serialize themselves.
+    var messageBytes: ByteBuffer? { get }
+}
+
+extension GRPCMessageEncodable {
+    public var messageBytes: ByteBuffer? { nil }
 }
 
 extension ByteBuffer: GRPCMessageEncodable {
@@ -20,4 +27,7 @@ extension ByteBuffer: GRPCMessageEncodable {
 
     @inlinable
     public var estimatedMessageSize: Int { readableBytes }
+
+    @inlinable
+    public var messageBytes: ByteBuffer? { self }
 }

@@ -62,7 +62,7 @@ public struct GRPCMessageFramer {
     /// after its 5-byte prefix, with no intermediate buffer, when it is sent uncompressed.
     /// When it may be compressed it is serialized first, then framed like a `ByteBuffer`.
     public mutating func append(_ message: some GRPCMessageEncodable, compress: Bool = true) throws(GRPCStatus) {
-        if let bytes = message as? ByteBuffer {
+        if let bytes = message.messageBytes {
             try append(bytes, compress: compress)
             return
         }
@@ -76,8 +76,7 @@ public struct GRPCMessageFramer {
         pending = nil
         defer { pending = buffer.readableBytes > 0 ? buffer : nil }
         let prefixIndex = buffer.writerIndex
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(0))
+        buffer.writeRepeatingByte(0, count: 5)  // flag 0 and the length, set below
         message.writeMessage(into: &buffer)
         let length = buffer.writerIndex - prefixIndex - 5
         guard length <= maxMessageSize else {

@@ -191,9 +191,16 @@ extension GRPCMetadata {
     /// Other `grpc-` names (`grpc-status-details-bin`, `grpc-trace-bin`,
     /// `grpc-previous-rpc-attempts`) pass: gRPC libraries use them as metadata.
     public static func isReservedName(_ name: some StringProtocol) -> Bool {
-        if name.utf8.first == UInt8(ascii: ":") { return true }
+        let utf8 = name.utf8
+        if utf8.first == UInt8(ascii: ":") { return true }
+        // Only names as long as a reserved one can be reserved: most are settled without hashing.
+        let length = utf8.count
+        guard length < 64, reservedNameLengths & (1 << UInt64(length)) != 0 else { return false }
         return reservedNames.contains(String(name))
     }
+
+    /// Bit n is set when some reserved name is n bytes long.
+    private static let reservedNameLengths: UInt64 = reservedNames.reduce(0) { $0 | 1 << UInt64($1.utf8.count) }
 
     /// Whether `name` matches gRPC's Header-Name: `1*( %x30-39 / %x61-7A / "_" / "-" / ".")`.
     public static func isValidName(_ name: some StringProtocol) -> Bool {
@@ -211,7 +218,9 @@ extension GRPCMetadata {
 
     /// Whether `name` names a binary header (ends in `-bin`).
     public static func isBinaryName(_ name: some StringProtocol) -> Bool {
-        name.utf8.count > 4 && name.hasSuffix("-bin")
+        let utf8 = name.utf8
+        guard utf8.count > 4 else { return false }
+        return utf8.suffix(4).elementsEqual("-bin".utf8)
     }
 
     private static let reservedNames: Set<String> = [

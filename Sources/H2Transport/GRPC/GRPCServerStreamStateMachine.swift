@@ -328,13 +328,19 @@ public struct GRPCServerStreamStateMachine {
         guard response != .closed else { throw refusal(event, "the status was already sent") }
     }
 
-    private static let defaultResponseHeaders: GRPCHeaderFields = [
+    /// The response headers of nearly every call (no compression, default encodings, no
+    /// metadata), prepared once for nghttp2 (HTTP2PreparedHeaderBlock).
+    static let preparedResponseHeaders = HTTP2PreparedHeaderBlock([
         (":status", "200"),
         ("content-type", "application/grpc"),
         ("grpc-accept-encoding", GRPCRequestHead.acceptEncodingValue(GRPCCompression.Algorithm.all)),
-    ]
+    ])
 
-    private static let okTrailers: GRPCHeaderFields = [("grpc-status", GRPCStatus.Code.ok.wireValue)]
+    /// The trailers of nearly every successful call.
+    static let preparedOKTrailers = HTTP2PreparedHeaderBlock([("grpc-status", GRPCStatus.Code.ok.wireValue)])
+
+    private static var defaultResponseHeaders: GRPCHeaderFields { preparedResponseHeaders.fields }
+    private static var okTrailers: GRPCHeaderFields { preparedOKTrailers.fields }
 
     private func trailersOnly(status: GRPCStatus, trailers: GRPCMetadata) -> GRPCHeaderFields {
         var headers: GRPCHeaderFields = [

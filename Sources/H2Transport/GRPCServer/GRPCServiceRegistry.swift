@@ -62,7 +62,17 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) throws -> Response
     ) {
-        let method = Method(.unary { request, call in Self.answer(call, with: Result { try handle(request, call) }) })
+        let method = Method(
+            .unary { request, call in
+                let response: Response
+                do {
+                    response = try handle(request, call)
+                } catch {
+                    Self.fail(call, with: error)
+                    return
+                }
+                Self.succeed(call, with: response)
+            })
         methods.withLockedValue { $0[path] = method }
     }
 
@@ -73,16 +83,26 @@ public final class GRPCServiceRegistry: Sendable {
 
     /// Ends a unary call with its outcome: the response and OK, or the error's status.
     private static func answer(_ call: GRPCServerCall, with result: Result<some GRPCMessageEncodable, any Error>) {
-        guard !call.isFinished else { return }
         switch result {
-        case .success(let response):
-            call.sendMessage(response)
-            call.finish(.ok)
-        case .failure(let error as RPCError):
+        case .success(let response): succeed(call, with: response)
+        case .failure(let error): fail(call, with: error)
+        }
+    }
+
+    private static func succeed(_ call: GRPCServerCall, with response: some GRPCMessageEncodable) {
+        guard !call.isFinished else { return }
+        call.sendMessage(response)
+        call.finish(.ok)
+    }
+
+    private static func fail(_ call: GRPCServerCall, with error: any Error) {
+        guard !call.isFinished else { return }
+        switch error {
+        case let error as RPCError:
             call.finish(error)
-        case .failure(let error as GRPCStatus):
+        case let error as GRPCStatus:
             call.finish(error)
-        case .failure(let error):
+        default:
             call.logger.error("unary handler failed", metadata: ["error": "\(error)"])
             call.finish(GRPCStatus(code: .internalError, message: "internal error: \(error)"))
         }

@@ -50,6 +50,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var session: NGHTTP2Session?
     private var context: ChannelHandlerContext?
     private var streams: [Int32: HTTP2Stream] = [:]
+    /// The stream looked up last: callbacks come in runs for one stream (DATA, END_STREAM,
+    /// the frames sent in answer), so most lookups need no hashing.
+    private var lastStream: HTTP2Stream?
     /// The stream whose header block is arriving (set by beginHeaders, cleared when complete).
     private var headerStream: HTTP2Stream?
     /// The header block arriving now, and its size as SETTINGS_MAX_HEADER_LIST_SIZE counts it.
@@ -166,6 +169,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         let open = streams
         streams.removeAll()
         headerStream = nil
+        lastStream = nil
         for stream in open.values where !stream.isClosed {
             stream.isClosed = true
             stream.delegate?.stream(stream, wasReset: reason)
@@ -490,6 +494,14 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         scheduleFlush()
     }
 
+    /// The open stream with `id`, if any.
+    private func stream(_ id: Int32) -> HTTP2Stream? {
+        if let lastStream, lastStream.id == id { return lastStream }
+        let found = streams[id]
+        if found != nil { lastStream = found }
+        return found
+    }
+
     // MARK: NGHTTP2SessionDelegate
 
     func session(_ session: NGHTTP2Session, beginFrame type: UInt8, flags: UInt8, streamID: Int32, length: Int) -> Bool {
@@ -514,7 +526,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32) {
         headerBlock.removeAll(keepingCapacity: true)
         headerBlockBytes = 0
-        if let stream = streams[streamID] {
+        if let stream = stream(streamID) {
             headerStream = stream
             return
         }
@@ -529,7 +541,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool {
         // A header block arrives as one run of callbacks for one stream (HTTP/2 forbids
         // interleaving), so the stream found at its start serves every field.
-        let found = headerStream?.id == streamID ? headerStream : streams[streamID]
+        let found = headerStream?.id == streamID ? headerStream : stream(streamID)
         guard let stream = found, !stream.isClosed else { return false }
         let size = header.name.utf8.count + header.value.utf8.count + 32
         headerBlockBytes += size
@@ -545,7 +557,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func session(_ session: NGHTTP2Session, headersCompleteOn streamID: Int32, endStream: Bool) {
-        let found = headerStream?.id == streamID ? headerStream : streams[streamID]
+        let found = headerStream?.id == streamID ? headerStream : stream(streamID)
         headerStream = nil
         guard let stream = found, !stream.isClosed else { return }
         // The delegate reads the block during the call (the gRPC layer validates it at once);
@@ -563,7 +575,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func session(_ session: NGHTTP2Session, data: ByteBuffer, on streamID: Int32) {
-        guard let stream = streams[streamID], let delegate = stream.delegate else {
+        guard let stream = stream(streamID), let delegate = stream.delegate else {
             // Data for a stream we reset or refused still counts against the connection window.
             session.consume(streamID: 0, bytes: data.readableBytes)
             return
@@ -573,17 +585,18 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func session(_ session: NGHTTP2Session, endStreamOn streamID: Int32) {
-        guard let stream = streams[streamID] else { return }
+        guard let stream = stream(streamID) else { return }
         stream.delegate?.streamReceivedEnd(stream)
     }
 
     func session(_ session: NGHTTP2Session, resetReceived code: HTTP2ErrorCode, on streamID: Int32) {
-        guard let stream = streams[streamID], !stream.isClosed else { return }
+        guard let stream = stream(streamID), !stream.isClosed else { return }
         stream.delegate?.stream(stream, wasReset: code)
     }
 
     func session(_ session: NGHTTP2Session, streamClosed streamID: Int32, code: HTTP2ErrorCode) {
         if headerStream?.id == streamID { headerStream = nil }
+        if lastStream?.id == streamID { lastStream = nil }
         guard let stream = streams.removeValue(forKey: streamID) else { return }
         let wasReset = code != .noError && !stream.isClosed
         stream.isClosed = true
@@ -645,7 +658,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         case Int(NGHTTP2_HEADERS.rawValue), Int(NGHTTP2_DATA.rawValue):
             pingStrikes = 0
             lastPingReceived = nil
-            if flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, let stream = streams[streamID] {
+            if flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0, let stream = stream(streamID) {
                 stream.endStreamSent = true
                 if stream.resetAfterEndStream {
                     stream.resetAfterEndStream = false
@@ -658,7 +671,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     func session(_ session: NGHTTP2Session, readBody streamID: Int32, into target: UnsafeMutableRawBufferPointer) -> NGHTTP2Session.BodyRead {
-        guard let stream = streams[streamID] else {
+        guard let stream = stream(streamID) else {
             return .bytes(0, endOfBody: true, trailers: nil)
         }
         var copied = 0

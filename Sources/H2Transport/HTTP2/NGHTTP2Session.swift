@@ -333,9 +333,10 @@ final class NGHTTP2Session {
         return try body()
     }
 
-    private static func owner(_ userData: UnsafeMutableRawPointer?) -> NGHTTP2Session? {
-        guard let userData else { return nil }
-        return Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    /// The session behind nghttp2's user data, without a retain: the callbacks run inside a
+    /// call into nghttp2 that the session itself makes (`withUserData`), so it is alive.
+    private static func unretained(_ userData: UnsafeMutableRawPointer) -> NGHTTP2Session {
+        Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
     }
 
     /// A DATA payload as a buffer: a slice of the input when nghttp2 points into it (it does
@@ -352,7 +353,9 @@ final class NGHTTP2Session {
     private static func dataProvider() -> nghttp2_data_provider {
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let delegate = owner.delegate, let buffer, let flags else {
+            guard let userData else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let delegate = owner.delegate, let buffer, let flags else {
                 return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             }
             switch delegate.session(owner, readBody: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length)) {
@@ -383,6 +386,9 @@ final class NGHTTP2Session {
         case .fields(let fields):
             return withNameValues(count: fields.count, field: { (fields[$0].name, fields[$0].value, fields[$0].sensitive) }, body)
         case .pairs(let pairs):
+            if let prepared = HTTP2PreparedHeaderBlock.matching(pairs) {
+                return prepared.withNameValues(body)
+            }
             return withNameValues(count: pairs.count, field: { (pairs[$0].name, pairs[$0].value, false) }, body)
         }
     }
@@ -433,12 +439,16 @@ final class NGHTTP2Session {
 
     private static func install(_ callbacks: OpaquePointer) {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let frame else { return 0 }
             owner.delegate?.session(owner, beginHeadersOn: frame.pointee.hd.stream_id)
             return 0
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, flags, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let frame, let name, let value else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let frame, let name, let value else { return 0 }
             let field = HTTP2HeaderField(
                 owner.headerStrings.string(UnsafeBufferPointer(start: name, count: nameLength)),
                 owner.headerStrings.string(UnsafeBufferPointer(start: value, count: valueLength)),
@@ -448,7 +458,9 @@ final class NGHTTP2Session {
             return accepted ? 0 : Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let delegate = owner.delegate, let frame else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let delegate = owner.delegate, let frame else { return 0 }
             let header = frame.pointee.hd
             let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
             switch Int(header.type) {
@@ -478,22 +490,29 @@ final class NGHTTP2Session {
             return 0
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let data else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let data else { return 0 }
             owner.delegate?.session(owner, data: owner.dataChunk(UnsafeRawPointer(data), length), on: streamID)
             return 0
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
-            guard let owner = NGHTTP2Session.owner(userData) else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
             owner.delegate?.session(owner, streamClosed: streamID, code: HTTP2ErrorCode(rawValue: errorCode))
             return 0
         }
         nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, error, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let frame else { return 0 }
             owner.delegate?.session(owner, invalidFrame: frame.pointee.hd.type, on: frame.pointee.hd.stream_id, error: error)
             return 0
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
-            guard let owner = NGHTTP2Session.owner(userData), let frame else { return 0 }
+            guard let userData else { return 0 }
+            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
+            guard let frame else { return 0 }
             let header = frame.pointee.hd
             let code = Int(header.type) == Int(NGHTTP2_RST_STREAM.rawValue) ? frame.pointee.rst_stream.error_code : 0
             owner.delegate?.session(owner, sentFrame: header.type, flags: header.flags, streamID: header.stream_id, errorCode: code)
