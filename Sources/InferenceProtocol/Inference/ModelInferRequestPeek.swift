@@ -19,7 +19,7 @@ public struct ModelInferRequestPeek: Sendable, Hashable {
     /// `id` (field 3).
     public var id: String = ""
     /// `parameters` (field 4).
-    public var parameters: [String: InferParameter] = [:]
+    public var parameters = [String: InferParameter]()
     /// How many `inputs` (field 5) the request holds.
     public var inputCount: Int = 0
     /// How many `raw_input_contents` (field 7) entries the request holds.
