@@ -65,6 +65,48 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("handshake-timeout-ms"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
     var handshakeTimeoutMilliseconds: Int64 = 10_000
 
+    // HTTP/2 settings and connection management (docs/configuration.md has the details).
+
+    @Option(name: .customLong("max-concurrent-streams"), help: "SETTINGS_MAX_CONCURRENT_STREAMS: calls in flight per connection.")
+    var maxConcurrentStreams = 100
+
+    @Option(name: .customLong("initial-window-size"), help: "HTTP/2 flow-control window per stream, in bytes.")
+    var initialWindowSize = 1 << 20
+
+    @Option(name: .customLong("connection-window-size"), help: "HTTP/2 flow-control window per connection, in bytes.")
+    var connectionWindowSize = 4 << 20
+
+    @Option(name: .customLong("max-frame-size"), help: "SETTINGS_MAX_FRAME_SIZE in bytes (16384 to 16777215).")
+    var maxFrameSize = 16_384
+
+    @Option(name: .customLong("max-header-list-size"), help: "Largest request header block in bytes (name + value + 32 per field).")
+    var maxHeaderListSize = 16_384
+
+    @Option(name: .customLong("max-receive-message-size"), help: "Largest request message in bytes (RESOURCE_EXHAUSTED above it).")
+    var maxReceiveMessageSize = 64 * 1024 * 1024
+
+    @Option(name: .customLong("keepalive-interval"), help: "PING a connection that has been quiet this long ('off' disables).")
+    var keepaliveInterval = DurationArgument(.hours(2), "2h")
+
+    @Option(name: .customLong("keepalive-timeout"), help: "Close a connection whose keepalive PING is not acknowledged within this.")
+    var keepaliveTimeout = DurationArgument(.seconds(20), "20s")
+
+    @Option(
+        name: .customLong("min-client-ping-interval"),
+        help: "Clients may PING this often at most (more often earns GOAWAY too_many_pings, as grpc-core).")
+    var minClientPingInterval = DurationArgument(.minutes(5), "5m")
+
+    @Option(name: .customLong("idle-timeout"), help: "Close a connection with no call in flight for this long ('off' disables).")
+    var idleTimeout = DurationArgument(.minutes(30), "30m")
+
+    @Option(
+        name: .customLong("max-connection-age"),
+        help: "Send GOAWAY to connections older than this, so clients spread over instances ('off' disables).")
+    var maxConnectionAge = DurationArgument(nil, "off")
+
+    @Option(name: .customLong("drain-timeout"), help: "How long calls in flight may finish after GOAWAY (max age or shutdown).")
+    var drainTimeout = DurationArgument(.seconds(30), "30s")
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -95,6 +137,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
         configuration.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds)
         configuration.enableDiagnosticModels = enableDiagnosticModels
+        configuration.http2 = try http2Configuration()
+        guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
+        configuration.maxReceiveMessageSize = maxReceiveMessageSize
         configuration.models = (models.isEmpty ? GatewayConfiguration.builtinModels : models).map {
             var deployment = ModelDeployment(model: $0, workers: max(1, workersPerModel))
             deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker)
@@ -139,6 +184,38 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await serviceGroup.run()
         try await group.shutdownGracefully()
+    }
+
+    /// The HTTP/2 settings from the flags, each checked against what the protocol allows.
+    func http2Configuration() throws -> HTTP2Configuration {
+        var http2 = HTTP2Configuration()
+        guard (1...Int(UInt32.max)).contains(maxConcurrentStreams) else {
+            throw ValidationError("--max-concurrent-streams must be at least 1, not \(maxConcurrentStreams)")
+        }
+        http2.maxConcurrentStreams = maxConcurrentStreams
+        guard (65_535...Int(Int32.max)).contains(initialWindowSize) else {
+            throw ValidationError("--initial-window-size must be 65535 to 2147483647 bytes (RFC 9113), not \(initialWindowSize)")
+        }
+        http2.initialWindowSize = initialWindowSize
+        guard (65_535...Int(Int32.max)).contains(connectionWindowSize) else {
+            throw ValidationError("--connection-window-size must be 65535 to 2147483647 bytes, not \(connectionWindowSize)")
+        }
+        http2.connectionWindowSize = connectionWindowSize
+        guard (16_384...16_777_215).contains(maxFrameSize) else {
+            throw ValidationError("--max-frame-size must be 16384 to 16777215 bytes (RFC 9113), not \(maxFrameSize)")
+        }
+        http2.maxFrameSize = maxFrameSize
+        guard (1024...Int(UInt32.max)).contains(maxHeaderListSize) else {
+            throw ValidationError("--max-header-list-size must be at least 1024 bytes, not \(maxHeaderListSize)")
+        }
+        http2.maxHeaderListSize = maxHeaderListSize
+        http2.keepaliveInterval = try keepaliveInterval.optional("--keepalive-interval")
+        http2.keepaliveTimeout = try keepaliveTimeout.required("--keepalive-timeout")
+        http2.minimumPingInterval = try minClientPingInterval.required("--min-client-ping-interval")
+        http2.idleTimeout = try idleTimeout.optional("--idle-timeout")
+        http2.maxConnectionAge = try maxConnectionAge.optional("--max-connection-age")
+        http2.drainTimeout = try drainTimeout.required("--drain-timeout")
+        return http2
     }
 
     private func address(_ text: String, option: String) throws -> GatewayConfiguration.Address? {

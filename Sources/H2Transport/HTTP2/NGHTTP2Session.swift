@@ -131,10 +131,12 @@ final class NGHTTP2Session {
     }
 
     private let session: OpaquePointer
-    /// Strong, not weak: every callback reads it, and a weak reference would also move the
-    /// delegate's reference counts to a side table (slow paths on every retain). The owner
-    /// breaks the cycle by clearing it when the connection is torn down.
-    var delegate: NGHTTP2SessionDelegate?
+    /// Not retained: every callback reads it, and neither a weak reference (side-table
+    /// reference counts, a slow path on every retain) nor a strong one (a retain and release
+    /// per callback, and a cycle) pays. The owner — the connection handler that owns this
+    /// session and makes every call into it — must outlive it or clear it first; callbacks run
+    /// only inside the owner's own calls (`receive`, `produceOutput`, submits).
+    unowned(unsafe) var delegate: NGHTTP2SessionDelegate?
     let role: Role
     /// Follows the peer's frame headers for `beginFrame` (see HTTP2FrameHeaderScanner).
     private var frameScanner: HTTP2FrameHeaderScanner
