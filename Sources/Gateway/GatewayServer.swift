@@ -16,6 +16,10 @@ public final class GatewayServer: Sendable {
     /// The models and their worker pools.
     public let repository: ModelRepository
     private let server: GRPCServer
+    /// The admin listener's server and methods (nil without an admin listener).
+    private let adminServer: GRPCServer?
+    /// The methods of the admin listener: Admin, health and reflection.
+    public let adminRegistry = GRPCServiceRegistry()
     private let logger: Logger
     private let ownedSocketDirectory: String?
     private let tlsContexts: [TLSContext]
@@ -57,6 +61,23 @@ public final class GatewayServer: Sendable {
         if configuration.enableEchoService { EchoService.register(on: registry) }
         health.setStatus(.serving, for: "")
         health.setStatus(.serving, for: "grpc.health.v1.Health")
+
+        if let admin = configuration.adminListener {
+            let contexts = self.tlsContexts
+            AdminService(hasTLSListener: !contexts.isEmpty, logger: logger) {
+                try contexts.compactMap { try $0.reload() }
+            }.register(on: adminRegistry)
+            health.register(on: adminRegistry)
+            ReflectionService(registry: adminRegistry).register()
+            var adminConfiguration = GRPCServer.Configuration(listeners: [.init(host: admin.host, port: admin.port)])
+            adminConfiguration.http2 = configuration.http2
+            adminConfiguration.http2.prefaceTimeout = configuration.handshakeTimeout
+            var adminLogger = logger
+            adminLogger[metadataKey: "listener"] = "admin"
+            self.adminServer = GRPCServer(configuration: adminConfiguration, registry: adminRegistry, group: group, logger: adminLogger)
+        } else {
+            self.adminServer = nil
+        }
     }
 
     /// Re-reads the TLS listener's certificate, key and client CA bundle. Connections already
@@ -74,6 +95,10 @@ public final class GatewayServer: Sendable {
     /// ready once its models are).
     public func start() async throws {
         try await server.start()
+        if let adminServer {
+            try await adminServer.start()
+            logger.info("admin listener up", metadata: ["address": "\(adminServer.boundAddresses.map { "\($0)" })"])
+        }
         health.setStatus(.notServing, for: "inference.GRPCInferenceService")
         await repository.loadAll()
         health.setStatus(.serving, for: "inference.GRPCInferenceService")
@@ -83,11 +108,15 @@ public final class GatewayServer: Sendable {
     /// The bound addresses, in the order plaintext, TLS (as configured).
     public var boundAddresses: [SocketAddress] { server.boundAddresses }
 
+    /// The admin listener's bound address, if it has one.
+    public var adminAddress: SocketAddress? { adminServer?.boundAddresses.first }
+
     /// Marks everything NOT_SERVING, then drains connections.
     public func shutdown() async {
         logger.info("shutting down: draining connections")
         health.markAllNotServing()
         await server.shutdown()
+        await adminServer?.shutdown()
         await repository.unloadAll()
         if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
     }

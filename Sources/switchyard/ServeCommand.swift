@@ -27,6 +27,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-address"), help: "host:port of the TLS listener; 'none' disables it.")
     var tlsAddress = "0.0.0.0:8443"
 
+    @Option(
+        name: .customLong("admin-address"),
+        help: "host:port of the admin listener (h2c: switchyard.admin.v1.Admin, e.g. ReloadTLS); 'none' disables it. Keep it on loopback.")
+    var adminAddress = "127.0.0.1:8002"
+
     @Option(name: .customLong("dev-certs-dir"), help: "Where dev certificates are kept (and generated when missing).")
     var devCertsDirectory = "Certs/dev"
 
@@ -114,6 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
     var threads = System.coreCount
 
     func validate() throws {
+        _ = try http2Configuration()
         if let diagnostic = models.first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
             throw ValidationError(
                 "model '\(diagnostic)' is a diagnostic model (it crashes or stalls its workers on purpose); add --enable-diagnostic-models")
@@ -133,6 +139,7 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
         configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
+        configuration.adminListener = try address(adminAddress, option: "--admin-address")
         configuration.enableEchoService = enableEchoService
         guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
         configuration.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds)

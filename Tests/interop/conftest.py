@@ -72,6 +72,7 @@ class Gateway:
         self.workdir = workdir
         self.plaintext_port = free_port()
         self.tls_port = free_port()
+        self.admin_port = free_port()
         self.certs = workdir / "certs"
         self.log_path = workdir / "gateway.log"
         self.log = open(self.log_path, "wb")
@@ -79,6 +80,7 @@ class Gateway:
             switchyard_binary(), "serve",
             "--plaintext-address", f"127.0.0.1:{self.plaintext_port}",
             "--tls-address", f"127.0.0.1:{self.tls_port}",
+            "--admin-address", f"127.0.0.1:{self.admin_port}",
             "--dev-certs-dir", str(self.certs),
             "--enable-echo-service",
             "--log-level", "debug",
@@ -89,7 +91,7 @@ class Gateway:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.log_text()}")
-            if self._listening(self.plaintext_port) and self._listening(self.tls_port):
+            if self._listening(self.plaintext_port) and self._listening(self.tls_port) and self._listening(self.admin_port):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"gateway did not start listening:\n{self.log_text()}")
@@ -105,6 +107,10 @@ class Gateway:
     @property
     def plaintext_target(self) -> str:
         return f"127.0.0.1:{self.plaintext_port}"
+
+    @property
+    def admin_target(self) -> str:
+        return f"127.0.0.1:{self.admin_port}"
 
     @property
     def tls_target(self) -> str:
