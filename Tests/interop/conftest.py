@@ -162,3 +162,22 @@ def inference_gateway(tmp_path_factory):
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited with {code}:\n{gw.log_text()}"
+
+
+def make_certs(directory):
+    """A fresh dev CA, server and client certificate set in `directory` (`switchyard certs`)."""
+    subprocess.run([switchyard_binary(), "certs", "--dir", str(directory)], check=True, capture_output=True)
+
+
+def served_fingerprint(port, ca):
+    """SHA-256 of the certificate a TLS handshake with 127.0.0.1:`port` is shown (verified by `ca`)."""
+    import hashlib
+    import socket
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca))
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
+

@@ -1,9 +1,7 @@
 """The admin listener (switchyard.admin.v1.Admin/ReloadTLS over h2c, with health and reflection)
 and the `serve` flags for HTTP/2 settings and connection management, against the real gateway."""
-import hashlib
 import shutil
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from conftest import Gateway, switchyard_binary
+from conftest import Gateway, make_certs, served_fingerprint, switchyard_binary
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,16 +40,6 @@ def reload_tls(target, admin_pb2, timeout=10):
         return call(admin_pb2.ReloadTLSRequest(), timeout=timeout)
 
 
-def make_certs(directory):
-    subprocess.run([switchyard_binary(), "certs", "--dir", str(directory)], check=True, capture_output=True)
-
-
-def served_fingerprint(port, ca):
-    context = ssl.create_default_context(cafile=str(ca))
-    context.set_alpn_protocols(["h2"])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost") as tls:
-            return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
 
 
 def test_reload_tls_by_admin_call_swaps_the_certificate_and_keeps_connections(tmp_path, admin_pb2):

@@ -1,29 +1,13 @@
 """TLS material reloads on SIGHUP without dropping connections: new handshakes see the new
 certificate, an open connection keeps working, and a broken file keeps the old one in use."""
-import hashlib
 import shutil
 import signal
-import socket
-import ssl
-import subprocess
 import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import Gateway, switchyard_binary
-
-
-def make_certs(directory):
-    subprocess.run([switchyard_binary(), "certs", "--dir", str(directory)], check=True, capture_output=True)
-
-
-def served_fingerprint(port, ca):
-    context = ssl.create_default_context(cafile=str(ca))
-    context.set_alpn_protocols(["h2"])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname="localhost") as tls:
-            return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
+from conftest import Gateway, make_certs, served_fingerprint
 
 
 def test_sighup_reloads_the_certificate_and_keeps_open_connections(tmp_path):
