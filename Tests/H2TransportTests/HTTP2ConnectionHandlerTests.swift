@@ -646,7 +646,7 @@ private final class ClientRecorder: NGHTTP2SessionDelegate {
 
     func session(_ session: NGHTTP2Session, beginFrame type: UInt8, flags: UInt8, streamID: Int32, length: Int) -> Bool { true }
     func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32) { pendingHeaders = [] }
-    func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool {
+    func session(_ session: NGHTTP2Session, header: consuming HTTP2HeaderField, on streamID: Int32) -> Bool {
         pendingHeaders.append(header)
         return true
     }

@@ -538,11 +538,17 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         idleSince = nil
     }
 
-    func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool {
+    func session(_ session: NGHTTP2Session, header: consuming HTTP2HeaderField, on streamID: Int32) -> Bool {
         // A header block arrives as one run of callbacks for one stream (HTTP/2 forbids
-        // interleaving), so the stream found at its start serves every field.
-        let found = headerStream?.id == streamID ? headerStream : stream(streamID)
-        guard let stream = found, !stream.isClosed else { return false }
+        // interleaving), so the stream found at its start serves every field. Only a Bool is
+        // kept (not the stream), so the reference is not retained per field.
+        let isOpen: Bool
+        if let headerStream, headerStream.id == streamID {
+            isOpen = !headerStream.isClosed
+        } else {
+            isOpen = stream(streamID).map { !$0.isClosed } ?? false
+        }
+        guard isOpen else { return false }
         let size = header.name.utf8.count + header.value.utf8.count + 32
         headerBlockBytes += size
         guard headerBlockBytes <= configuration.maxHeaderListSize else {

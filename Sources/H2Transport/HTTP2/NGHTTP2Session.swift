@@ -81,7 +81,8 @@ protocol NGHTTP2SessionDelegate: AnyObject {
     /// A HEADERS frame starts: request headers (server), response headers (client) or trailers.
     func session(_ session: NGHTTP2Session, beginHeadersOn streamID: Int32)
     /// One header field; return false to refuse the header block (the stream is reset).
-    func session(_ session: NGHTTP2Session, header: HTTP2HeaderField, on streamID: Int32) -> Bool
+    /// The field is handed over (`consuming`), so keeping it costs no copy of its strings.
+    func session(_ session: NGHTTP2Session, header: consuming HTTP2HeaderField, on streamID: Int32) -> Bool
     /// A complete header block.
     func session(_ session: NGHTTP2Session, headersCompleteOn streamID: Int32, endStream: Bool)
     /// Body bytes. The receive window is not replenished until `consume` is called.
@@ -136,7 +137,17 @@ final class NGHTTP2Session {
     /// per callback, and a cycle) pays. The owner — the connection handler that owns this
     /// session and makes every call into it — must outlive it or clear it first; callbacks run
     /// only inside the owner's own calls (`receive`, `produceOutput`, submits).
-    unowned(unsafe) var delegate: NGHTTP2SessionDelegate?
+    ///
+    /// The connection handler (the delegate in production) is also kept as an `Unmanaged`
+    /// reference and called through `withDelegate`, which borrows it
+    /// (`_withUnsafeGuaranteedRef`): an `unowned(unsafe)` property still costs a retain and a
+    /// release each time it is loaded into a local to be called (measured: two pairs per
+    /// header field). `Unmanaged` cannot hold a protocol existential, hence the concrete type;
+    /// other delegates (tests) go through the `unowned(unsafe)` reference.
+    unowned(unsafe) var delegate: NGHTTP2SessionDelegate? {
+        didSet { connectionHandler = (delegate as? HTTP2ConnectionHandler).map { Unmanaged.passUnretained($0) } }
+    }
+    private var connectionHandler: Unmanaged<HTTP2ConnectionHandler>?
     let role: Role
     /// Follows the peer's frame headers for `beginFrame` (see HTTP2FrameHeaderScanner).
     private var frameScanner: HTTP2FrameHeaderScanner
@@ -190,9 +201,9 @@ final class NGHTTP2Session {
                 // DATA payloads that nghttp2 hands over in place become slices of `buffer`.
                 input = (buffer, base, bytes.count)
                 defer { input = nil }
-                if let delegate {
+                if connectionHandler != nil || delegate != nil {
                     try frameScanner.scan(bytes) { header in
-                        guard delegate.session(self, beginFrame: header.type, flags: header.flags, streamID: header.streamID, length: header.length) else {
+                        guard withDelegate({ $0.session(self, beginFrame: header.type, flags: header.flags, streamID: header.streamID, length: header.length) }) ?? true else {
                             throw NGHTTP2Error(NGHTTP2_ERR_CALLBACK_FAILURE.rawValue)
                         }
                     }
@@ -335,10 +346,22 @@ final class NGHTTP2Session {
         return try body()
     }
 
-    /// The session behind nghttp2's user data, without a retain: the callbacks run inside a
-    /// call into nghttp2 that the session itself makes (`withUserData`), so it is alive.
-    private static func unretained(_ userData: UnsafeMutableRawPointer) -> NGHTTP2Session {
-        Unmanaged<NGHTTP2Session>.fromOpaque(userData).takeUnretainedValue()
+    /// Runs `body` with the session behind nghttp2's user data, borrowed without a retain:
+    /// the callbacks run inside a call into nghttp2 that the session itself makes
+    /// (`withUserData`), so it is alive. (An `unowned(unsafe)` local still retained it around
+    /// every method call: two pairs per header field.)
+    @inline(__always)
+    private static func withOwner<R>(_ userData: UnsafeMutableRawPointer?, orElse fallback: R, _ body: (NGHTTP2Session) -> R) -> R {
+        guard let userData else { return fallback }
+        return Unmanaged<NGHTTP2Session>.fromOpaque(userData)._withUnsafeGuaranteedRef(body)
+    }
+
+    /// Runs `body` with the delegate, borrowed without a retain (see `delegate`); nil without one.
+    @inline(__always)
+    private func withDelegate<R>(_ body: (any NGHTTP2SessionDelegate) throws -> R) rethrows -> R? {
+        if let connectionHandler { return try connectionHandler._withUnsafeGuaranteedRef { try body($0) } }
+        guard let delegate else { return nil }
+        return try body(delegate)
     }
 
     /// A DATA payload as a buffer: a slice of the input when nghttp2 points into it (it does
@@ -355,12 +378,19 @@ final class NGHTTP2Session {
     private static func dataProvider() -> nghttp2_data_provider {
         var provider = nghttp2_data_provider()
         provider.read_callback = { _, streamID, buffer, length, flags, _, userData in
-            guard let userData else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let delegate = owner.delegate, let buffer, let flags else {
-                return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            NGHTTP2Session.withOwner(userData, orElse: Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)) { owner in
+                guard let buffer, let flags else { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
+                return owner.readBody(streamID: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length), flags: flags)
             }
-            switch delegate.session(owner, readBody: streamID, into: UnsafeMutableRawBufferPointer(start: buffer, count: length)) {
+        }
+        return provider
+    }
+
+    private func readBody(streamID: Int32, into buffer: UnsafeMutableRawBufferPointer, flags: UnsafeMutablePointer<UInt32>) -> Int {
+        let read = withDelegate { $0.session(self, readBody: streamID, into: buffer) }
+        switch read {
+            case nil:
+                return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             case .deferred:
                 return Int(NGHTTP2_ERR_DEFERRED.rawValue)
             case .bytes(let count, let endOfBody, let trailers):
@@ -369,15 +399,13 @@ final class NGHTTP2Session {
                     if let trailers {
                         flags.pointee |= NGHTTP2_DATA_FLAG_NO_END_STREAM.rawValue
                         let result = NGHTTP2Session.withNameValues(trailers) { nva, count in
-                            nghttp2_submit_trailer(owner.session, streamID, nva, count)
+                            nghttp2_submit_trailer(session, streamID, nva, count)
                         }
                         if result != 0 { return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue) }
                     }
                 }
                 return count
-            }
         }
-        return provider
     }
 
     /// Calls `body` with an nghttp2_nv array that points into one contiguous copy of the fields.
@@ -441,84 +469,103 @@ final class NGHTTP2Session {
 
     private static func install(_ callbacks: OpaquePointer) {
         nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks) { _, frame, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let frame else { return 0 }
-            owner.delegate?.session(owner, beginHeadersOn: frame.pointee.hd.stream_id)
-            return 0
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                guard let frame else { return 0 }
+                owner.withDelegate { $0.session(owner, beginHeadersOn: frame.pointee.hd.stream_id) }
+                return 0
+            }
         }
         nghttp2_session_callbacks_set_on_header_callback(callbacks) { _, frame, name, nameLength, value, valueLength, flags, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let frame, let name, let value else { return 0 }
-            let field = HTTP2HeaderField(
-                owner.headerStrings.string(UnsafeBufferPointer(start: name, count: nameLength)),
-                owner.headerStrings.string(UnsafeBufferPointer(start: value, count: valueLength)),
-                sensitive: flags & UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) != 0)
-            let accepted = owner.delegate?.session(owner, header: field, on: frame.pointee.hd.stream_id) ?? true
-            // TEMPORAL_CALLBACK_FAILURE resets just this stream; the connection goes on.
-            return accepted ? 0 : Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                guard let frame, let name, let value else { return 0 }
+                return owner.receivedHeader(
+                    UnsafeBufferPointer(start: name, count: nameLength), UnsafeBufferPointer(start: value, count: valueLength),
+                    flags: flags, streamID: frame.pointee.hd.stream_id)
+            }
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks) { _, frame, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let delegate = owner.delegate, let frame else { return 0 }
-            let header = frame.pointee.hd
-            let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
-            switch Int(header.type) {
-            case Int(NGHTTP2_HEADERS.rawValue):
-                delegate.session(owner, headersCompleteOn: header.stream_id, endStream: endStream)
-            case Int(NGHTTP2_DATA.rawValue):
-                if endStream { delegate.session(owner, endStreamOn: header.stream_id) }
-            case Int(NGHTTP2_RST_STREAM.rawValue):
-                delegate.session(owner, resetReceived: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code), on: header.stream_id)
-            case Int(NGHTTP2_PING.rawValue):
-                if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
-                    delegate.sessionReceivedPingAck(owner)
-                } else {
-                    delegate.sessionReceivedPing(owner)
-                }
-            case Int(NGHTTP2_SETTINGS.rawValue):
-                if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
-                    delegate.sessionReceivedSettings(owner)
-                }
-            case Int(NGHTTP2_GOAWAY.rawValue):
-                delegate.session(
-                    owner, goAwayReceived: HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code),
-                    lastStreamID: frame.pointee.goaway.last_stream_id)
-            default:
-                break
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                guard let frame else { return 0 }
+                owner.withDelegate { owner.receivedFrame(frame, delegate: $0) }
+                return 0
             }
-            return 0
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks) { _, _, streamID, data, length, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let data else { return 0 }
-            owner.delegate?.session(owner, data: owner.dataChunk(UnsafeRawPointer(data), length), on: streamID)
-            return 0
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                guard let data else { return 0 }
+                owner.withDelegate { $0.session(owner, data: owner.dataChunk(UnsafeRawPointer(data), length), on: streamID) }
+                return 0
+            }
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(callbacks) { _, streamID, errorCode, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            owner.delegate?.session(owner, streamClosed: streamID, code: HTTP2ErrorCode(rawValue: errorCode))
-            return 0
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                owner.withDelegate { $0.session(owner, streamClosed: streamID, code: HTTP2ErrorCode(rawValue: errorCode)) }
+                return 0
+            }
         }
         nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks) { _, frame, error, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let frame else { return 0 }
-            owner.delegate?.session(owner, invalidFrame: frame.pointee.hd.type, on: frame.pointee.hd.stream_id, error: error)
-            return 0
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                guard let frame else { return 0 }
+                owner.withDelegate { $0.session(owner, invalidFrame: frame.pointee.hd.type, on: frame.pointee.hd.stream_id, error: error) }
+                return 0
+            }
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(callbacks) { _, frame, userData in
-            guard let userData else { return 0 }
-            unowned(unsafe) let owner = NGHTTP2Session.unretained(userData)
-            guard let frame else { return 0 }
-            let header = frame.pointee.hd
-            let code = Int(header.type) == Int(NGHTTP2_RST_STREAM.rawValue) ? frame.pointee.rst_stream.error_code : 0
-            owner.delegate?.session(owner, sentFrame: header.type, flags: header.flags, streamID: header.stream_id, errorCode: code)
+            NGHTTP2Session.withOwner(userData, orElse: 0) { owner in
+                guard let frame else { return 0 }
+                let header = frame.pointee.hd
+                let code = Int(header.type) == Int(NGHTTP2_RST_STREAM.rawValue) ? frame.pointee.rst_stream.error_code : 0
+                owner.withDelegate { $0.session(owner, sentFrame: header.type, flags: header.flags, streamID: header.stream_id, errorCode: code) }
+                return 0
+            }
+        }
+    }
+
+    /// One header field from nghttp2: its strings (interned when recurring) go to the delegate.
+    private func receivedHeader(_ name: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>, flags: UInt8, streamID: Int32) -> Int32 {
+        let sensitive = flags & UInt8(NGHTTP2_NV_FLAG_NO_INDEX.rawValue) != 0
+        let accepted: Bool
+        // The field is built in the call so that it moves into the delegate (no closure
+        // captures it, which would force a copy of its strings).
+        if let connectionHandler {
+            accepted = connectionHandler._withUnsafeGuaranteedRef {
+                $0.session(self, header: HTTP2HeaderField(headerStrings.string(name), headerStrings.string(value), sensitive: sensitive), on: streamID)
+            }
+        } else if let delegate {
+            accepted = delegate.session(self, header: HTTP2HeaderField(headerStrings.string(name), headerStrings.string(value), sensitive: sensitive), on: streamID)
+        } else {
             return 0
+        }
+        // TEMPORAL_CALLBACK_FAILURE resets just this stream; the connection goes on.
+        return accepted ? 0 : Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+    }
+
+    private func receivedFrame(_ frame: UnsafePointer<nghttp2_frame>, delegate: any NGHTTP2SessionDelegate) {
+        let header = frame.pointee.hd
+        let endStream = header.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0
+        switch Int(header.type) {
+        case Int(NGHTTP2_HEADERS.rawValue):
+            delegate.session(self, headersCompleteOn: header.stream_id, endStream: endStream)
+        case Int(NGHTTP2_DATA.rawValue):
+            if endStream { delegate.session(self, endStreamOn: header.stream_id) }
+        case Int(NGHTTP2_RST_STREAM.rawValue):
+            delegate.session(self, resetReceived: HTTP2ErrorCode(rawValue: frame.pointee.rst_stream.error_code), on: header.stream_id)
+        case Int(NGHTTP2_PING.rawValue):
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) != 0 {
+                delegate.sessionReceivedPingAck(self)
+            } else {
+                delegate.sessionReceivedPing(self)
+            }
+        case Int(NGHTTP2_SETTINGS.rawValue):
+            if header.flags & UInt8(NGHTTP2_FLAG_ACK.rawValue) == 0 {
+                delegate.sessionReceivedSettings(self)
+            }
+        case Int(NGHTTP2_GOAWAY.rawValue):
+            delegate.session(
+                self, goAwayReceived: HTTP2ErrorCode(rawValue: frame.pointee.goaway.error_code),
+                lastStreamID: frame.pointee.goaway.last_stream_id)
+        default:
+            break
         }
     }
 }
