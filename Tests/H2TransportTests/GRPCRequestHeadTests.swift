@@ -187,4 +187,65 @@ final class GRPCRequestHeadTests: XCTestCase {
         XCTAssertEqual(GRPCRequestHead.acceptEncodingValue([.gzip, .identity, .gzip]), "identity,gzip")
         XCTAssertEqual(GRPCRequestHead.acceptEncodingValue(GRPCCompression.Algorithm.all), "identity,deflate,gzip")
     }
+
+    // MARK: Validation in place (positions into the header block, byte-level lists)
+
+    func testAcceptEncodingListsAreSplitOnBytesLikeTheirTokens() throws {
+        let cases: [([String], [GRPCCompression.Algorithm])] = [
+            (["gzip"], [.gzip]),
+            (["GZIP ,\tDeflate\t, identity"], [.gzip, .deflate, .identity]),
+            ([",, ,gzip,,"], [.gzip]),
+            (["", " "], []),
+            (["snappy, gzip2, gzi, zip, identityx"], []),
+            (["gzip,gzip", "deflate, gzip", "identity"], [.gzip, .deflate, .identity]),
+            (["\u{e9}gzip, gzip\u{301}, deflate"], [.deflate]),
+        ]
+        for (lists, expected) in cases {
+            let head = try head(requestHeaders(adding: lists.map { ("grpc-accept-encoding", $0) }))
+            XCTAssertEqual(head.acceptedEncodings, expected, "\(lists)")
+        }
+    }
+
+    func testRequestEncodingNamesAreCaseInsensitiveBytes() throws {
+        XCTAssertEqual(try head(requestHeaders([("grpc-encoding", "GZip")])).requestEncoding, .gzip)
+        XCTAssertEqual(try head(requestHeaders([("grpc-encoding", "IDENTITY")])).requestEncoding, .identity)
+        guard case .rejectWithGRPCStatus(let status) = validate(requestHeaders([("grpc-encoding", "gzip ")])) else {
+            return XCTFail("a name with a trailing space is not an encoding")
+        }
+        XCTAssertEqual(status.code, .unimplemented)
+    }
+
+    func testInPlaceValidationMatchesTheSequenceForm() {
+        let blocks: [GRPCHeaderFields] = [
+            requestHeaders(),
+            requestHeaders([(":authority", nil)], adding: [("host", "h1"), ("host", "h2"), ("user-agent", "second")]),
+            requestHeaders(adding: [("x-a", "1"), ("te", "trailers"), ("x-b-bin", "AQ")]),
+            requestHeaders(adding: [("te", "gzip")]),
+            requestHeaders([("te", nil)]),
+            requestHeaders([("content-type", "text/plain")]),
+            requestHeaders([(":path", "/a/b/c")]),
+            requestHeaders(adding: [("grpc-timeout", "1S"), ("grpc-timeout", "2S")]),
+            requestHeaders(adding: [("X-Upper", "v"), ("grpc-accept-encoding", "deflate")]),
+        ]
+        for block in blocks {
+            let fields = block.map { HTTP2HeaderField($0.name, $0.value) }
+            XCTAssertEqual(
+                GRPCRequestHead.validate(fields: fields, receivedAt: now, supportedEncodings: GRPCCompression.Algorithm.all),
+                validate(block), "\(block)")
+        }
+    }
+
+    func testRepeatedTeValuesAreAllNamedInTheRefusal() {
+        guard case .rejectWithGRPCStatus(let status) = validate(requestHeaders([("te", "trailers")], adding: [("x", "y"), ("te", "gzip")])) else {
+            return XCTFail("two te headers are refused")
+        }
+        XCTAssertTrue(status.message.contains("te 'trailers, gzip'"), status.message)
+    }
+
+    func testAuthorityFallsBackToTheFirstHost() throws {
+        let head = try head(requestHeaders([(":authority", nil)], adding: [("host", "h1"), ("host", "h2")]))
+        XCTAssertEqual(head.authority, "h1")
+        let withBoth = try self.head(requestHeaders(adding: [("host", "h1")]))
+        XCTAssertEqual(withBoth.authority, "localhost:8443")
+    }
 }

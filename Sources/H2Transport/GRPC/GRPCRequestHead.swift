@@ -97,34 +97,51 @@ extension GRPCRequestHead {
         receivedAt: NIODeadline,
         supportedEncodings: [GRPCCompression.Algorithm] = GRPCCompression.Algorithm.all
     ) -> Validation {
+        validate(fields: headers.map { HTTP2HeaderField($0.name, $0.value) }, receivedAt: receivedAt, supportedEncodings: supportedEncodings)
+    }
+
+    /// `validate(_:receivedAt:supportedEncodings:)` on the header block as the HTTP/2 layer
+    /// keeps it. The fields are only borrowed: the checks look at them in place (`Fields`
+    /// keeps positions, not strings), and only the strings the head keeps are copied, once.
+    /// (Copying every name and value into a gathering struct cost about 60 reference-count
+    /// operations per call.)
+    static func validate(
+        fields headers: [HTTP2HeaderField],
+        receivedAt: NIODeadline,
+        supportedEncodings: [GRPCCompression.Algorithm]
+    ) -> Validation {
         var fields = Fields()
-        for (name, value) in headers {
-            fields.collect(name: name, value: value)
+        for index in headers.indices {
+            fields.collect(name: headers[index].name, at: index)
+        }
+        func value(_ values: Fields.Values) -> String? { values.count > 0 ? headers[values.first].value : nil }
+        func all(_ values: Fields.Values, _ name: String) -> [String] {
+            values.count == 0 ? [] : headers.filter { $0.name == name }.map(\.value)
         }
 
         // 1. content-type
-        guard fields.contentType.count == 1, let contentType = fields.contentType.first, isGRPCContentType(contentType) else {
+        guard fields.contentType.count == 1, isGRPCContentType(headers[fields.contentType.first].value) else {
             let message: String
             switch fields.contentType.count {
             case 0: message = "missing content-type; a gRPC request has content-type application/grpc"
-            case 1: message = "content-type '\(fields.contentType.first ?? "")' is not supported; a gRPC request has content-type application/grpc"
+            case 1: message = "content-type '\(value(fields.contentType) ?? "")' is not supported; a gRPC request has content-type application/grpc"
             default: message = "more than one content-type header"
             }
             return .rejectWithHTTPStatus(HTTPRejection(status: 415, message: message))
         }
 
         // 2. :method
-        guard fields.method.count == 1, let method = fields.method.first, method == "POST" else {
+        guard fields.method.count == 1, headers[fields.method.first].value == "POST" else {
             let message =
                 fields.method.count == 1
-                ? "HTTP method \(fields.method.first ?? "") is not supported; gRPC requests use POST"
+                ? "HTTP method \(value(fields.method) ?? "") is not supported; gRPC requests use POST"
                 : "missing or repeated :method; gRPC requests use POST"
             return .rejectWithHTTPStatus(HTTPRejection(status: 405, message: message))
         }
 
         // 3. te
-        guard fields.te.count == 1, let te = fields.te.first, equalsASCIICaseInsensitive(te, "trailers") else {
-            let found = fields.te.count == 0 ? "no te header" : "te '\(fields.te.all.joined(separator: ", "))'"
+        guard fields.te.count == 1, equalsASCIICaseInsensitive(headers[fields.te.first].value, "trailers") else {
+            let found = fields.te.count == 0 ? "no te header" : "te '\(all(fields.te, "te").joined(separator: ", "))'"
             return .rejectWithGRPCStatus(
                 GRPCStatus(
                     code: .internalError,
@@ -134,17 +151,17 @@ extension GRPCRequestHead {
         }
 
         // 4. :scheme, :path present
-        guard fields.scheme.count == 1, let scheme = fields.scheme.first, !scheme.isEmpty else {
+        guard fields.scheme.count == 1, !headers[fields.scheme.first].value.isEmpty else {
             return .rejectWithGRPCStatus(GRPCStatus(code: .internalError, message: "missing or repeated :scheme header"))
         }
-        guard fields.path.count == 1, let path = fields.path.first else {
+        guard fields.path.count == 1 else {
             return .rejectWithGRPCStatus(GRPCStatus(code: .internalError, message: "missing or repeated :path header"))
         }
 
         // 5. :path form
-        guard isValidPath(path) else {
+        guard isValidPath(headers[fields.path.first].value) else {
             return .rejectWithGRPCStatus(
-                GRPCStatus(code: .unimplemented, message: "malformed :path '\(path)'; expected /package.Service/Method")
+                GRPCStatus(code: .unimplemented, message: "malformed :path '\(headers[fields.path.first].value)'; expected /package.Service/Method")
             )
         }
 
@@ -156,7 +173,7 @@ extension GRPCRequestHead {
             break
         case 1:
             do throws(GRPCTimeout.ParseError) {
-                let parsed = try GRPCTimeout(parsing: fields.timeout.first ?? "")
+                let parsed = try GRPCTimeout(parsing: headers[fields.timeout.first].value)
                 timeout = parsed
                 deadline = receivedAt + timeAmount(parsed.duration)
             } catch {
@@ -172,15 +189,14 @@ extension GRPCRequestHead {
         case 0:
             break
         case 1:
-            let name = fields.encoding.first ?? ""
-            guard let algorithm = GRPCCompression.Algorithm(name: name),
+            guard let algorithm = algorithm(named: headers[fields.encoding.first].value),
                 algorithm == .identity || supportedEncodings.contains(algorithm)
             else {
                 let accepted = acceptEncodingValue(supportedEncodings)
                 return .rejectWithGRPCStatus(
                     GRPCStatus(
                         code: .unimplemented,
-                        message: "grpc-encoding '\(name)' is not supported; supported encodings: \(accepted)"
+                        message: "grpc-encoding '\(headers[fields.encoding.first].value)' is not supported; supported encodings: \(accepted)"
                     )
                 )
             }
@@ -191,30 +207,29 @@ extension GRPCRequestHead {
 
         // grpc-accept-encoding: any number of comma-separated lists.
         var acceptedEncodings: [GRPCCompression.Algorithm] = []
-        for list in fields.acceptEncoding.all {
-            for token in list.split(separator: ",") {
-                let name = token.trimmingSpaces()
-                if let algorithm = GRPCCompression.Algorithm(name: name), !acceptedEncodings.contains(algorithm) {
-                    acceptedEncodings.append(algorithm)
-                }
+        if fields.acceptEncoding.count > 0 {
+            for index in fields.acceptEncoding.first..<headers.count where headers[index].name == "grpc-accept-encoding" {
+                appendAlgorithms(listedIn: headers[index].value, to: &acceptedEncodings)
             }
         }
 
         // 8. metadata
-        let metadata: GRPCMetadata
-        do throws(GRPCStatus) {
-            metadata = try GRPCMetadata(headerFields: fields.custom)
-        } catch {
-            return .rejectWithGRPCStatus(error)
+        var metadata = GRPCMetadata()
+        if fields.customCount > 0 {
+            do throws(GRPCStatus) {
+                metadata = try GRPCMetadata(headerFields: headers.lazy.filter { !Fields.isKnown($0.name) }.map { (name: $0.name, value: $0.value) })
+            } catch {
+                return .rejectWithGRPCStatus(error)
+            }
         }
 
         return .valid(
             GRPCRequestHead(
-                path: path,
-                scheme: scheme,
-                authority: fields.authority ?? fields.host,
-                userAgent: fields.userAgent,
-                contentType: contentType,
+                path: headers[fields.path.first].value,
+                scheme: headers[fields.scheme.first].value,
+                authority: fields.authority >= 0 ? headers[fields.authority].value : fields.host >= 0 ? headers[fields.host].value : nil,
+                userAgent: fields.userAgent >= 0 ? headers[fields.userAgent].value : nil,
+                contentType: headers[fields.contentType.first].value,
                 timeout: timeout,
                 deadline: deadline,
                 requestEncoding: requestEncoding,
@@ -222,6 +237,41 @@ extension GRPCRequestHead {
                 metadata: metadata
             )
         )
+    }
+
+    /// The algorithm named `name` (case-insensitive), or nil; as `Algorithm(name:)` on the
+    /// bytes, without building a lower-cased copy.
+    private static func algorithm(named name: some StringProtocol) -> GRPCCompression.Algorithm? {
+        withUTF8(name) { algorithm(named: $0) }
+    }
+
+    private static func algorithm(named bytes: UnsafeBufferPointer<UInt8>) -> GRPCCompression.Algorithm? {
+        switch bytes.count {
+        case 4 where equalsASCIICaseInsensitive(bytes, "gzip"): return .gzip
+        case 7 where equalsASCIICaseInsensitive(bytes, "deflate"): return .deflate
+        case 8 where equalsASCIICaseInsensitive(bytes, "identity"): return .identity
+        default: return nil
+        }
+    }
+
+    /// Appends the algorithms of a `grpc-accept-encoding` list (comma-separated names, spaces
+    /// or tabs around them) that are known and not listed yet; scans the bytes in place.
+    private static func appendAlgorithms(listedIn list: String, to algorithms: inout [GRPCCompression.Algorithm]) {
+        withUTF8(list) { bytes in
+            var start = 0
+            while start <= bytes.count {
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: ",") { end += 1 }
+                var low = start
+                var high = end
+                while low < high && (bytes[low] == UInt8(ascii: " ") || bytes[low] == UInt8(ascii: "\t")) { low += 1 }
+                while high > low && (bytes[high - 1] == UInt8(ascii: " ") || bytes[high - 1] == UInt8(ascii: "\t")) { high -= 1 }
+                if let algorithm = algorithm(named: UnsafeBufferPointer(rebasing: bytes[low..<high])), !algorithms.contains(algorithm) {
+                    algorithms.append(algorithm)
+                }
+                start = end + 1
+            }
+        }
     }
 
     /// Whether `value` is a gRPC content-type: `application/grpc` alone or followed by
@@ -261,54 +311,60 @@ extension GRPCRequestHead {
 
     // MARK: - Private
 
-    /// The header values the validation looks at, gathered in one pass without allocating for
-    /// the usual one value per name.
+    /// Where the header values the validation looks at are, gathered in one pass: positions
+    /// in the header block, so gathering copies no string.
     private struct Fields {
-        /// The values of one header name: the first, and any further ones (rare, and refused
-        /// for most names).
+        /// The fields of one header name: the position of the first, and how many there are
+        /// (more than one is rare, and refused for most names).
         struct Values {
-            private(set) var first: String?
+            private(set) var first = -1
             private(set) var count = 0
-            private var rest: [String] = []
 
-            mutating func append(_ value: String) {
-                if first == nil { first = value } else { rest.append(value) }
+            mutating func append(_ index: Int) {
+                if count == 0 { first = index }
                 count += 1
             }
-
-            var all: [String] { first.map { [$0] + rest } ?? [] }
         }
 
         var method = Values()
         var scheme = Values()
         var path = Values()
-        var authority: String?
-        var host: String?
+        /// The first `:authority`, `host` and `user-agent`; -1 when absent.
+        var authority = -1
+        var host = -1
         var te = Values()
         var contentType = Values()
-        var userAgent: String?
+        var userAgent = -1
         var timeout = Values()
         var encoding = Values()
         var acceptEncoding = Values()
-        var custom: GRPCHeaderFields = []
+        /// How many fields are custom metadata (any name not listed here).
+        var customCount = 0
 
-        mutating func collect(name: String, value: String) {
+        mutating func collect(name: String, at index: Int) {
             // Dispatch on the length first: most names are compared once, and equal small
             // strings compare by their raw bits.
             switch name.utf8.count {
-            case 2 where name == "te": te.append(value)
-            case 4 where name == "host": host = host ?? value
-            case 5 where name == ":path": path.append(value)
-            case 7 where name == ":method": method.append(value)
-            case 7 where name == ":scheme": scheme.append(value)
-            case 10 where name == ":authority": authority = authority ?? value
-            case 10 where name == "user-agent": userAgent = userAgent ?? value
-            case 12 where name == "content-type": contentType.append(value)
-            case 12 where name == "grpc-timeout": timeout.append(value)
-            case 13 where name == "grpc-encoding": encoding.append(value)
-            case 20 where name == "grpc-accept-encoding": acceptEncoding.append(value)
-            default: custom.append((name, value))
+            case 2 where name == "te": te.append(index)
+            case 4 where name == "host": if host < 0 { host = index }
+            case 5 where name == ":path": path.append(index)
+            case 7 where name == ":method": method.append(index)
+            case 7 where name == ":scheme": scheme.append(index)
+            case 10 where name == ":authority": if authority < 0 { authority = index }
+            case 10 where name == "user-agent": if userAgent < 0 { userAgent = index }
+            case 12 where name == "content-type": contentType.append(index)
+            case 12 where name == "grpc-timeout": timeout.append(index)
+            case 13 where name == "grpc-encoding": encoding.append(index)
+            case 20 where name == "grpc-accept-encoding": acceptEncoding.append(index)
+            default: customCount += 1
             }
+        }
+
+        /// Whether `collect` files `name` under a field of its own (not custom metadata).
+        static func isKnown(_ name: String) -> Bool {
+            var fields = Fields()
+            fields.collect(name: name, at: 0)
+            return fields.customCount == 0
         }
     }
 
@@ -368,14 +424,5 @@ extension GRPCRequestHead {
         let (seconds, attoseconds) = duration.components
         guard seconds < Int64.max / 1_000_000_000 - 1 else { return .nanoseconds(.max) }
         return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingSpaces() -> Substring {
-        var result = self
-        while result.first == " " || result.first == "\t" { result = result.dropFirst() }
-        while result.last == " " || result.last == "\t" { result = result.dropLast() }
-        return result
     }
 }

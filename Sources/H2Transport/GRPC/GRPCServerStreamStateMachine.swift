@@ -145,13 +145,23 @@ public struct GRPCServerStreamStateMachine {
         endStream: Bool,
         receivedAt: NIODeadline
     ) throws(InvalidTransition) -> ReceiveHeadersAction {
+        try receiveHeaders(fields: headers.map { HTTP2HeaderField($0.name, $0.value) }, endStream: endStream, receivedAt: receivedAt)
+    }
+
+    /// `receiveHeaders(_:endStream:receivedAt:)` on the header block as the HTTP/2 layer
+    /// keeps it (validated in place, see `GRPCRequestHead.validate(fields:...)`).
+    mutating func receiveHeaders(
+        fields headers: [HTTP2HeaderField],
+        endStream: Bool,
+        receivedAt: NIODeadline
+    ) throws(InvalidTransition) -> ReceiveHeadersAction {
         guard !wasReset else { throw refusal("receiveHeaders", "the stream was reset") }
         guard request == .idle else {
             throw refusal("receiveHeaders", "a second header block: gRPC requests carry no trailers")
         }
         request = endStream ? .closed : .open
 
-        switch GRPCRequestHead.validate(headers, receivedAt: receivedAt, supportedEncodings: configuration.supportedEncodings) {
+        switch GRPCRequestHead.validate(fields: headers, receivedAt: receivedAt, supportedEncodings: configuration.supportedEncodings) {
         case .valid(let head):
             deframer = GRPCMessageDeframer(
                 maxMessageSize: configuration.maxReceiveMessageSize,

@@ -37,7 +37,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     func stream(_ stream: HTTP2Stream, receivedHeaders headers: [HTTP2HeaderField], endStream: Bool) {
         let action: GRPCServerStreamStateMachine.ReceiveHeadersAction
         do {
-            action = try machine.receiveHeaders(headers.lazy.map { (name: $0.name, value: $0.value) }, endStream: endStream, receivedAt: .now())
+            action = try machine.receiveHeaders(fields: headers, endStream: endStream, receivedAt: .now())
         } catch {
             logger.debug("unexpected header block", metadata: ["stream": "\(stream.id)", "error": "\(error)"])
             stream.reset(.protocolError)
