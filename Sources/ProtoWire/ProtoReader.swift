@@ -454,6 +454,32 @@ public struct ProtoReader {
         }
     }
 
+    /// `readRepeated` into any range-replaceable collection of the codec's values (a shape
+    /// stored inline, say), packed or unpacked; values are appended one at a time.
+    @inlinable
+    public mutating func readRepeated<Codec: ProtoScalarCodec, Values: RangeReplaceableCollection>(
+        _ codec: Codec.Type, _ tag: ProtoTag, into values: inout Values
+    ) throws where Values.Element == Codec.Value {
+        if tag.wireType == .lengthDelimited {
+            let length = try readLength()
+            if let size = Codec.fixedSize, length % size != 0 {
+                throw ProtoDecodingError(
+                    .invalidValue,
+                    "packed \(Codec.protoTypeName) field \(tag.fieldNumber) has \(length) bytes, not a multiple of \(size)")
+            }
+            // The run is read as if it were the whole message.
+            let outerEnd = end
+            end = position &+ length
+            defer { end = outerEnd }
+            while position < end {
+                values.append(try Codec.read(from: &self))
+            }
+        } else {
+            try expect(tag, Codec.wireType, Codec.protoTypeName)
+            values.append(try Codec.read(from: &self))
+        }
+    }
+
     // MARK: Maps
 
     /// Decodes one entry of a `map<string, V>` field where V is a message, and stores it.

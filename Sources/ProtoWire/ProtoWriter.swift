@@ -74,6 +74,24 @@ public struct ProtoWriter {
         }
     }
 
+    /// `writePacked` for any collection of the codec's values (a shape stored inline, say); the
+    /// same bytes as for an array of them.
+    @inlinable
+    public mutating func writePacked<Codec: ProtoScalarCodec, Values: Collection<Codec.Value>>(
+        _ codec: Codec.Type, field: Int, _ values: Values
+    ) {
+        guard !values.isEmpty else { return }
+        writeTag(field, .lengthDelimited)
+        var length = 0
+        if let size = Codec.fixedSize {
+            length = values.count * size
+        } else {
+            for value in values { length += Codec.encodedSize(of: value) }
+        }
+        writeVarint(UInt64(length))
+        for value in values { Codec.write(value, to: &self) }
+    }
+
     @inlinable
     mutating func writePackedFixed<Codec: ProtoScalarCodec>(_ codec: Codec.Type, _ values: [Codec.Value]) {
         #if _endian(little)

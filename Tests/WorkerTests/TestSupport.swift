@@ -8,7 +8,7 @@ import XCTest
 enum Requests {
     /// An input tensor with typed contents (or none).
     static func input(
-        _ name: String, _ datatype: String, shape: [Int64], contents: InferTensorContents? = nil
+        _ name: String, _ datatype: String, shape: TensorShape, contents: InferTensorContents? = nil
     ) -> ModelInferRequest.InferInputTensor {
         var tensor = ModelInferRequest.InferInputTensor()
         tensor.name = name
@@ -62,7 +62,7 @@ enum Requests {
 
     /// A `simple` request over `rows` rows of 16 values each.
     static func simple(_ input0: [Int32], _ input1: [Int32], raw: Bool, id: String = "") -> ModelInferRequest {
-        let shape: [Int64] = [Int64(input0.count / 16), 16]
+        let shape: TensorShape = [Int64(input0.count / 16), 16]
         var request = ModelInferRequest()
         request.modelName = "simple"
         request.id = id
@@ -80,7 +80,7 @@ enum Requests {
 
     /// A `simple_string` request over one row of 16 decimal strings.
     static func simpleString(_ input0: [String], _ input1: [String], raw: Bool) -> ModelInferRequest {
-        let shape: [Int64] = [Int64(input0.count / 16), 16]
+        let shape: TensorShape = [Int64(input0.count / 16), 16]
         var request = ModelInferRequest()
         request.modelName = "simple_string"
         if raw {
@@ -157,7 +157,7 @@ extension ModelInferResponse {
         return values
     }
 
-    func shape(_ name: String) -> [Int64]? {
+    func shape(_ name: String) -> TensorShape? {
         outputs.first(where: { $0.name == name })?.shape
     }
 }

@@ -89,7 +89,7 @@ public func firstDifference(_ ours: ModelInferRequest, _ theirs: Inference_Model
     for (index, (mine, other)) in zip(ours.inputs, theirs.inputs).enumerated() {
         if mine.name != other.name { return "inputs[\(index)].name" }
         if mine.datatype != other.datatype { return "inputs[\(index)].datatype" }
-        if mine.shape != other.shape { return "inputs[\(index)].shape \(mine.shape) vs \(other.shape)" }
+        if Array(mine.shape) != other.shape { return "inputs[\(index)].shape \(mine.shape) vs \(other.shape)" }
         if mine.parameters.count != other.parameters.count { return "inputs[\(index)].parameters count" }
         if (mine.contents != nil) != other.hasContents { return "inputs[\(index)].contents presence" }
         let contents = mine.contents ?? InferTensorContents()

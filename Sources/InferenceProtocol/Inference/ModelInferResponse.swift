@@ -18,8 +18,8 @@ public struct ModelInferResponse: ProtoMessage, Hashable {
         public var name: String = ""  // = 1
         /// Tensor datatype ("INT32", "FP32", "BYTES", ...).
         public var datatype: String = ""  // = 2
-        /// Tensor shape.
-        public var shape: [Int64] = []  // = 3
+        /// Tensor shape; up to `TensorShape.inlineCapacity` dimensions need no allocation.
+        public var shape = TensorShape()  // = 3
         /// Optional per-output parameters.
         public var parameters: [String: InferParameter] = [:]  // = 4
         /// Tensor data as typed values; nil when absent (the data is in `rawOutputContents`
@@ -45,7 +45,7 @@ public struct ModelInferResponse: ProtoMessage, Hashable {
         public func encode(to writer: inout ProtoWriter) {
             if !name.isEmpty { writer.writeString(field: 1, name) }
             if !datatype.isEmpty { writer.writeString(field: 2, datatype) }
-            writer.writePacked(ProtoInt64.self, field: 3, shape)
+            shape.withUnsafeBufferPointer { writer.writePacked(ProtoInt64.self, field: 3, $0) }
             writer.writeMap(field: 4, parameters)
             if let contents { writer.writeMessage(field: 5, contents) }
             unknownFields.encode(to: &writer)

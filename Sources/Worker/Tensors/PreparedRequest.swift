@@ -149,7 +149,7 @@ public struct PreparedRequest: Sendable {
     // MARK: Data
 
     private static func decodeRaw(
-        _ raw: ByteBuffer, name: String, datatype: TensorDatatype, shape: [Int64], count: Int
+        _ raw: ByteBuffer, name: String, datatype: TensorDatatype, shape: TensorShape, count: Int
     ) throws(InferenceError) -> Tensor {
         switch datatype {
         case .int32, .uint32:
@@ -203,7 +203,7 @@ public struct PreparedRequest: Sendable {
     }
 
     private static func decodeTyped(
-        _ contents: InferTensorContents, name: String, datatype: TensorDatatype, shape: [Int64], count: Int
+        _ contents: InferTensorContents, name: String, datatype: TensorDatatype, shape: TensorShape, count: Int
     ) throws(InferenceError) -> Tensor {
         func check(_ actual: Int, _ field: String) throws(InferenceError) {
             guard actual == count else {
@@ -230,7 +230,7 @@ public struct PreparedRequest: Sendable {
 
     /// The number of elements `shape` describes, or nil when it does not fit in an `Int32`
     /// (no single request the worker accepts is that large).
-    static func elementCount(_ shape: [Int64]) -> Int? {
+    static func elementCount(_ shape: some Collection<Int64>) -> Int? {
         var product: Int64 = 1
         for dimension in shape {
             let (next, overflow) = product.multipliedReportingOverflow(by: dimension)
@@ -241,7 +241,7 @@ public struct PreparedRequest: Sendable {
     }
 
     /// A shape as Triton prints it: `[1,16]`.
-    static func format(_ shape: [Int64]) -> String {
+    static func format(_ shape: some Collection<Int64>) -> String {
         "[" + shape.map(String.init).joined(separator: ",") + "]"
     }
 

@@ -15,27 +15,27 @@ public struct Tensor: Sendable, Hashable {
     }
 
     /// The full shape, batch dimension (if any) first.
-    public var shape: [Int64]
+    public var shape: TensorShape
     public var elements: Elements
 
     /// A tensor; `elements` must hold exactly as many values as `shape` describes.
-    public init(shape: [Int64], elements: Elements) {
+    public init(shape: TensorShape, elements: Elements) {
         self.shape = shape
         self.elements = elements
     }
 
     /// An INT32 tensor.
-    public static func int32(_ values: [Int32], shape: [Int64]) -> Tensor {
+    public static func int32(_ values: [Int32], shape: TensorShape) -> Tensor {
         Tensor(shape: shape, elements: .int32(values))
     }
 
     /// A UINT32 tensor.
-    public static func uint32(_ values: [UInt32], shape: [Int64]) -> Tensor {
+    public static func uint32(_ values: [UInt32], shape: TensorShape) -> Tensor {
         Tensor(shape: shape, elements: .uint32(values))
     }
 
     /// A BYTES tensor.
-    public static func bytes(_ values: [ByteBuffer], shape: [Int64]) -> Tensor {
+    public static func bytes(_ values: [ByteBuffer], shape: TensorShape) -> Tensor {
         Tensor(shape: shape, elements: .bytes(values))
     }
 
