@@ -129,23 +129,30 @@ extension GRPCMetadata {
     ///   answers "malformed binary metadata".
     public init(headerFields: some Sequence<(name: String, value: String)>) throws(GRPCStatus) {
         for (rawName, value) in headerFields {
-            // HTTP/2 names are lower-case already (nghttp2 refuses others); lower-case only
-            // when needed, since lowercased() builds a new string.
-            let name = rawName.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? rawName.lowercased() : rawName
-            if Self.isReservedName(name) { continue }
-            if Self.isBinaryName(name) {
-                for part in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-                    guard let bytes = Base64.decode(Self.trimmingSpaces(part)) else {
-                        throw GRPCStatus(
-                            code: .internalError,
-                            message: "malformed binary metadata in '\(name)': the value is not base64"
-                        )
-                    }
-                    fields.append(Field(name: name, value: .binary(bytes)))
+            try appendReceived(name: rawName, value: value)
+        }
+    }
+
+    /// One received header field, as `init(headerFields:)` takes each: skipped when reserved,
+    /// decoded when binary. The request-head validation calls it on the header block in place
+    /// (no sequence of copied pairs).
+    mutating func appendReceived(name rawName: String, value: String) throws(GRPCStatus) {
+        // HTTP/2 names are lower-case already (nghttp2 refuses others); lower-case only
+        // when needed, since lowercased() builds a new string.
+        let name = rawName.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? rawName.lowercased() : rawName
+        if Self.isReservedName(name) { return }
+        if Self.isBinaryName(name) {
+            for part in value.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
+                guard let bytes = Base64.decode(Self.trimmingSpaces(part)) else {
+                    throw GRPCStatus(
+                        code: .internalError,
+                        message: "malformed binary metadata in '\(name)': the value is not base64"
+                    )
                 }
-            } else {
-                fields.append(Field(name: name, value: .string(value)))
+                fields.append(Field(name: name, value: .binary(bytes)))
             }
+        } else {
+            fields.append(Field(name: name, value: .string(value)))
         }
     }
 

@@ -217,7 +217,9 @@ extension GRPCRequestHead {
         var metadata = GRPCMetadata()
         if fields.customCount > 0 {
             do throws(GRPCStatus) {
-                metadata = try GRPCMetadata(headerFields: headers.lazy.filter { !Fields.isKnown($0.name) }.map { (name: $0.name, value: $0.value) })
+                for index in headers.indices where !Fields.isKnown(headers[index].name) {
+                    try metadata.appendReceived(name: headers[index].name, value: headers[index].value)
+                }
             } catch {
                 return .rejectWithGRPCStatus(error)
             }
