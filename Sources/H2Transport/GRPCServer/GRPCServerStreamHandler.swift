@@ -43,19 +43,21 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             stream.reset(.protocolError)
             return
         }
-        switch action {
+        // `consume`: the head moves into the call instead of being copied out of the action.
+        switch consume action {
         case .reject(let headers, let resetStream):
             isFinished = true
             stream.sendHeaders(pairs: headers, endStream: true)
             if resetStream { stream.reset(.noError) }
         case .accept(let head):
+            let deadline = head.deadline
             let call = GRPCServerCall(head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self)
             self.call = call
-            guard let method = registry.method(for: head.path) else {
-                finish(GRPCStatus(code: .unimplemented, message: "method \(head.path) is not served here"), trailers: GRPCMetadata())
+            guard let method = registry.method(for: call.head.path) else {
+                finish(GRPCStatus(code: .unimplemented, message: "method \(call.head.path) is not served here"), trailers: GRPCMetadata())
                 return
             }
-            if let deadline = head.deadline {
+            if let deadline {
                 deadlineTimer = stream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
                     self.deadlineExceeded()
                 }
