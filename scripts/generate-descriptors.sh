@@ -8,8 +8,7 @@ out=Sources/Gateway/Reflection/EmbeddedDescriptors.swift
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 files=(inference/model_config.proto inference/grpc_service.proto grpc/health/v1/health.proto
-       grpc/reflection/v1/reflection.proto grpc/reflection/v1alpha/reflection.proto
-       switchyard/admin.proto)
+       grpc/reflection/v1/reflection.proto grpc/reflection/v1alpha/reflection.proto)
 protoc -I Protos --include_imports --descriptor_set_out="$tmp/set.pb" "${files[@]}"
 python3 - "$tmp/set.pb" > "$out" <<'PY'
 import base64, sys

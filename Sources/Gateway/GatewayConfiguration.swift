@@ -55,9 +55,9 @@ public struct GatewayConfiguration: Sendable {
     public var plaintextListener: Address? = Address(host: "127.0.0.1", port: 8001)
     /// The TLS listener; nil for none. Default 0.0.0.0:8443.
     public var tlsListener: Address? = Address(host: "0.0.0.0", port: 8443)
-    /// The admin listener (plaintext h2c) serving `switchyard.admin.v1.Admin` (TLS reload),
-    /// health and reflection — and nothing else; nil for none. Default 127.0.0.1:8002: whoever
-    /// reaches it can operate the gateway, so keep it on loopback or a management network.
+    /// The admin listener (HTTP/1.1: `GET /healthz`, `GET /readyz`, `POST /tls/reload`; see
+    /// `AdminHTTPServer`); nil for none. Default 127.0.0.1:8002: whoever reaches it can operate
+    /// the gateway, so keep it on loopback or a management network.
     public var adminListener: Address? = Address(host: "127.0.0.1", port: 8002)
     /// The TLS listener's certificates. Default: the dev set in Certs/dev/.
     public var tlsFiles = TLSFiles.dev(in: "Certs/dev")

@@ -16,10 +16,8 @@ public final class GatewayServer: Sendable {
     /// The models and their worker pools.
     public let repository: ModelRepository
     private let server: GRPCServer
-    /// The admin listener's server and methods (nil without an admin listener).
-    private let adminServer: GRPCServer?
-    /// The methods of the admin listener: Admin, health and reflection.
-    public let adminRegistry = GRPCServiceRegistry()
+    /// The admin listener (HTTP/1.1: /healthz, /readyz, /tls/reload); nil without one.
+    private let adminServer: AdminHTTPServer?
     private let logger: Logger
     private let ownedSocketDirectory: String?
     private let tlsContexts: [TLSContext]
@@ -64,17 +62,19 @@ public final class GatewayServer: Sendable {
 
         if let admin = configuration.adminListener {
             let contexts = self.tlsContexts
-            AdminService(hasTLSListener: !contexts.isEmpty, logger: logger) {
-                try contexts.compactMap { try $0.reload() }
-            }.register(on: adminRegistry)
-            health.register(on: adminRegistry)
-            ReflectionService(registry: adminRegistry).register()
-            var adminConfiguration = GRPCServer.Configuration(listeners: [.init(host: admin.host, port: admin.port)])
-            adminConfiguration.http2 = configuration.http2
-            adminConfiguration.http2.prefaceTimeout = configuration.handshakeTimeout
+            let repository = self.repository
             var adminLogger = logger
             adminLogger[metadataKey: "listener"] = "admin"
-            self.adminServer = GRPCServer(configuration: adminConfiguration, registry: adminRegistry, group: group, logger: adminLogger)
+            var reloadTLS: (@Sendable () throws -> [PeerIdentity])?
+            if !contexts.isEmpty {
+                reloadTLS = { try contexts.compactMap { try $0.reload() } }
+            }
+            let modelsNotReady: @Sendable () -> [String] = {
+                repository.modelNames.filter { name in !(repository.pool(for: name)?.isReady ?? false) }
+            }
+            self.adminServer = AdminHTTPServer(
+                host: admin.host, port: admin.port, actions: .init(reloadTLS: reloadTLS, modelsNotReady: modelsNotReady),
+                group: group, logger: adminLogger)
         } else {
             self.adminServer = nil
         }
@@ -97,7 +97,7 @@ public final class GatewayServer: Sendable {
         try await server.start()
         if let adminServer {
             try await adminServer.start()
-            logger.info("admin listener up", metadata: ["address": "\(adminServer.boundAddresses.map { "\($0)" })"])
+            logger.info("admin listener up", metadata: ["address": "\(adminServer.boundAddress.map { "\($0)" } ?? "?")"])
         }
         health.setStatus(.notServing, for: "inference.GRPCInferenceService")
         await repository.loadAll()
@@ -109,7 +109,7 @@ public final class GatewayServer: Sendable {
     public var boundAddresses: [SocketAddress] { server.boundAddresses }
 
     /// The admin listener's bound address, if it has one.
-    public var adminAddress: SocketAddress? { adminServer?.boundAddresses.first }
+    public var adminAddress: SocketAddress? { adminServer?.boundAddress }
 
     /// Marks everything NOT_SERVING, then drains connections.
     public func shutdown() async {

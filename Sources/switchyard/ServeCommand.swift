@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("admin-address"),
-        help: "host:port of the admin listener (h2c: switchyard.admin.v1.Admin, e.g. ReloadTLS); 'none' disables it. Keep it on loopback.")
+        help: "host:port of the admin listener (HTTP/1.1: GET /healthz, GET /readyz, POST /tls/reload); 'none' disables it. Keep it on loopback.")
     var adminAddress = "127.0.0.1:8002"
 
     @Option(name: .customLong("dev-certs-dir"), help: "Where dev certificates are kept (and generated when missing).")

@@ -109,10 +109,6 @@ class Gateway:
         return f"127.0.0.1:{self.plaintext_port}"
 
     @property
-    def admin_target(self) -> str:
-        return f"127.0.0.1:{self.admin_port}"
-
-    @property
     def tls_target(self) -> str:
         return f"localhost:{self.tls_port}"
 

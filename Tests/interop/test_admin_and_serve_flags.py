@@ -1,11 +1,11 @@
-"""The admin listener (switchyard.admin.v1.Admin/ReloadTLS over h2c, with health and reflection)
-and the `serve` flags for HTTP/2 settings and connection management, against the real gateway."""
+"""The admin listener (HTTP/1.1: /healthz, /readyz, POST /tls/reload) and the `serve` flags for
+HTTP/2 settings and connection management, against the real gateway."""
+import http.client
+import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import grpc
 import h2.config
@@ -14,35 +14,22 @@ import h2.events
 import h2.settings
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from conftest import Gateway, make_certs, served_fingerprint, switchyard_binary
 
-REPO = Path(__file__).resolve().parents[2]
+
+def admin_request(port, method, path, timeout=10):
+    """One HTTP/1.1 request to the admin listener: (status, body text, content-type)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path)
+        response = connection.getresponse()
+        return response.status, response.read().decode(), response.getheader("content-type")
+    finally:
+        connection.close()
 
 
-@pytest.fixture(scope="module")
-def admin_pb2(tmp_path_factory):
-    """Python stubs for Protos/switchyard/admin.proto, generated with grpcio-tools."""
-    out = tmp_path_factory.mktemp("admin_stubs")
-    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", str(REPO / "Protos"), f"--python_out={out}",
-                    "switchyard/admin.proto"], check=True)
-    sys.path.insert(0, str(out))
-    from switchyard import admin_pb2 as module
-    return module
-
-
-def reload_tls(target, admin_pb2, timeout=10):
-    with grpc.insecure_channel(target) as channel:
-        call = channel.unary_unary("/switchyard.admin.v1.Admin/ReloadTLS",
-                                   request_serializer=admin_pb2.ReloadTLSRequest.SerializeToString,
-                                   response_deserializer=admin_pb2.ReloadTLSResponse.FromString)
-        return call(admin_pb2.ReloadTLSRequest(), timeout=timeout)
-
-
-
-
-def test_reload_tls_by_admin_call_swaps_the_certificate_and_keeps_connections(tmp_path, admin_pb2):
+def test_reload_tls_by_admin_call_swaps_the_certificate_and_keeps_connections(tmp_path):
     first, second, live = tmp_path / "a", tmp_path / "b", tmp_path / "live"
     make_certs(first)
     make_certs(second)
@@ -60,46 +47,44 @@ def test_reload_tls_by_admin_call_swaps_the_certificate_and_keeps_connections(tm
 
         for name in ("server.pem", "server-key.pem", "ca.pem"):
             shutil.copy(second / name, live / name)
-        response = reload_tls(gw.admin_target, admin_pb2)
+        status, body, content_type = admin_request(gw.admin_port, "POST", "/tls/reload")
+        assert status == 200, body
+        assert content_type == "application/json"
+        certificates = json.loads(body)["certificates"]
         after = served_fingerprint(gw.tls_port, second / "ca.pem")
         assert after != before
-        assert [c.sha256_fingerprint for c in response.certificates] == [after]
-        assert response.certificates[0].common_name == "localhost"
-        assert "localhost" in response.certificates[0].dns_names
-        assert response.certificates[0].not_after_unix_seconds > time.time()
+        assert [c["sha256_fingerprint"] for c in certificates] == [after]
+        assert certificates[0]["common_name"] == "localhost"
+        assert "localhost" in certificates[0]["dns_names"]
+        assert certificates[0]["not_after"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         assert "TLS material reloaded" in gw.log_text()
         # The connection opened before the reload still carries calls.
         assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
         old.close()
 
-        # A key that does not belong to the certificate: FAILED_PRECONDITION, old material stays.
+        # A key that does not belong to the certificate: 500 saying so, and the old material stays.
         shutil.copy(first / "server-key.pem", live / "server-key.pem")
-        with pytest.raises(grpc.RpcError) as failure:
-            reload_tls(gw.admin_target, admin_pb2)
-        assert failure.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert "previous certificate stays in use" in failure.value.details()
+        status, body, _ = admin_request(gw.admin_port, "POST", "/tls/reload")
+        assert status == 500
+        assert "previous certificate stays in use" in body
         assert served_fingerprint(gw.tls_port, second / "ca.pem") == after
     finally:
         assert gw.stop() == 0
 
 
-def test_admin_methods_are_served_only_on_the_admin_listener(gateway, admin_pb2):
-    with pytest.raises(grpc.RpcError) as failure:
-        reload_tls(gateway.plaintext_target, admin_pb2)
-    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    # The admin listener has health and reflection, and lists exactly its own services.
-    with grpc.insecure_channel(gateway.admin_target) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
-        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-        answers = list(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5))
-        names = {service.name for service in answers[0].list_services_response.service}
-        assert "switchyard.admin.v1.Admin" in names
-        assert "inference.GRPCInferenceService" not in names
+def test_admin_health_readiness_and_errors(gateway):
+    assert admin_request(gateway.admin_port, "GET", "/healthz")[:2] == (200, "ok\n")
+    deadline = time.monotonic() + 30
+    while admin_request(gateway.admin_port, "GET", "/readyz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert admin_request(gateway.admin_port, "GET", "/readyz")[:2] == (200, "ready\n")
+    status, body, _ = admin_request(gateway.admin_port, "GET", "/tls/reload")
+    assert status == 405 and "use POST" in body
+    status, body, _ = admin_request(gateway.admin_port, "GET", "/nothing-here")
+    assert status == 404 and "/healthz" in body
 
 
-def test_reload_without_a_tls_listener_is_unavailable(tmp_path, admin_pb2):
-    # The Gateway helper always binds TLS; this one is started by hand without it.
+def test_reload_without_a_tls_listener_is_503(tmp_path):
     port, admin = free_ports(2)
     log = open(tmp_path / "gateway.log", "wb")
     process = subprocess.Popen([switchyard_binary(), "serve", "--plaintext-address", f"127.0.0.1:{port}",
@@ -108,10 +93,9 @@ def test_reload_without_a_tls_listener_is_unavailable(tmp_path, admin_pb2):
                                cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_listening(admin)
-        with pytest.raises(grpc.RpcError) as failure:
-            reload_tls(f"127.0.0.1:{admin}", admin_pb2)
-        assert failure.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "no TLS listener" in failure.value.details()
+        status, body, _ = admin_request(admin, "POST", "/tls/reload")
+        assert status == 503
+        assert "no TLS listener" in body
     finally:
         process.terminate()
         assert process.wait(timeout=20) == 0
