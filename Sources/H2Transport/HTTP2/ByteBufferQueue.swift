@@ -21,9 +21,6 @@ struct ByteBufferQueue {
         }
     }
 
-    /// The first buffer; nil when empty.
-    var first: ByteBuffer? { head }
-
     /// The readable bytes of the first buffer (0 when empty), without copying it out.
     var firstReadableBytes: Int { head?.readableBytes ?? 0 }
 
