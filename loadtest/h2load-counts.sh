@@ -39,9 +39,8 @@ echo "| binary | malloc | swift_retain | swift_release | bridgeObjectRetain | br
 echo "|---|---:|---:|---:|---:|---:|"
 for binary in "${binaries[@]}"; do
     plain_port=$(free_port); tls_port=$(free_port)
-    admin_args=()
-    "$binary" serve --help 2>/dev/null | grep -q -- --admin-address && admin_args=(--admin-address none)
-    "$binary" serve --plaintext-address "127.0.0.1:$plain_port" --tls-address "127.0.0.1:$tls_port" "${admin_args[@]}" \
+    set_no_admin_args "$binary"
+    "$binary" serve --plaintext-address "127.0.0.1:$plain_port" --tls-address "127.0.0.1:$tls_port" "${NO_ADMIN_ARGS[@]}" \
         --dev-certs-dir "$work/certs" --model simple --workers-per-model 1 --log-level warning >"$work/gateway.log" 2>&1 &
     gateway_pid=$!
     wait_for_port "$tls_port" || { cat "$work/gateway.log" >&2; exit 1; }

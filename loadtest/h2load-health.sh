@@ -51,10 +51,8 @@ load_before=$(load_average)
 # --- servers ---------------------------------------------------------------------------------
 plain_port=$(free_port); tls_port=$(free_port); nghttpd_port=$(free_port)
 certs="$work/certs"; mkdir -p "$certs" "$work/htdocs"
-# No admin listener (its default port could be taken); binaries older than the flag lack it.
-admin_args=()
-"$binary" serve --help 2>/dev/null | grep -q -- --admin-address && admin_args=(--admin-address none)
-"$binary" serve --plaintext-address "127.0.0.1:$plain_port" --tls-address "127.0.0.1:$tls_port" "${admin_args[@]}" \
+set_no_admin_args "$binary"
+"$binary" serve --plaintext-address "127.0.0.1:$plain_port" --tls-address "127.0.0.1:$tls_port" "${NO_ADMIN_ARGS[@]}" \
     --dev-certs-dir "$certs" --model simple --workers-per-model 2 --log-level warning \
     >"$work/gateway.log" 2>&1 &
 gateway_pid=$!

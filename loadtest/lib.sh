@@ -32,6 +32,13 @@ wait_for_port() {
     return 1
 }
 
+# Sets the array NO_ADMIN_ARGS to the `serve` arguments that turn the admin listener off (its
+# default port could be taken), or to nothing for binaries older than --admin-address.
+set_no_admin_args() {
+    NO_ADMIN_ARGS=()
+    if "$1" serve --help 2>/dev/null | grep -q -- --admin-address; then NO_ADMIN_ARGS=(--admin-address none); fi
+}
+
 # Prints utime+stime in clock ticks of one pid (0 if it has gone).
 cpu_ticks_of() {
     local stat

@@ -63,18 +63,16 @@ public final class GatewayServer: Sendable {
         if let admin = configuration.adminListener {
             let contexts = self.tlsContexts
             let repository = self.repository
-            var adminLogger = logger
-            adminLogger[metadataKey: "listener"] = "admin"
-            var reloadTLS: (@Sendable () throws -> [PeerIdentity])?
+            var reloadTLS: (@Sendable (String) throws -> [PeerIdentity])?
             if !contexts.isEmpty {
-                reloadTLS = { try contexts.compactMap { try $0.reload() } }
+                reloadTLS = { requestedBy in try Self.reload(contexts, requestedBy: requestedBy, logger: logger) }
             }
             let modelsNotReady: @Sendable () -> [String] = {
                 repository.modelNames.filter { name in !(repository.pool(for: name)?.isReady ?? false) }
             }
             self.adminServer = AdminHTTPServer(
                 host: admin.host, port: admin.port, actions: .init(reloadTLS: reloadTLS, modelsNotReady: modelsNotReady),
-                group: group, logger: adminLogger)
+                group: group)
         } else {
             self.adminServer = nil
         }
@@ -83,9 +81,26 @@ public final class GatewayServer: Sendable {
     /// Re-reads the TLS listener's certificate, key and client CA bundle. Connections already
     /// open keep their session; new handshakes use the new material. On failure the old
     /// material stays in use and the error says why.
+    /// Logs the outcome once, naming who asked (`requestedBy`: "SIGHUP", an admin client's
+    /// address); the admin listener's `POST /tls/reload` and SIGHUP both come here.
     @discardableResult
-    public func reloadTLS() throws -> [PeerIdentity] {
-        try tlsContexts.compactMap { try $0.reload() }
+    public func reloadTLS(requestedBy: String) throws -> [PeerIdentity] {
+        try Self.reload(tlsContexts, requestedBy: requestedBy, logger: logger)
+    }
+
+    private static func reload(_ contexts: [TLSContext], requestedBy: String, logger: Logger) throws -> [PeerIdentity] {
+        do {
+            let identities = try contexts.compactMap { try $0.reload() }
+            logger.notice(
+                "TLS material reloaded",
+                metadata: ["certificates": "\(identities.map(\.sha256Fingerprint))", "requested_by": "\(requestedBy)"])
+            return identities
+        } catch {
+            logger.error(
+                "TLS reload failed; the previous certificate stays in use",
+                metadata: ["error": "\(error)", "requested_by": "\(requestedBy)"])
+            throw error
+        }
     }
 
     /// Switchyard's version, reported by ServerMetadata.

@@ -70,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("handshake-timeout-ms"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
     var handshakeTimeoutMilliseconds: Int64 = 10_000
 
-    // HTTP/2 settings and connection management (docs/configuration.md has the details).
+    // HTTP/2 settings and connection management (the README's "Command line" has the details).
 
     @Option(name: .customLong("max-concurrent-streams"), help: "SETTINGS_MAX_CONCURRENT_STREAMS: calls in flight per connection.")
     var maxConcurrentStreams = 100
@@ -120,6 +120,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try http2Configuration()
+        guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         if let diagnostic = models.first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
             throw ValidationError(
                 "model '\(diagnostic)' is a diagnostic model (it crashes or stalls its workers on purpose); add --enable-diagnostic-models")
@@ -145,7 +146,6 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds)
         configuration.enableDiagnosticModels = enableDiagnosticModels
         configuration.http2 = try http2Configuration()
-        guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         configuration.maxReceiveMessageSize = maxReceiveMessageSize
         configuration.models = (models.isEmpty ? GatewayConfiguration.builtinModels : models).map {
             var deployment = ModelDeployment(model: $0, workers: max(1, workersPerModel))
@@ -177,12 +177,7 @@ struct ServeCommand: AsyncParsableCommand {
         signal(SIGHUP, SIG_IGN)
         let reloadSignal = DispatchSource.makeSignalSource(signal: SIGHUP)
         reloadSignal.setEventHandler {
-            do {
-                let identities = try gateway.reloadTLS()
-                logger.notice("TLS material reloaded", metadata: ["certificates": "\(identities.map { $0.sha256Fingerprint })"])
-            } catch {
-                logger.error("TLS reload failed; the previous certificate stays in use", metadata: ["error": "\(error)"])
-            }
+            _ = try? gateway.reloadTLS(requestedBy: "SIGHUP")  // logs the outcome
         }
         reloadSignal.resume()
         defer { reloadSignal.cancel() }

@@ -177,3 +177,40 @@ def served_fingerprint(port, ca):
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             return hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()
 
+
+class ReloadableTLSGateway:
+    """A gateway whose TLS files live in `live`, first copied from certificate set `first`; a
+    second set `second` is ready to be swapped in. For the TLS reload tests."""
+
+    FILES = ("server.pem", "server-key.pem", "ca.pem")
+
+    def __init__(self, workdir: Path):
+        import shutil
+
+        self.first, self.second, self.live = workdir / "a", workdir / "b", workdir / "live"
+        make_certs(self.first)
+        make_certs(self.second)
+        self.live.mkdir()
+        for name in self.FILES:
+            shutil.copy(self.first / name, self.live / name)
+        self.gateway = Gateway(workdir, ["--model", "simple", "--workers-per-model", "1",
+                                         "--tls-cert", str(self.live / "server.pem"),
+                                         "--tls-key", str(self.live / "server-key.pem"),
+                                         "--tls-client-ca", str(self.live / "ca.pem")])
+
+    def swap_in_second(self):
+        """Copies the second certificate set over the live files (the gateway does not notice yet)."""
+        import shutil
+
+        for name in self.FILES:
+            shutil.copy(self.second / name, self.live / name)
+
+
+@pytest.fixture
+def reloadable_tls_gateway(tmp_path):
+    """A ReloadableTLSGateway, stopped (and checked to exit 0) after the test."""
+    setup = ReloadableTLSGateway(tmp_path)
+    yield setup
+    code = setup.gateway.stop()
+    assert code == 0, setup.gateway.log_text()
+

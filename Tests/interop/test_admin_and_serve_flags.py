@@ -15,7 +15,7 @@ import h2.settings
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import Gateway, make_certs, served_fingerprint, switchyard_binary
+from conftest import Gateway, served_fingerprint, switchyard_binary
 
 
 def admin_request(port, method, path, timeout=10):
@@ -29,47 +29,36 @@ def admin_request(port, method, path, timeout=10):
         connection.close()
 
 
-def test_reload_tls_by_admin_call_swaps_the_certificate_and_keeps_connections(tmp_path):
-    first, second, live = tmp_path / "a", tmp_path / "b", tmp_path / "live"
-    make_certs(first)
-    make_certs(second)
-    live.mkdir()
-    for name in ("server.pem", "server-key.pem", "ca.pem"):
-        shutil.copy(first / name, live / name)
-    gw = Gateway(tmp_path, ["--model", "simple", "--workers-per-model", "1",
-                            "--tls-cert", str(live / "server.pem"), "--tls-key", str(live / "server-key.pem"),
-                            "--tls-client-ca", str(live / "ca.pem")])
-    try:
-        before = served_fingerprint(gw.tls_port, first / "ca.pem")
-        old = grpc.secure_channel(gw.tls_target, grpc.ssl_channel_credentials((first / "ca.pem").read_bytes()))
-        stub = health_pb2_grpc.HealthStub(old)
-        assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+def test_reload_tls_by_admin_call_swaps_the_certificate_and_keeps_connections(reloadable_tls_gateway):
+    setup = reloadable_tls_gateway
+    gw, first, second, live = setup.gateway, setup.first, setup.second, setup.live
+    before = served_fingerprint(gw.tls_port, first / "ca.pem")
+    old = grpc.secure_channel(gw.tls_target, grpc.ssl_channel_credentials((first / "ca.pem").read_bytes()))
+    stub = health_pb2_grpc.HealthStub(old)
+    assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
 
-        for name in ("server.pem", "server-key.pem", "ca.pem"):
-            shutil.copy(second / name, live / name)
-        status, body, content_type = admin_request(gw.admin_port, "POST", "/tls/reload")
-        assert status == 200, body
-        assert content_type == "application/json"
-        certificates = json.loads(body)["certificates"]
-        after = served_fingerprint(gw.tls_port, second / "ca.pem")
-        assert after != before
-        assert [c["sha256_fingerprint"] for c in certificates] == [after]
-        assert certificates[0]["common_name"] == "localhost"
-        assert "localhost" in certificates[0]["dns_names"]
-        assert certificates[0]["not_after"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        assert "TLS material reloaded" in gw.log_text()
-        # The connection opened before the reload still carries calls.
-        assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
-        old.close()
+    setup.swap_in_second()
+    status, body, content_type = admin_request(gw.admin_port, "POST", "/tls/reload")
+    assert status == 200, body
+    assert content_type == "application/json"
+    certificates = json.loads(body)["certificates"]
+    after = served_fingerprint(gw.tls_port, second / "ca.pem")
+    assert after != before
+    assert [c["sha256_fingerprint"] for c in certificates] == [after]
+    assert certificates[0]["common_name"] == "localhost"
+    assert "localhost" in certificates[0]["dns_names"]
+    assert certificates[0]["not_after"] > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    assert "TLS material reloaded" in gw.log_text()
+    # The connection opened before the reload still carries calls.
+    assert stub.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+    old.close()
 
-        # A key that does not belong to the certificate: 500 saying so, and the old material stays.
-        shutil.copy(first / "server-key.pem", live / "server-key.pem")
-        status, body, _ = admin_request(gw.admin_port, "POST", "/tls/reload")
-        assert status == 500
-        assert "previous certificate stays in use" in body
-        assert served_fingerprint(gw.tls_port, second / "ca.pem") == after
-    finally:
-        assert gw.stop() == 0
+    # A key that does not belong to the certificate: 500 saying so, and the old material stays.
+    shutil.copy(first / "server-key.pem", live / "server-key.pem")
+    status, body, _ = admin_request(gw.admin_port, "POST", "/tls/reload")
+    assert status == 500
+    assert "previous certificate stays in use" in body
+    assert served_fingerprint(gw.tls_port, second / "ca.pem") == after
 
 
 def test_admin_health_readiness_and_errors(gateway):

@@ -1,6 +1,5 @@
 import Foundation
 import H2Transport
-import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -20,13 +19,13 @@ import NIOPosix
 public final class AdminHTTPServer: Sendable {
     /// What the admin endpoints act on.
     public struct Actions: Sendable {
-        /// Reloads TLS material and returns each listener's certificate identity; nil when the
-        /// gateway has no TLS listener.
-        public var reloadTLS: (@Sendable () throws -> [PeerIdentity])?
+        /// Reloads TLS material (logging the outcome, with who asked) and returns each
+        /// listener's certificate identity; nil when the gateway has no TLS listener.
+        public var reloadTLS: (@Sendable (_ requestedBy: String) throws -> [PeerIdentity])?
         /// The models that have no live worker yet (empty when ready).
         public var modelsNotReady: @Sendable () -> [String]
 
-        public init(reloadTLS: (@Sendable () throws -> [PeerIdentity])?, modelsNotReady: @escaping @Sendable () -> [String]) {
+        public init(reloadTLS: (@Sendable (_ requestedBy: String) throws -> [PeerIdentity])?, modelsNotReady: @escaping @Sendable () -> [String]) {
             self.reloadTLS = reloadTLS
             self.modelsNotReady = modelsNotReady
         }
@@ -36,27 +35,24 @@ public final class AdminHTTPServer: Sendable {
     private let port: Int
     private let actions: Actions
     private let group: EventLoopGroup
-    private let logger: Logger
     private let channel = NIOLockedValueBox<Channel?>(nil)
 
-    public init(host: String, port: Int, actions: Actions, group: EventLoopGroup, logger: Logger) {
+    public init(host: String, port: Int, actions: Actions, group: EventLoopGroup) {
         self.host = host
         self.port = port
         self.actions = actions
         self.group = group
-        self.logger = logger
     }
 
     /// Binds the listener.
     public func start() async throws {
         let actions = self.actions
-        let logger = self.logger
         let bound = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(actions: actions, logger: logger))
+                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(actions: actions))
                 }
             }
             .bind(host: host, port: port).get()
@@ -82,12 +78,10 @@ final class AdminHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let actions: AdminHTTPServer.Actions
-    private let logger: Logger
     private var head: HTTPRequestHead?
 
-    init(actions: AdminHTTPServer.Actions, logger: Logger) {
+    init(actions: AdminHTTPServer.Actions) {
         self.actions = actions
-        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -143,10 +137,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             return (.serviceUnavailable, "text/plain; charset=utf-8", "this gateway has no TLS listener (--tls-address none); there is nothing to reload\n")
         }
         do {
-            let identities = try reload()
-            logger.notice(
-                "TLS material reloaded",
-                metadata: ["certificates": "\(identities.map(\.sha256Fingerprint))", "requested_by": "\(remote)"])
+            let identities = try reload(remote)
             let formatter = ISO8601DateFormatter()
             let certificates = identities.map { identity -> [String: Any] in
                 [
@@ -159,8 +150,6 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             let data = (try? JSONSerialization.data(withJSONObject: ["certificates": certificates], options: [.sortedKeys])) ?? Data()
             return (.ok, "application/json", String(decoding: data, as: UTF8.self) + "\n")
         } catch {
-            logger.error(
-                "TLS reload failed; the previous certificate stays in use", metadata: ["error": "\(error)", "requested_by": "\(remote)"])
             return (.internalServerError, "text/plain; charset=utf-8", "TLS reload failed; the previous certificate stays in use: \(error)\n")
         }
     }

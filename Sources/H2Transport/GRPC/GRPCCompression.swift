@@ -29,10 +29,17 @@ public enum GRPCCompression {
         /// The algorithm named `name` (content-codings are case-insensitive, RFC 9110 §8.4.1),
         /// or nil when Switchyard does not implement it.
         public init?(name: some StringProtocol) {
-            switch name.lowercased() {
-            case "identity": self = .identity
-            case "deflate": self = .deflate
-            case "gzip": self = .gzip
+            guard let algorithm = ASCIIBytes.withUTF8(name, { Algorithm(nameBytes: $0) }) else { return nil }
+            self = algorithm
+        }
+
+        /// `init(name:)` on the name's bytes (request headers are matched in place, without a
+        /// lower-cased copy).
+        init?(nameBytes bytes: UnsafeBufferPointer<UInt8>) {
+            switch bytes.count {
+            case 4 where ASCIIBytes.equalsCaseInsensitive(bytes, "gzip"): self = .gzip
+            case 7 where ASCIIBytes.equalsCaseInsensitive(bytes, "deflate"): self = .deflate
+            case 8 where ASCIIBytes.equalsCaseInsensitive(bytes, "identity"): self = .identity
             default: return nil
             }
         }

@@ -140,7 +140,7 @@ extension GRPCRequestHead {
         }
 
         // 3. te
-        guard fields.te.count == 1, equalsASCIICaseInsensitive(headers[fields.te.first].value, "trailers") else {
+        guard fields.te.count == 1, ASCIIBytes.withUTF8(headers[fields.te.first].value, { ASCIIBytes.equalsCaseInsensitive($0, "trailers") }) else {
             let found = fields.te.count == 0 ? "no te header" : "te '\(all(fields.te, "te").joined(separator: ", "))'"
             return .rejectWithGRPCStatus(
                 GRPCStatus(
@@ -189,7 +189,7 @@ extension GRPCRequestHead {
         case 0:
             break
         case 1:
-            guard let algorithm = algorithm(named: headers[fields.encoding.first].value),
+            guard let algorithm = GRPCCompression.Algorithm(name: headers[fields.encoding.first].value),
                 algorithm == .identity || supportedEncodings.contains(algorithm)
             else {
                 let accepted = acceptEncodingValue(supportedEncodings)
@@ -241,25 +241,10 @@ extension GRPCRequestHead {
         )
     }
 
-    /// The algorithm named `name` (case-insensitive), or nil; as `Algorithm(name:)` on the
-    /// bytes, without building a lower-cased copy.
-    private static func algorithm(named name: some StringProtocol) -> GRPCCompression.Algorithm? {
-        withUTF8(name) { algorithm(named: $0) }
-    }
-
-    private static func algorithm(named bytes: UnsafeBufferPointer<UInt8>) -> GRPCCompression.Algorithm? {
-        switch bytes.count {
-        case 4 where equalsASCIICaseInsensitive(bytes, "gzip"): return .gzip
-        case 7 where equalsASCIICaseInsensitive(bytes, "deflate"): return .deflate
-        case 8 where equalsASCIICaseInsensitive(bytes, "identity"): return .identity
-        default: return nil
-        }
-    }
-
     /// Appends the algorithms of a `grpc-accept-encoding` list (comma-separated names, spaces
     /// or tabs around them) that are known and not listed yet; scans the bytes in place.
     private static func appendAlgorithms(listedIn list: String, to algorithms: inout [GRPCCompression.Algorithm]) {
-        withUTF8(list) { bytes in
+        ASCIIBytes.withUTF8(list) { bytes in
             var start = 0
             while start <= bytes.count {
                 var end = start
@@ -268,7 +253,9 @@ extension GRPCRequestHead {
                 var high = end
                 while low < high && (bytes[low] == UInt8(ascii: " ") || bytes[low] == UInt8(ascii: "\t")) { low += 1 }
                 while high > low && (bytes[high - 1] == UInt8(ascii: " ") || bytes[high - 1] == UInt8(ascii: "\t")) { high -= 1 }
-                if let algorithm = algorithm(named: UnsafeBufferPointer(rebasing: bytes[low..<high])), !algorithms.contains(algorithm) {
+                if let algorithm = GRPCCompression.Algorithm(nameBytes: UnsafeBufferPointer(rebasing: bytes[low..<high])),
+                    !algorithms.contains(algorithm)
+                {
                     algorithms.append(algorithm)
                 }
                 start = end + 1
@@ -281,11 +268,11 @@ extension GRPCRequestHead {
     /// `;parameters`. Compared case-insensitively (media types are, RFC 9110 §8.3.1).
     /// `application/grpc-web` is a different protocol and does not qualify.
     public static func isGRPCContentType(_ value: some StringProtocol) -> Bool {
-        withUTF8(value) { bytes in
+        ASCIIBytes.withUTF8(value) { bytes in
             let prefix: StaticString = "application/grpc"
             let prefixLength = prefix.utf8CodeUnitCount
             guard bytes.count >= prefixLength,
-                equalsASCIICaseInsensitive(UnsafeBufferPointer(rebasing: bytes[0..<prefixLength]), prefix)
+                ASCIIBytes.equalsCaseInsensitive(UnsafeBufferPointer(rebasing: bytes[0..<prefixLength]), prefix)
             else { return false }
             guard bytes.count > prefixLength else { return true }
             let next = bytes[prefixLength]
@@ -370,31 +357,9 @@ extension GRPCRequestHead {
         }
     }
 
-    /// ASCII case-insensitive equality of `value` and `expected` (lower-case).
-    private static func equalsASCIICaseInsensitive(_ value: UnsafeBufferPointer<UInt8>, _ expected: StaticString) -> Bool {
-        guard value.count == expected.utf8CodeUnitCount else { return false }
-        let lower = expected.utf8Start
-        for index in 0..<value.count {
-            let byte = value[index]
-            if (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) != lower[index] { return false }
-        }
-        return true
-    }
-
-    private static func equalsASCIICaseInsensitive(_ value: String, _ expected: StaticString) -> Bool {
-        withUTF8(value) { equalsASCIICaseInsensitive($0, expected) }
-    }
-
-    /// Runs `body` on the UTF-8 bytes of `string` (contiguous for native strings; copied
-    /// otherwise).
-    private static func withUTF8<T>(_ string: some StringProtocol, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
-        if let result = string.utf8.withContiguousStorageIfAvailable(body) { return result }
-        return Array(string.utf8).withUnsafeBufferPointer(body)
-    }
-
     /// Whether `path` has the form `/Service/Method`, both parts non-empty and no third `/`.
     private static func isValidPath(_ path: String) -> Bool {
-        withUTF8(path) { bytes in
+        ASCIIBytes.withUTF8(path) { bytes in
             let slash = UInt8(ascii: "/")
             guard bytes.count >= 4, bytes[0] == slash else { return false }
             var separator = -1
