@@ -128,6 +128,16 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "GatewayTests",
+            dependencies: [
+                "Gateway", "H2Transport", "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
             name: "InferenceProtocolTests",
             dependencies: [
                 "InferenceProtocol", "ProtoWire",
