@@ -69,6 +69,13 @@ public struct GatewayConfiguration: Sendable {
     public var handshakeTimeout: TimeAmount = .seconds(10)
     /// The largest request message accepted. Default 64 MiB (tensors are large).
     public var maxReceiveMessageSize = 64 * 1024 * 1024
+    /// Requests of one ModelStreamInfer stream inside the gateway at once; beyond this the
+    /// stream is not read (HTTP/2 flow control holds the client) until one finishes. Default 32.
+    public var maxStreamRequestsInFlight = 32
+    /// Response bytes one ModelStreamInfer stream may leave unread by its client before the
+    /// gateway ends it with RESOURCE_EXHAUSTED. Well before that, the stream stops being read
+    /// and workers are asked to pause its streamed responses. Default 8 MiB.
+    public var maxStreamBufferedBytes = 8 * 1024 * 1024
     /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
     public var enableEchoService = false
     /// The models to serve and their workers. Default: the built-in example models

@@ -21,6 +21,8 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     private let ownedSocketDirectory: String?
     private let tlsContexts: [TLSContext]
+    /// The admin listener's own event loop.
+    private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, logger: Logger) throws {
         var listeners: [GRPCServer.Listener] = []
@@ -51,8 +53,10 @@ public final class GatewayServer: Sendable {
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
         self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: logger)
-        InferenceService(repository: repository, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize)
-            .register(on: registry)
+        InferenceService(
+            repository: repository, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
+            maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes
+        ).register(on: registry)
 
         health.register(on: registry)
         ReflectionService(registry: registry).register()
@@ -68,11 +72,16 @@ public final class GatewayServer: Sendable {
                 reloadTLS = { requestedBy in try Self.reload(contexts, requestedBy: requestedBy, logger: logger) }
             }
             let modelsNotReady: @Sendable () -> [String] = {
-                repository.modelNames.filter { name in !(repository.pool(for: name)?.isReady ?? false) }
+                let variants = repository.variants
+                return variants.filter { !(repository.pool(for: $0)?.isReady ?? false) }.map { key in
+                    variants.contains { $0.model == key.model && $0.version != key.version } ? "\(key.model) version \(key.version)" : key.model
+                }
             }
+            // Its own loop: a TLS reload reads files and builds an SSL_CTX, which must not
+            // hold up a loop that serves calls.
             self.adminServer = AdminHTTPServer(
                 host: admin.host, port: admin.port, actions: .init(reloadTLS: reloadTLS, modelsNotReady: modelsNotReady),
-                group: group)
+                group: adminGroup)
         } else {
             self.adminServer = nil
         }
@@ -132,7 +141,10 @@ public final class GatewayServer: Sendable {
         health.markAllNotServing()
         await server.shutdown()
         await adminServer?.shutdown()
+        try? await adminGroup.shutdownGracefully()
         await repository.unloadAll()
+        await repository.shutdown()
         if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
+        logger.info("stopped: every worker has exited")
     }
 }

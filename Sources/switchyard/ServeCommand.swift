@@ -55,7 +55,9 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Let --model name the diagnostic models (diagnostic_crash, diagnostic_stall, diagnostic_stateful), which crash or stall their workers on purpose (for tests); see `switchyard worker --help`.")
     var enableDiagnosticModels = false
 
-    @Option(name: .customLong("model"), help: "A model to serve (repeatable; default: the built-in simple, simple_string, simple_identity, repeat_int32).")
+    @Option(
+        name: .customLong("model"),
+        help: "A model to serve as NAME or NAME:VERSION (repeatable; several versions of one model run side by side, each with its own workers; default: the built-in simple, simple_string, simple_identity, repeat_int32 at version 1).")
     var models: [String] = []
 
     @Option(name: .customLong("workers-per-model"), help: "Worker processes per model.")
@@ -66,6 +68,16 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("max-queued-requests"), help: "Requests queued per model before RESOURCE_EXHAUSTED.")
     var maxQueuedRequests = 1024
+
+    @Option(
+        name: .customLong("max-stream-requests-in-flight"),
+        help: "Requests of one ModelStreamInfer stream inside the gateway at once; beyond that the stream is not read until one finishes.")
+    var maxStreamRequestsInFlight = 32
+
+    @Option(
+        name: .customLong("max-stream-buffered-bytes"),
+        help: "Response bytes one ModelStreamInfer stream may leave unread by its client before it is ended with RESOURCE_EXHAUSTED.")
+    var maxStreamBufferedBytes = 8 * 1024 * 1024
 
     @Option(name: .customLong("handshake-timeout-ms"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
     var handshakeTimeoutMilliseconds: Int64 = 10_000
@@ -121,9 +133,27 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try http2Configuration()
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
-        if let diagnostic = models.first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
+        guard maxStreamRequestsInFlight > 0 else { throw ValidationError("--max-stream-requests-in-flight must be at least 1") }
+        guard maxStreamBufferedBytes >= 65_536 else { throw ValidationError("--max-stream-buffered-bytes must be at least 65536") }
+        let variants = try modelVariants()
+        if let diagnostic = variants.map(\.model).first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
             throw ValidationError(
                 "model '\(diagnostic)' is a diagnostic model (it crashes or stalls its workers on purpose); add --enable-diagnostic-models")
+        }
+    }
+
+    /// The `--model` values as (model, version) pairs; the built-in models when none is given.
+    func modelVariants() throws -> [ModelVariantKey] {
+        guard !models.isEmpty else { return GatewayConfiguration.builtinModels.map { ModelVariantKey(model: $0, version: "1") } }
+        var seen: Set<ModelVariantKey> = []
+        return try models.map { text in
+            let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let key = ModelVariantKey(model: parts[0], version: parts.count == 2 ? parts[1] : "1")
+            guard !key.model.isEmpty, !key.version.isEmpty, !key.version.contains(where: { $0 == "/" || $0.isWhitespace }) else {
+                throw ValidationError("--model '\(text)' is not NAME or NAME:VERSION (for example simple or simple:2)")
+            }
+            guard seen.insert(key).inserted else { throw ValidationError("--model '\(text)' is given twice") }
+            return key
         }
     }
 
@@ -147,8 +177,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.enableDiagnosticModels = enableDiagnosticModels
         configuration.http2 = try http2Configuration()
         configuration.maxReceiveMessageSize = maxReceiveMessageSize
-        configuration.models = (models.isEmpty ? GatewayConfiguration.builtinModels : models).map {
-            var deployment = ModelDeployment(model: $0, workers: max(1, workersPerModel))
+        configuration.maxStreamRequestsInFlight = maxStreamRequestsInFlight
+        configuration.maxStreamBufferedBytes = maxStreamBufferedBytes
+        configuration.models = try modelVariants().map {
+            var deployment = ModelDeployment(model: $0.model, version: $0.version, workers: max(1, workersPerModel))
             deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker)
             deployment.maxQueuedRequests = max(0, maxQueuedRequests)
             return deployment

@@ -165,7 +165,7 @@ final class WorkerPoolStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.workerLost(worker(0), now: t0), [.dispatch(.init(id: 1, slot: 1))])
         let actions = machine.workerLost(worker(1), now: t0)
         XCTAssertEqual(actions.count, 1)
-        guard case .fail(id: 1, let status) = actions[0] else { return XCTFail("\(actions)") }
+        guard case .fail(id: 1, let status, _) = actions[0] else { return XCTFail("\(actions)") }
         XCTAssertEqual(status.code, .internalError)
         XCTAssertEqual(
             status.message,
@@ -179,7 +179,7 @@ final class WorkerPoolStateMachineTests: XCTestCase {
         var machine = makeMachine()
         machine.isIdempotent = false
         _ = machine.submit("a", now: t0)
-        guard case .fail(id: 1, let status)? = machine.workerLost(worker(0), now: t0).first else { return XCTFail() }
+        guard case .fail(id: 1, let status, _)? = machine.workerLost(worker(0), now: t0).first else { return XCTFail() }
         XCTAssertEqual(status.code, .unavailable)
         XCTAssertEqual(status.message, "worker m-0 of model 'm' died while running this request; the model is marked non-idempotent, so it was not retried")
     }
@@ -188,7 +188,7 @@ final class WorkerPoolStateMachineTests: XCTestCase {
         var machine = makeMachine()
         _ = machine.submit("a", now: t0)
         _ = machine.received(.partial, for: 1, fromSlot: 0, now: t0)
-        guard case .fail(id: 1, let status)? = machine.workerLost(worker(0), now: t0).first else { return XCTFail() }
+        guard case .fail(id: 1, let status, _)? = machine.workerLost(worker(0), now: t0).first else { return XCTFail() }
         XCTAssertEqual(status.message, "worker m-0 of model 'm' died after sending part of the responses; the stream cannot be resumed")
     }
 
@@ -203,7 +203,7 @@ final class WorkerPoolStateMachineTests: XCTestCase {
         var dying = makeMachine()
         _ = dying.submit("a", now: t0)
         _ = dying.stop()
-        guard case .fail(id: 1, let status)? = dying.workerLost(worker(0), now: t0).first else { return XCTFail() }
+        guard case .fail(id: 1, let status, _)? = dying.workerLost(worker(0), now: t0).first else { return XCTFail() }
         XCTAssertEqual(status.message, "worker m-0 of model 'm' stopped while running this request, and the model is unloading")
     }
 
@@ -269,7 +269,7 @@ final class WorkerPoolStateMachineTests: XCTestCase {
                         switch action {
                         case .dispatch(let dispatch): record(dispatch)
                         case .requeued: break
-                        case .fail(let id, _): end(id)
+                        case .fail(let id, _, _): end(id)
                         }
                     }
                 default:

@@ -12,18 +12,26 @@ public struct InferenceService: Sendable {
     /// Extensions reported by ServerMetadata.
     static let extensions = ["classification", "model_repository", "model_repository(unload_dependents)", "statistics"]
 
-    let repository: ModelRepository
+    let context: InferenceCallContext
     let version: String
-    let limits: ProtoLimits
 
-    public init(repository: ModelRepository, version: String, maxMessageSize: Int) {
-        self.repository = repository
+    /// - Parameters:
+    ///   - router: the routing seam every inference request passes through.
+    ///   - maxStreamRequestsInFlight: requests of one ModelStreamInfer stream in the gateway at
+    ///     once before the stream is no longer read.
+    ///   - maxStreamBufferedBytes: unread response bytes one stream may leave before it is ended.
+    public init(
+        repository: ModelRepository, router: any InferenceRouter = VersionRouter(), version: String, maxMessageSize: Int,
+        maxStreamRequestsInFlight: Int = 32, maxStreamBufferedBytes: Int = 8 * 1024 * 1024
+    ) {
+        self.context = InferenceCallContext(
+            repository: repository, router: router, limits: ProtoLimits(maxMessageSize: maxMessageSize),
+            maxStreamRequestsInFlight: max(1, maxStreamRequestsInFlight), maxStreamBufferedBytes: max(64 * 1024, maxStreamBufferedBytes))
         self.version = version
-        self.limits = ProtoLimits(maxMessageSize: maxMessageSize)
     }
 
     public func register(on registry: GRPCServiceRegistry) {
-        let repository = self.repository
+        let repository = context.repository
         let version = self.version
         func path(_ method: String) -> String { Self.servicePath + method }
 
@@ -34,7 +42,7 @@ public struct InferenceService: Sendable {
         }
         registry.registerImmediateUnary(path("ServerReady"), request: ServerReadyRequest.self, response: ServerReadyResponse.self) { _, _ in
             var response = ServerReadyResponse()
-            response.ready = repository.modelNames.allSatisfy { repository.pool(for: $0)?.isReady ?? true }
+            response.ready = repository.catalog.models.values.allSatisfy { model in model.pools.values.allSatisfy(\.isReady) }
             return response
         }
         registry.registerImmediateUnary(path("ServerMetadata"), request: ServerMetadataRequest.self, response: ServerMetadataResponse.self) { _, _ in
@@ -45,46 +53,49 @@ public struct InferenceService: Sendable {
             return response
         }
         registry.registerImmediateUnary(path("ModelReady"), request: ModelReadyRequest.self, response: ModelReadyResponse.self) { request, _ in
-            _ = try Self.descriptor(repository, request.name, request.version, requireReady: false)
+            let variant = try Self.variant(repository.catalog, request.name, request.version)
             var response = ModelReadyResponse()
-            response.ready = repository.pool(for: request.name)?.isReady ?? false
+            response.ready = variant.pool?.isReady ?? false
             return response
         }
         registry.registerImmediateUnary(path("ModelMetadata"), request: ModelMetadataRequest.self, response: ModelMetadataResponse.self) { request, _ in
-            let config = try Self.config(repository, request.name, request.version)
-            return Self.metadata(of: config)
+            let variant = try Self.variant(repository.catalog, request.name, request.version)
+            var response = Self.metadata(of: try Self.config(of: variant))
+            response.versions = variant.model.versions
+            return response
         }
         registry.registerImmediateUnary(path("ModelConfig"), request: ModelConfigRequest.self, response: ModelConfigResponse.self) { request, _ in
             var response = ModelConfigResponse()
-            response.config = try Self.config(repository, request.name, request.version)
+            response.config = try Self.config(of: Self.variant(repository.catalog, request.name, request.version))
             return response
         }
-        registry.registerImmediateUnary(path("ModelStatistics"), request: ModelStatisticsRequest.self, response: ModelStatisticsResponse.self) { request, _ in
-            var response = ModelStatisticsResponse()
-            let names = request.name.isEmpty ? repository.modelNames : [request.name]
-            for name in names {
-                guard let stats = repository.statistics(for: name) else {
-                    throw RPCError(code: .notFound, message: "unknown model '\(name)'")
+        registry.registerUnary(path("ModelStatistics"), request: ModelStatisticsRequest.self, response: ModelStatisticsResponse.self) {
+            request, call in
+            let catalog = repository.catalog
+            let promise = call.eventLoop.makePromise(of: ModelStatisticsResponse.self)
+            promise.completeWithTask {
+                var selected: [(name: String, version: String, pool: WorkerPool?)] = []
+                if request.name.isEmpty {
+                    for model in catalog.models.values.sorted(by: { $0.name < $1.name }) {
+                        for version in model.versions { selected.append((model.name, version, model.pools[version])) }
+                    }
+                } else if request.version.isEmpty {
+                    guard let model = catalog.models[request.name] else {
+                        throw RPCError(code: .notFound, message: "unknown model '\(request.name)'")
+                    }
+                    for version in model.versions { selected.append((model.name, version, model.pools[version])) }
+                } else {
+                    let variant = try Self.variant(catalog, request.name, request.version)
+                    selected.append((variant.model.name, variant.version, variant.pool))
                 }
-                var model = ModelStatistics()
-                model.name = name
-                model.version = "1"
-                model.lastInference = stats.lastInferenceMillis
-                model.inferenceCount = stats.inferenceCount
-                model.executionCount = stats.executionCount
-                var inference = InferStatistics()
-                inference.success = StatisticDuration(count: stats.successCount, ns: stats.successNanos)
-                inference.fail = StatisticDuration(count: stats.failCount, ns: stats.failNanos)
-                // Every successful request queued (perhaps for no time) and was computed once;
-                // the split of compute time comes from the workers' timing reports.
-                inference.queue = StatisticDuration(count: stats.successCount, ns: stats.queueNanos)
-                inference.computeInput = StatisticDuration(count: stats.successCount, ns: stats.computeInputNanos)
-                inference.computeInfer = StatisticDuration(count: stats.successCount, ns: stats.computeInferNanos)
-                inference.computeOutput = StatisticDuration(count: stats.successCount, ns: stats.computeOutputNanos)
-                model.inferenceStats = inference
-                response.modelStats.append(model)
+                var response = ModelStatisticsResponse()
+                for (name, version, pool) in selected {
+                    let stats = await pool?.statistics() ?? VariantStatistics()
+                    response.modelStats.append(Self.statistics(stats, name: name, version: version))
+                }
+                return response
             }
-            return response
+            return promise.futureResult
         }
         registry.registerImmediateUnary(path("RepositoryIndex"), request: RepositoryIndexRequest.self, response: RepositoryIndexResponse.self) { request, _ in
             repository.index(readyOnly: request.ready)
@@ -118,42 +129,68 @@ public struct InferenceService: Sendable {
             }
             return promise.futureResult
         }
-        let limits = self.limits
+        let context = self.context
         registry.register(path("ModelInfer")) { call in
-            ModelInferCallHandler(call: call, repository: repository, limits: limits)
+            ModelInferCallHandler(call: call, context: context)
         }
         registry.register(path("ModelStreamInfer")) { call in
-            ModelStreamInferCallHandler(call: call, repository: repository, limits: limits)
+            ModelStreamInferCallHandler(call: call, context: context)
         }
     }
 
     // MARK: Lookups
 
-    static func descriptor(_ repository: ModelRepository, _ name: String, _ version: String, requireReady: Bool) throws -> WorkerProtocol.ModelDescriptor? {
-        guard repository.knows(name) else {
-            throw RPCError(code: .notFound, message: "unknown model '\(name)'; RepositoryIndex lists the known ones")
-        }
-        guard version.isEmpty || version == "1" else {
-            throw RPCError(code: .notFound, message: "unknown version '\(version)' of model '\(name)'; it has version 1")
-        }
-        guard let pool = repository.pool(for: name) else {
-            if requireReady { throw RPCError(code: .unavailable, message: "model '\(name)' is not loaded") }
-            return nil
-        }
-        return pool.modelDescriptor
+    /// A model at a version ("" for its default), as the catalog has it.
+    struct Variant {
+        var model: ModelCatalog.Model
+        var version: String
+        var pool: WorkerPool? { model.pools[version] }
     }
 
-    static func config(_ repository: ModelRepository, _ name: String, _ version: String) throws -> ModelConfig {
-        guard let descriptor = try descriptor(repository, name, version, requireReady: true), let config = descriptor.config else {
-            throw RPCError(code: .unavailable, message: "model '\(name)' has no ready worker to describe it; try again shortly")
+    static func variant(_ catalog: ModelCatalog, _ name: String, _ version: String) throws(RPCError) -> Variant {
+        guard let model = catalog.models[name] else {
+            throw RPCError(code: .notFound, message: "unknown model '\(name)'; RepositoryIndex lists the known ones")
+        }
+        let chosen = version.isEmpty ? model.defaultVersion : version
+        guard model.versions.contains(chosen) else {
+            throw RPCError(code: .notFound, message: VersionRouter.unknownVersionMessage(chosen, of: model))
+        }
+        return Variant(model: model, version: chosen)
+    }
+
+    static func config(of variant: Variant) throws(RPCError) -> ModelConfig {
+        guard let pool = variant.pool else {
+            throw RPCError(code: .unavailable, message: "model '\(variant.model.name)' is not loaded")
+        }
+        guard let config = pool.modelDescriptor?.config else {
+            throw RPCError(code: .unavailable, message: "model '\(variant.model.name)' has no ready worker to describe it; try again shortly")
         }
         return config
+    }
+
+    static func statistics(_ stats: VariantStatistics, name: String, version: String) -> ModelStatistics {
+        var model = ModelStatistics()
+        model.name = name
+        model.version = version
+        model.lastInference = stats.lastInferenceUnixMillis
+        model.inferenceCount = stats.inferenceCount
+        model.executionCount = stats.executionCount
+        var inference = InferStatistics()
+        inference.success = StatisticDuration(count: stats.successCount, ns: stats.successNanos)
+        inference.fail = StatisticDuration(count: stats.failCount, ns: stats.failNanos)
+        // Every successful request queued (perhaps for no time) and was computed once; the split
+        // of compute time comes from the workers' timing reports.
+        inference.queue = StatisticDuration(count: stats.successCount, ns: stats.queueNanos)
+        inference.computeInput = StatisticDuration(count: stats.successCount, ns: stats.computeInputNanos)
+        inference.computeInfer = StatisticDuration(count: stats.successCount, ns: stats.computeInferNanos)
+        inference.computeOutput = StatisticDuration(count: stats.successCount, ns: stats.computeOutputNanos)
+        model.inferenceStats = inference
+        return model
     }
 
     static func metadata(of config: ModelConfig) -> ModelMetadataResponse {
         var response = ModelMetadataResponse()
         response.name = config.name
-        response.versions = ["1"]
         response.platform = config.platform.isEmpty ? "switchyard" : config.platform
         func tensor(_ name: String, _ type: DataType, _ dims: [Int64]) -> ModelMetadataResponse.TensorMetadata {
             var tensor = ModelMetadataResponse.TensorMetadata()

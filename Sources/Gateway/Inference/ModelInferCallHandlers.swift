@@ -1,80 +1,126 @@
-import Foundation
 import H2Transport
 import InferenceProtocol
 import NIOCore
+import NIOPosix
 import ProtoWire
 
-/// A request checked and ready for a pool.
+/// What the inference call handlers share: where requests go and the limits they keep.
+struct InferenceCallContext: Sendable {
+    let repository: ModelRepository
+    let router: any InferenceRouter
+    let limits: ProtoLimits
+    /// Requests of one ModelStreamInfer stream in flight before the gateway stops reading it.
+    let maxStreamRequestsInFlight: Int
+    /// Response bytes one stream may leave unread by its client before it is ended with
+    /// RESOURCE_EXHAUSTED (for workers that do not honour PAUSE).
+    let maxStreamBufferedBytes: Int
+}
+
+/// A request checked and bound to the shard that sends it.
 struct PreparedInfer {
-    let pool: WorkerPool
-    let workerRequest: WorkerProtocol.InferRequest
+    let shard: WorkerPoolShard
+    let shadow: WorkerPoolShard?
+    let request: PoolRequest
     let model: String
+    let version: String
     let id: String
     let batchSize: Int64
     let decoupled: Bool
     let wantsEmptyFinal: Bool
 }
 
-/// Decodes, looks up and validates one ModelInferRequest; the error is the gRPC status.
-func prepareInfer(_ bytes: ByteBuffer, repository: ModelRepository, limits: ProtoLimits, deadline: NIODeadline?) throws(RPCError) -> PreparedInfer {
-    let request: ModelInferRequest
-    do {
-        request = try ModelInferRequest(decoding: bytes, limits: limits)
-    } catch {
-        throw RPCError(code: .invalidArgument, message: "request is not a valid inference.ModelInferRequest: \(error)")
+/// Inspects, routes and validates one ModelInferRequest; the error is the gRPC status.
+///
+/// Runs on the call's event loop (`call.eventLoop`); `inspected` came from
+/// `InspectedInferRequest`, on the loop or, for large requests, from the thread pool.
+func prepareInfer(
+    _ inspected: InspectedInferRequest, bytes: ByteBuffer, call: GRPCServerCall, context: InferenceCallContext, receiver: WorkerReplyReceiver
+) throws(RPCError) -> PreparedInfer {
+    let route = context.router.route(
+        InferenceRouteRequest(
+            modelName: inspected.modelName, modelVersion: inspected.modelVersion, requestID: inspected.id, parameters: inspected.parameters,
+            metadata: call.head.metadata, connection: call.connection),
+        catalog: context.repository.catalog)
+    let pool: WorkerPool
+    let shadowPool: WorkerPool?
+    switch route {
+    case .refuse(let error): throw error
+    case .forward(let chosen, let shadow):
+        pool = chosen
+        shadowPool = shadow
     }
-    guard repository.knows(request.modelName) else {
-        throw RPCError(code: .notFound, message: "unknown model '\(request.modelName)'; RepositoryIndex lists the known ones")
+    guard let shard = pool.shard(on: call.eventLoop) else {
+        throw RPCError(code: .internalError, message: "the call runs on an event loop that has no share of the worker pools")
     }
-    guard request.modelVersion.isEmpty || request.modelVersion == "1" else {
-        throw RPCError(code: .notFound, message: "unknown version '\(request.modelVersion)' of model '\(request.modelName)'; it has version 1")
+    guard let descriptor = shard.descriptor ?? pool.modelDescriptor, let config = descriptor.config else {
+        throw RPCError(code: .unavailable, message: "no worker of model '\(inspected.modelName)' is ready; try again shortly")
     }
-    guard let pool = repository.pool(for: request.modelName) else {
-        throw RPCError(code: .unavailable, message: "model '\(request.modelName)' is not loaded; RepositoryModelLoad loads it")
+    let batchSize = try inspected.validate(against: config)
+    var deadlineUnixNanos: Int64 = 0
+    if let deadline = call.head.deadline {
+        deadlineUnixNanos = WallClock.nowUnixNanos() + (deadline - .now()).nanoseconds
     }
-    guard let descriptor = pool.modelDescriptor, let config = descriptor.config else {
-        throw RPCError(code: .unavailable, message: "no worker of model '\(request.modelName)' is ready; try again shortly")
-    }
-    let batchSize: Int64
-    do {
-        batchSize = try InferRequestValidator.validate(request, config: config)
-    } catch {
-        throw RPCError(code: .invalidArgument, message: error.description)
-    }
-    var workerRequest = WorkerProtocol.InferRequest()
-    workerRequest.modelName = request.modelName
-    workerRequest.modelVersion = "1"
-    workerRequest.request = bytes
-    if let deadline {
-        let remaining = deadline - .now()
-        workerRequest.deadlineUnixNanos = Int64(Date().timeIntervalSince1970 * 1e9) + remaining.nanoseconds
-    }
-    var wantsEmptyFinal = false
-    if case .bool(true)? = request.parameters["triton_enable_empty_final_response"]?.choice { wantsEmptyFinal = true }
+    let version = pool.deployment.version
     return PreparedInfer(
-        pool: pool, workerRequest: workerRequest, model: request.modelName, id: request.id, batchSize: batchSize,
-        decoupled: descriptor.decoupled, wantsEmptyFinal: wantsEmptyFinal)
+        shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
+        request: PoolRequest(
+            modelName: inspected.modelName, modelVersion: version, bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: receiver),
+        model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: descriptor.decoupled,
+        wantsEmptyFinal: inspected.wantsEmptyFinal)
 }
 
-extension GRPCStatus.Code {
-    init(workerCode: Int32) {
-        self = GRPCStatus.Code(rawValue: Int(workerCode)) ?? .unknown
+/// Sends a copy of a request to a shadow variant and drops whatever it answers.
+final class ShadowReceiver: WorkerReplyReceiver {
+    func workerReplied(_ reply: WorkerReply, requestID: UInt64, queueNanoseconds: Int64, shard: WorkerPoolShard) {
+        switch reply {
+        case .response(_, let final, let timing):
+            if final { shard.statistics.record(success: true, nanoseconds: 0, batchSize: 1, timing: timing, now: .now()) }
+        case .streamEnd: break
+        case .failed: shard.statistics.record(success: false, nanoseconds: 0, batchSize: 0, now: .now())
+        }
+    }
+
+    static func submit(_ prepared: PreparedInfer) {
+        guard let shadow = prepared.shadow else { return }
+        var copy = prepared.request
+        copy.receiver = ShadowReceiver()
+        _ = shadow.submit(copy)
+    }
+}
+
+/// Runs `inspect` on the bytes: inline when small, else on the repository's thread pool (so a
+/// large request does not hold up the other calls of the loop), then `body` on `loop`.
+func inspectInferRequest(
+    _ bytes: ByteBuffer, context: InferenceCallContext, loop: EventLoop,
+    then body: @escaping (Result<InspectedInferRequest, RPCError>) -> Void
+) {
+    if bytes.readableBytes <= InspectedInferRequest.inlineLimit {
+        body(Result { () throws(RPCError) in try InspectedInferRequest(bytes, limits: context.limits) })
+        return
+    }
+    let limits = context.limits
+    context.repository.threadPool.runIfActive(eventLoop: loop) {
+        Result { () throws(RPCError) in try InspectedInferRequest(bytes, limits: limits) }
+    }.assumeIsolated().whenComplete { result in
+        switch result {
+        case .success(let inspected): body(inspected)
+        case .failure: body(.failure(RPCError(code: .unavailable, message: "the gateway is shutting down")))
+        }
     }
 }
 
 /// ModelInfer: one request, one response.
-final class ModelInferCallHandler: GRPCServerCallHandler {
+final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
     private let call: GRPCServerCall
-    private let repository: ModelRepository
-    private let limits: ProtoLimits
+    private let context: InferenceCallContext
     private var request: ByteBuffer?
-    private var ticket: PoolTicket?
-    private var pool: WorkerPool?
+    private var prepared: PreparedInfer?
+    private var requestID: UInt64?
+    private var started = NIODeadline.uptimeNanoseconds(0)
 
-    init(call: GRPCServerCall, repository: ModelRepository, limits: ProtoLimits) {
+    init(call: GRPCServerCall, context: InferenceCallContext) {
         self.call = call
-        self.repository = repository
-        self.limits = limits
+        self.context = context
     }
 
     func callReceived(message: ByteBuffer) {
@@ -90,9 +136,17 @@ final class ModelInferCallHandler: GRPCServerCallHandler {
             if !call.isFinished { call.finish(GRPCStatus(code: .internalError, message: "ModelInfer received no request message")) }
             return
         }
+        started = .now()
+        inspectInferRequest(request, context: context, loop: call.eventLoop) { result in
+            self.submit(result, bytes: request)
+        }
+    }
+
+    private func submit(_ inspection: Result<InspectedInferRequest, RPCError>, bytes: ByteBuffer) {
+        guard !call.isFinished else { return }
         let prepared: PreparedInfer
         do {
-            prepared = try prepareInfer(request, repository: repository, limits: limits, deadline: call.head.deadline)
+            prepared = try prepareInfer(inspection.get(), bytes: bytes, call: call, context: context, receiver: self)
         } catch {
             call.finish(error)
             return
@@ -101,113 +155,138 @@ final class ModelInferCallHandler: GRPCServerCallHandler {
             call.finish(GRPCStatus(code: .invalidArgument, message: "model '\(prepared.model)' is decoupled (it may answer with many responses); use ModelStreamInfer"))
             return
         }
-        let started = NIODeadline.now()
-        let loopBound = NIOLoopBound(call, eventLoop: call.eventLoop)
-        let repository = self.repository
-        let ticketBox = NIOLoopBound(TicketBox(), eventLoop: call.eventLoop)
-        pool = prepared.pool
-        ticket = prepared.pool.submit(prepared.workerRequest) { reply in
-            loopBound.eventLoop.execute {
-                let call = loopBound.value
-                guard !call.isFinished else { return }
-                let elapsed = UInt64((NIODeadline.now() - started).nanoseconds)
-                switch reply {
-                case .response(let bytes, _, let timing):
-                    repository.record(
-                        model: prepared.model, success: true, nanoseconds: elapsed,
-                        queueNanoseconds: ticketBox.value.ticket?.queueNanoseconds ?? 0, batchSize: UInt64(prepared.batchSize),
-                        timing: timing)
-                    call.sendMessage(bytes)
-                    call.finish(.ok)
-                case .streamEnd:
-                    call.finish(GRPCStatus(code: .internalError, message: "model '\(prepared.model)' sent no response"))
-                case .failed(let code, let message):
-                    repository.record(model: prepared.model, success: false, nanoseconds: elapsed, batchSize: 0)
-                    call.finish(GRPCStatus(code: GRPCStatus.Code(workerCode: code), message: message))
-                }
-            }
+        switch prepared.shard.submit(prepared.request) {
+        case .success(let id):
+            self.prepared = prepared
+            self.requestID = id
+            ShadowReceiver.submit(prepared)
+        case .failure(let status):
+            prepared.shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
+            call.finish(status)
         }
-        ticketBox.value.ticket = ticket
+    }
+
+    private var elapsed: UInt64 { UInt64(max(0, (NIODeadline.now() - started).nanoseconds)) }
+
+    func workerReplied(_ reply: WorkerReply, requestID: UInt64, queueNanoseconds: Int64, shard: WorkerPoolShard) {
+        guard let prepared, !call.isFinished else { return }
+        switch reply {
+        case .response(let bytes, _, let timing):
+            shard.statistics.record(
+                success: true, nanoseconds: elapsed, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize),
+                timing: timing, now: .now())
+            call.sendMessage(bytes)
+            call.finish(.ok)
+        case .streamEnd:
+            call.finish(GRPCStatus(code: .internalError, message: "model '\(prepared.model)' sent no response"))
+        case .failed(let status):
+            shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
+            call.finish(status)
+        }
     }
 
     func callCancelled(_ status: GRPCStatus) {
-        if let ticket, let pool { pool.cancel(ticket, reason: "\(status)") }
+        if let prepared, let requestID { prepared.shard.cancel(requestID, reason: "\(status)") }
     }
-}
-
-/// Holds a ticket that the reply callback reads after `submit` returned it.
-final class TicketBox {
-    var ticket: PoolTicket?
 }
 
 /// ModelStreamInfer: many requests in flight on one stream; each response carries its request
 /// id; a failed request is reported in `error_message` and the stream goes on.
-final class ModelStreamInferCallHandler: GRPCServerCallHandler {
-    private let call: GRPCServerCall
-    private let repository: ModelRepository
-    private let limits: ProtoLimits
-    private var nextKey = 0
-    private var pendingKeys: Set<Int> = []
-    private var tickets: [Int: (WorkerPool, PoolTicket)] = [:]
-    private var clientDone = false
+///
+/// Under backpressure: at most `maxStreamRequestsInFlight` requests of the stream are in the
+/// gateway at once (beyond that the stream is not read, so HTTP/2 flow control holds the
+/// client); while the client does not read responses, the stream is not read either and the
+/// workers are asked to PAUSE its streamed responses; a stream whose unread responses still
+/// exceed `maxStreamBufferedBytes` is ended with RESOURCE_EXHAUSTED.
+final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
+    private struct Key: Hashable {
+        var shard: ObjectIdentifier
+        var id: UInt64
+    }
 
-    init(call: GRPCServerCall, repository: ModelRepository, limits: ProtoLimits) {
+    private struct Entry {
+        var prepared: PreparedInfer
+        var requestID: UInt64
+        var started: NIODeadline
+    }
+
+    private let call: GRPCServerCall
+    private let context: InferenceCallContext
+    private var entries: [Key: Entry] = [:]
+    private var clientDone = false
+    /// A large message is being inspected on the thread pool; the stream waits for it.
+    private var inspecting = false
+    private var receivingPaused = false
+    private var responsesPaused = false
+
+    init(call: GRPCServerCall, context: InferenceCallContext) {
         self.call = call
-        self.repository = repository
-        self.limits = limits
+        self.context = context
         call.sendHeaders()
+        call.onWritabilityChanged = { [weak self] writable in self?.writabilityChanged(writable) }
     }
 
     func callReceived(message: ByteBuffer) {
+        let started = NIODeadline.now()
+        inspecting = true
+        updateReceiving()
+        inspectInferRequest(message, context: context, loop: call.eventLoop) { result in
+            self.inspecting = false
+            self.submit(result, bytes: message, started: started)
+            self.updateReceiving()
+            self.finishIfDone()
+        }
+    }
+
+    private func submit(_ inspection: Result<InspectedInferRequest, RPCError>, bytes: ByteBuffer, started: NIODeadline) {
+        guard !call.isFinished else { return }
         let prepared: PreparedInfer
         do {
-            prepared = try prepareInfer(message, repository: repository, limits: limits, deadline: call.head.deadline)
+            prepared = try prepareInfer(inspection.get(), bytes: bytes, call: call, context: context, receiver: self)
         } catch {
             sendError(error.message)
             return
         }
-        let key = nextKey
-        nextKey += 1
-        pendingKeys.insert(key)
-        let started = NIODeadline.now()
-        let loopBound = NIOLoopBound(self, eventLoop: call.eventLoop)
-        let ticket = prepared.pool.submit(prepared.workerRequest) { reply in
-            loopBound.eventLoop.execute {
-                loopBound.value.handle(reply, key: key, prepared: prepared, started: started)
-            }
+        switch prepared.shard.submit(prepared.request) {
+        case .success(let id):
+            entries[Key(shard: ObjectIdentifier(prepared.shard), id: id)] = Entry(prepared: prepared, requestID: id, started: started)
+            if responsesPaused && prepared.decoupled { prepared.shard.setPaused(true, for: id) }
+            ShadowReceiver.submit(prepared)
+        case .failure(let status):
+            prepared.shard.statistics.record(success: false, nanoseconds: 0, batchSize: 0, now: .now())
+            sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
         }
-        if let ticket { tickets[key] = (prepared.pool, ticket) }
     }
 
-    private func handle(_ reply: WorkerReply, key: Int, prepared: PreparedInfer, started: NIODeadline) {
-        guard pendingKeys.contains(key), !call.isFinished else { return }
-        let elapsed = UInt64((NIODeadline.now() - started).nanoseconds)
+    func workerReplied(_ reply: WorkerReply, requestID: UInt64, queueNanoseconds: Int64, shard: WorkerPoolShard) {
+        let key = Key(shard: ObjectIdentifier(shard), id: requestID)
+        guard let entry = entries[key], !call.isFinished else { return }
+        let prepared = entry.prepared
+        let elapsed = UInt64(max(0, (NIODeadline.now() - entry.started).nanoseconds))
+        let queued = UInt64(max(0, queueNanoseconds))
         switch reply {
         case .response(let bytes, let final, let timing):
             sendResponse(bytes)
             if final && !prepared.decoupled {
-                repository.record(
-                    model: prepared.model, success: true, nanoseconds: elapsed, queueNanoseconds: tickets[key]?.1.queueNanoseconds ?? 0,
-                    batchSize: UInt64(prepared.batchSize), timing: timing)
+                shard.statistics.record(
+                    success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), timing: timing,
+                    now: .now())
                 complete(key)
             }
         case .streamEnd:
-            repository.record(
-                model: prepared.model, success: true, nanoseconds: elapsed, queueNanoseconds: tickets[key]?.1.queueNanoseconds ?? 0,
-                batchSize: UInt64(prepared.batchSize))
+            shard.statistics.record(success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), now: .now())
             if prepared.wantsEmptyFinal {
                 var empty = ModelInferResponse()
                 empty.modelName = prepared.model
-                empty.modelVersion = "1"
+                empty.modelVersion = prepared.version
                 empty.id = prepared.id
                 empty.parameters["triton_final_response"] = InferParameter(.bool(true))
                 sendResponse(empty.encoded())
             }
             complete(key)
-        case .failed(let code, let message):
-            repository.record(model: prepared.model, success: false, nanoseconds: elapsed, batchSize: 0)
-            let status = GRPCStatus(code: GRPCStatus.Code(workerCode: code), message: message)
-            sendError("request '\(prepared.id)' failed: \(status.code): \(message)")
+        case .failed(let status):
+            shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
+            sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
             complete(key)
         }
     }
@@ -217,6 +296,13 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler {
         var writer = ProtoWriter(capacity: inferResponse.readableBytes + 8)
         writer.writeBytes(field: 2, inferResponse)
         call.sendMessage(writer.buffer)
+        let buffered = call.bufferedOutboundBytes
+        if buffered > context.maxStreamBufferedBytes {
+            abandon(
+                GRPCStatus(
+                    code: .resourceExhausted,
+                    message: "the client is not reading its responses: \(buffered) bytes are waiting, more than the \(context.maxStreamBufferedBytes) allowed per stream"))
+        }
     }
 
     private func sendError(_ message: String) {
@@ -225,20 +311,52 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler {
         call.sendMessage(response.encoded())
     }
 
-    private func complete(_ key: Int) {
-        pendingKeys.remove(key)
-        tickets.removeValue(forKey: key)
-        if clientDone && pendingKeys.isEmpty { call.finish(.ok) }
+    private func complete(_ key: Key) {
+        entries.removeValue(forKey: key)
+        updateReceiving()
+        finishIfDone()
+    }
+
+    private func finishIfDone() {
+        if clientDone && entries.isEmpty && !inspecting && !call.isFinished { call.finish(.ok) }
+    }
+
+    /// Reads the stream only while it has room for another request and its client reads.
+    private func updateReceiving() {
+        let pause = inspecting || entries.count >= context.maxStreamRequestsInFlight || !call.isWritable
+        guard pause != receivingPaused, !call.isFinished else { return }
+        receivingPaused = pause
+        if pause { call.pauseReceiving() } else { call.resumeReceiving() }
+    }
+
+    private func writabilityChanged(_ writable: Bool) {
+        guard responsesPaused == writable else { return }
+        responsesPaused = !writable
+        for entry in entries.values where entry.prepared.decoupled {
+            entry.prepared.shard.setPaused(!writable, for: entry.requestID)
+        }
+        updateReceiving()
     }
 
     func callReceivedEnd() {
         clientDone = true
-        if pendingKeys.isEmpty { call.finish(.ok) }
+        finishIfDone()
+    }
+
+    /// Ends the call and every request of it.
+    private func abandon(_ status: GRPCStatus) {
+        cancelAll(reason: status.message)
+        call.finish(status)
+    }
+
+    private func cancelAll(reason: String) {
+        let open = entries
+        entries.removeAll()
+        for entry in open.values { entry.prepared.shard.cancel(entry.requestID, reason: reason) }
     }
 
     func callCancelled(_ status: GRPCStatus) {
-        for (pool, ticket) in tickets.values { pool.cancel(ticket, reason: "\(status)") }
-        tickets.removeAll()
-        pendingKeys.removeAll()
+        cancelAll(reason: "\(status)")
+        call.onWritabilityChanged = nil
     }
 }

@@ -3,72 +3,145 @@ import InferenceProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
-/// The models the gateway knows, each with its worker pool while loaded, and per-model
-/// statistics. Thread-safe.
-public final class ModelRepository: Sendable {
-    /// Counters behind ModelStatistics; nanosecond totals.
-    struct Statistics: Sendable {
-        var successCount: UInt64 = 0
-        var successNanos: UInt64 = 0
-        var failCount: UInt64 = 0
-        var failNanos: UInt64 = 0
-        var queueNanos: UInt64 = 0
-        var computeInputNanos: UInt64 = 0
-        var computeInferNanos: UInt64 = 0
-        var computeOutputNanos: UInt64 = 0
-        var inferenceCount: UInt64 = 0
-        var executionCount: UInt64 = 0
-        var lastInferenceMillis: UInt64 = 0
+/// A model at one version: what a pool serves and a route points at.
+public struct ModelVariantKey: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var model: String
+    public var version: String
+
+    public init(model: String, version: String) {
+        self.model = model
+        self.version = version
     }
 
+    public var description: String { "\(model):\(version)" }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        a.model != b.model ? a.model < b.model : ModelCatalog.versionOrder(a.version, b.version)
+    }
+}
+
+/// The models a request can be routed to, as one immutable value: every known model with its
+/// versions, and the pool of each loaded one. The repository swaps in a new catalog when a
+/// model loads or unloads; a call keeps the catalog (and pool) it started with.
+public struct ModelCatalog: Sendable {
+    /// One model's versions.
+    public struct Model: Sendable {
+        public var name: String
+        /// Every configured version, loaded or not, oldest first.
+        public var versions: [String]
+        /// The pools of the loaded versions.
+        public var pools: [String: WorkerPool]
+
+        /// The version an empty `model_version` means: the newest loaded one (as Triton's
+        /// default "latest" version policy does), or the newest configured when none is loaded.
+        public var defaultVersion: String { versions.last(where: { pools[$0] != nil }) ?? versions.last ?? "1" }
+    }
+
+    public var models: [String: Model] = [:]
+
+    public init() {}
+
+    /// Orders versions numerically when both are numbers, else as text.
+    static func versionOrder(_ a: String, _ b: String) -> Bool {
+        if let x = Int64(a), let y = Int64(b) { return x < y }
+        return a < b
+    }
+}
+
+/// The models the gateway knows, each version with its worker pool while loaded.
+///
+/// Thread-safe; its lock is taken on loads, unloads and catalog reads, never per request once a
+/// call has its pool. Worker processes are supervised on the repository's own control event
+/// loop and started from its thread pool, never on a loop that serves calls.
+public final class ModelRepository: Sendable {
     private struct Entry: Sendable {
         var deployment: ModelDeployment
         var pool: WorkerPool?
-        var statistics = Statistics()
         var unloadReason = ""
     }
 
-    private let entries: NIOLockedValueBox<[String: Entry]>
+    private let entries: NIOLockedValueBox<[ModelVariantKey: Entry]>
+    private let catalogBox: NIOLockedValueBox<ModelCatalog>
     private let launcher: WorkerLauncher
     private let group: EventLoopGroup
+    private let controlGroup: MultiThreadedEventLoopGroup
+    /// For blocking work off the serving loops: starting processes, file I/O, large decodes.
+    public let threadPool: NIOThreadPool
     private let logger: Logger
 
     public init(deployments: [ModelDeployment], launcher: WorkerLauncher, group: EventLoopGroup, logger: Logger) {
-        self.entries = NIOLockedValueBox(Dictionary(uniqueKeysWithValues: deployments.map { ($0.model, Entry(deployment: $0)) }))
+        var entries: [ModelVariantKey: Entry] = [:]
+        for deployment in deployments {
+            entries[ModelVariantKey(model: deployment.model, version: deployment.version)] = Entry(deployment: deployment)
+        }
+        self.entries = NIOLockedValueBox(entries)
+        self.catalogBox = NIOLockedValueBox(Self.makeCatalog(entries))
         self.launcher = launcher
         self.group = group
+        self.controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.threadPool = NIOThreadPool(numberOfThreads: 2)
+        self.threadPool.start()
         self.logger = logger
     }
 
-    /// Every model name known, loaded or not, sorted.
-    public var modelNames: [String] { entries.withLockedValue { $0.keys.sorted() } }
+    /// The routable models now. A lock read; callers keep the value for the whole call.
+    public var catalog: ModelCatalog { catalogBox.withLockedValue { $0 } }
 
-    /// The pool of a loaded model.
-    public func pool(for model: String) -> WorkerPool? {
-        entries.withLockedValue { $0[model]?.pool }
+    private static func makeCatalog(_ entries: [ModelVariantKey: Entry]) -> ModelCatalog {
+        var catalog = ModelCatalog()
+        for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            catalog.models[key.model, default: .init(name: key.model, versions: [], pools: [:])].versions.append(key.version)
+            if let pool = entry.pool { catalog.models[key.model]!.pools[key.version] = pool }
+        }
+        return catalog
+    }
+
+    private func publishCatalog() {
+        let catalog = entries.withLockedValue { Self.makeCatalog($0) }
+        catalogBox.withLockedValue { $0 = catalog }
+    }
+
+    /// Every model name known, loaded or not, sorted.
+    public var modelNames: [String] { catalog.models.keys.sorted() }
+
+    /// Every variant known, sorted by model then version.
+    public var variants: [ModelVariantKey] { entries.withLockedValue { $0.keys.sorted() } }
+
+    /// The pool of a loaded variant.
+    public func pool(for key: ModelVariantKey) -> WorkerPool? {
+        entries.withLockedValue { $0[key]?.pool }
     }
 
     /// True when the model is known (loaded or not).
     public func knows(_ model: String) -> Bool {
-        entries.withLockedValue { $0[model] != nil }
+        catalog.models[model] != nil
     }
 
-    /// Starts the workers of `model`; returns when one is ready (or they failed).
+    /// Starts the workers of every version of `model`; returns when each is ready (or failed).
     public func load(_ model: String) async throws {
-        let pool: WorkerPool? = try entries.withLockedValue { entries in
-            guard var entry = entries[model] else { throw ModelRepositoryError.unknownModel(model) }
-            guard entry.pool == nil else { return nil }
-            let pool = WorkerPool(deployment: entry.deployment, launcher: launcher, group: group, logger: logger)
-            entry.pool = pool
-            entry.unloadReason = ""
-            entries[model] = entry
-            return pool
+        let pools: [WorkerPool] = try entries.withLockedValue { entries in
+            let keys = entries.keys.filter { $0.model == model }
+            guard !keys.isEmpty else { throw ModelRepositoryError.unknownModel(model) }
+            var started: [WorkerPool] = []
+            for key in keys where entries[key]!.pool == nil {
+                let pool = WorkerPool(
+                    deployment: entries[key]!.deployment, launcher: launcher, group: group, control: controlGroup.next(),
+                    threadPool: threadPool, logger: logger)
+                entries[key]!.pool = pool
+                entries[key]!.unloadReason = ""
+                started.append(pool)
+            }
+            return started
         }
-        guard let pool else { return }
-        await pool.start()
-        guard pool.isReady else {
-            throw ModelRepositoryError.failedToLoad(model, "no worker became ready; see the worker log lines above")
+        publishCatalog()
+        await withTaskGroup(of: Void.self) { group in
+            for pool in pools { group.addTask { await pool.start() } }
+        }
+        if let failed = pools.first(where: { !$0.isReady }) {
+            throw ModelRepositoryError.failedToLoad(
+                model, "no worker of version \(failed.deployment.version) became ready; see the worker log lines above")
         }
     }
 
@@ -87,20 +160,27 @@ public final class ModelRepository: Sendable {
         }
     }
 
-    /// Stops taking requests for `model`, waits for those in flight, stops its workers.
+    /// Stops taking requests for every version of `model`, waits for those in flight, stops
+    /// its workers and waits for them to exit.
     public func unload(_ model: String) async throws {
-        let pool: WorkerPool? = try entries.withLockedValue { entries in
-            guard var entry = entries[model] else { throw ModelRepositoryError.unknownModel(model) }
-            let pool = entry.pool
-            entry.pool = nil
-            entry.unloadReason = "unloaded"
-            entries[model] = entry
-            return pool
+        let pools: [WorkerPool] = try entries.withLockedValue { entries in
+            let keys = entries.keys.filter { $0.model == model }
+            guard !keys.isEmpty else { throw ModelRepositoryError.unknownModel(model) }
+            var stopping: [WorkerPool] = []
+            for key in keys {
+                if let pool = entries[key]!.pool { stopping.append(pool) }
+                entries[key]!.pool = nil
+                entries[key]!.unloadReason = "unloaded"
+            }
+            return stopping
         }
-        await pool?.drainAndStop()
+        publishCatalog()
+        await withTaskGroup(of: Void.self) { group in
+            for pool in pools { group.addTask { await pool.drainAndStop() } }
+        }
     }
 
-    /// Unloads everything (shutdown).
+    /// Unloads everything and waits for every worker to exit (shutdown).
     public func unloadAll() async {
         await withTaskGroup(of: Void.self) { group in
             for name in modelNames {
@@ -109,13 +189,19 @@ public final class ModelRepository: Sendable {
         }
     }
 
-    /// The repository index: every model with its state.
+    /// Releases the control loop and the thread pool; call after `unloadAll`.
+    public func shutdown() async {
+        try? await threadPool.shutdownGracefully()
+        try? await controlGroup.shutdownGracefully()
+    }
+
+    /// The repository index: every model version with its state.
     public func index(readyOnly: Bool) -> RepositoryIndexResponse {
         var response = RepositoryIndexResponse()
-        for (name, entry) in entries.withLockedValue({ $0 }).sorted(by: { $0.key < $1.key }) {
+        for (key, entry) in entries.withLockedValue({ $0 }).sorted(by: { $0.key < $1.key }) {
             var model = RepositoryIndexResponse.ModelIndex()
-            model.name = name
-            model.version = "1"
+            model.name = key.model
+            model.version = key.version
             if let pool = entry.pool {
                 model.state = pool.isReady ? "READY" : "UNAVAILABLE"
                 if !pool.isReady { model.reason = "no worker is ready" }
@@ -124,49 +210,9 @@ public final class ModelRepository: Sendable {
                 model.reason = entry.unloadReason.isEmpty ? "not loaded" : entry.unloadReason
             }
             if readyOnly && model.state != "READY" { continue }
-            model.version = "1"
             response.models.append(model)
         }
         return response
-    }
-
-    /// Records one request. `queueNanoseconds` is the time it waited in the gateway's queue;
-    /// `timing`, when the worker reported it, splits the rest (and says whether this request
-    /// stands for its batch's execution); without it the whole rest counts as compute_infer and
-    /// the request as one execution.
-    func record(
-        model: String, success: Bool, nanoseconds: UInt64, queueNanoseconds: UInt64 = 0, batchSize: UInt64,
-        timing: WorkerProtocol.Timing? = nil
-    ) {
-        entries.withLockedValue { entries in
-            guard var entry = entries[model] else { return }
-            if success {
-                let gatewayQueue = min(queueNanoseconds, nanoseconds)
-                entry.statistics.successCount += 1
-                entry.statistics.successNanos += nanoseconds
-                entry.statistics.inferenceCount += batchSize
-                if let timing {
-                    entry.statistics.queueNanos += gatewayQueue + timing.queueNs
-                    entry.statistics.computeInputNanos += timing.computeInputNs
-                    entry.statistics.computeInferNanos += timing.computeInferNs
-                    entry.statistics.computeOutputNanos += timing.computeOutputNs
-                    if timing.countsExecution { entry.statistics.executionCount += 1 }
-                } else {
-                    entry.statistics.queueNanos += gatewayQueue
-                    entry.statistics.computeInferNanos += nanoseconds - gatewayQueue
-                    entry.statistics.executionCount += 1
-                }
-            } else {
-                entry.statistics.failCount += 1
-                entry.statistics.failNanos += nanoseconds
-            }
-            entry.statistics.lastInferenceMillis = UInt64(Date().timeIntervalSince1970 * 1000)
-            entries[model] = entry
-        }
-    }
-
-    func statistics(for model: String) -> Statistics? {
-        entries.withLockedValue { $0[model]?.statistics }
     }
 }
 

@@ -80,13 +80,13 @@ struct WorkerPoolStateMachine<Payload> {
         case cancelRunning(Payload, slot: Int, next: Dispatch?)
     }
 
-    enum LostAction: Equatable {
+    enum LostAction {
         /// Send request `id` to the worker in `slot`.
         case dispatch(Dispatch)
         /// It waits at the head of the queue for a worker.
         case requeued(id: UInt64)
-        /// It ended with this status.
-        case fail(id: UInt64, GRPCStatus)
+        /// It ended with this status and is gone from the shard.
+        case fail(id: UInt64, GRPCStatus, Payload)
     }
 
     private struct Worker {
@@ -257,7 +257,7 @@ struct WorkerPoolStateMachine<Payload> {
             }
             if let failure {
                 requests[id] = nil
-                actions.append(.fail(id: id, failure))
+                actions.append(.fail(id: id, failure, request.payload))
             } else if let slot = leastLoadedSlot() {
                 request.phase = .running(workers[slot]!.id)
                 request.dispatchedAt = now
@@ -314,3 +314,5 @@ struct WorkerPoolStateMachine<Payload> {
         return Dispatch(id: id, slot: slot)
     }
 }
+
+extension WorkerPoolStateMachine.LostAction: Equatable where Payload: Equatable {}

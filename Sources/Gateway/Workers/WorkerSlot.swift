@@ -3,201 +3,300 @@ import InferenceProtocol
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
-/// One supervised worker process of a pool: spawns it, connects, pings it, and restarts it
-/// with exponential back-off when it exits or stalls.
+/// One supervised worker process of a pool: spawns it, waits for its HELLO on a control
+/// connection, pings it, and restarts it with exponential back-off when it exits or stalls.
+///
+/// Runs on the repository's control event loop, never on a loop that serves calls; starting a
+/// process and touching the file system happen on the repository's thread pool. Requests do not
+/// travel here: each pool shard has its own connection to the worker.
 final class WorkerSlot: Sendable {
     let index: Int
+    /// "simple-0" (version 1) or "simple-v2-0": model, version and slot, for logs and messages.
     let workerID: String
+    let socketPath: String
     private let deployment: ModelDeployment
     private let launcher: WorkerLauncher
-    private let group: EventLoopGroup
+    private let control: EventLoop
+    private let threadPool: NIOThreadPool
     private let logger: Logger
-    private let socketPath: String
+    private let events: NIOLockedValueBox<WeakPool?> = NIOLockedValueBox(nil)
 
     private struct State: @unchecked Sendable {
         // Process is not Sendable; it is only touched under this lock.
         var process: Process?
-        var connection: WorkerConnection?
-        var inflight: [UInt64: PoolRequest] = [:]
-        var consecutiveFailures = 0
-        var stopped = false
-        var startFailures = 0
+        var pid: Int32?
+        var connection: Channel?
+        var ready = false
         var generation = 0
+        var consecutiveFailures = 0
+        var startFailures = 0
+        var stopped = false
         var pingTask: RepeatedTask?
+        var lastPingNonce: UInt64 = 0
+        var lastPongNonce: UInt64 = 0
+        /// Completes when the current process has exited (and is reaped).
+        var exited: EventLoopPromise<Void>?
+        /// Completes when the current process's output has been read to its end.
+        var outputDrained: EventLoopPromise<Void>?
     }
 
     private let state = NIOLockedValueBox(State())
-    let weakPool = NIOLockedValueBox<WeakPool?>(nil)
-    var pool: WeakPool? {
-        get { weakPool.withLockedValue { $0 } }
-        set { weakPool.withLockedValue { $0 = newValue } }
-    }
+    /// Serialises process starts, so that no start sees another's pipe before it is marked
+    /// close-on-exec.
+    private static let spawnLock = NIOLock()
 
-    init(index: Int, deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, logger: Logger) {
+    init(
+        index: Int, deployment: ModelDeployment, launcher: WorkerLauncher, control: EventLoop, threadPool: NIOThreadPool,
+        logger: Logger
+    ) {
         self.index = index
-        self.workerID = "\(deployment.model)-\(index)"
+        // Version 1 keeps the plain "simple-0"; other versions say theirs: "simple-v2-0".
+        self.workerID = deployment.version == "1" ? "\(deployment.model)-\(index)" : "\(deployment.model)-v\(deployment.version)-\(index)"
         self.deployment = deployment
         self.launcher = launcher
-        self.group = group
-        self.socketPath = launcher.socketDirectory + "/\(deployment.model)-\(index).sock"
+        self.control = control
+        self.threadPool = threadPool
+        self.socketPath = launcher.socketDirectory + "/\(workerID).sock"
         var logger = logger
         logger[metadataKey: "worker"] = "\(workerID)"
         self.logger = logger
     }
 
-    var connection: WorkerConnection? { state.withLockedValue { $0.connection } }
-    var pid: Int32? { state.withLockedValue { $0.process?.processIdentifier } }
-    var hasFailedToStart: Bool { state.withLockedValue { $0.startFailures > 0 && $0.connection == nil } }
+    /// Who hears that the worker became ready or went away.
+    func setPool(_ pool: WorkerPool) { events.withLockedValue { $0 = WeakPool(pool) } }
+    private var pool: WorkerPool? { events.withLockedValue { $0?.pool } }
 
-    func track(id: UInt64, request: PoolRequest) {
-        state.withLockedValue { $0.inflight[id] = request }
-    }
-
-    func untrack(id: UInt64) {
-        _ = state.withLockedValue { $0.inflight.removeValue(forKey: id) }
-    }
+    var isReady: Bool { state.withLockedValue { $0.ready } }
+    var pid: Int32? { state.withLockedValue { $0.pid } }
+    var hasFailedToStart: Bool { state.withLockedValue { $0.startFailures > 0 && !$0.ready } }
 
     // MARK: Lifecycle
 
+    /// Spawns the worker process (on the thread pool) and connects to it.
     func start() {
-        let generation = state.withLockedValue { state -> Int? in
+        let control = self.control
+        let generation: Int? = state.withLockedValue { state in
             guard !state.stopped else { return nil }
             state.generation += 1
+            state.exited = control.makePromise(of: Void.self)
+            state.outputDrained = control.makePromise(of: Void.self)
             return state.generation
         }
         guard let generation else { return }
-        try? FileManager.default.removeItem(atPath: socketPath)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: launcher.executable)
-        // --parent-pid: a worker that starts after the gateway died exits instead of watching
-        // the process it was re-parented to.
-        var arguments = [
+        let (exitedPromise, drainedPromise) = state.withLockedValue { ($0.exited!, $0.outputDrained!) }
+        let launcher = self.launcher
+        var workerArguments = [
             "worker", "--socket", socketPath, "--model", deployment.model, "--worker-id", workerID, "--parent-pid", "\(getpid())",
         ]
-        arguments += deployment.workerArguments
-        process.arguments = arguments
-        let stderr = Pipe()
-        process.standardError = stderr
-        process.standardOutput = stderr
+        if deployment.version != "1" { workerArguments += ["--model-version", deployment.version] }
+        workerArguments += deployment.workerArguments
+        let arguments = workerArguments
+        let socketPath = self.socketPath
         let logger = self.logger
-        stderr.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                return
+        threadPool.runIfActive(eventLoop: control) { () -> (Process, CInt) in
+            try? FileManager.default.removeItem(atPath: socketPath)
+            // The worker's output comes through a pipe whose ends are close-on-exec, so that
+            // workers started at the same time do not inherit each other's pipe (which would
+            // hold it open after the worker exits); the child gets its end as fd 1 and 2.
+            var fds: [CInt] = [-1, -1]
+            WorkerSlot.spawnLock.lock()
+            defer { WorkerSlot.spawnLock.unlock() }
+            guard pipe(&fds) == 0 else { throw WorkerError("cannot create a pipe: errno \(errno)") }
+            _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: launcher.executable)
+            process.arguments = arguments
+            let writeEnd = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
+            process.standardError = writeEnd
+            process.standardOutput = writeEnd
+            let slot = WeakSlot(self)
+            process.terminationHandler = { process in
+                let status = process.terminationStatus
+                let signalled = process.terminationReason == .uncaughtSignal
+                control.execute { slot.slot?.processExited(generation: generation, status: status, signalled: signalled) }
+                exitedPromise.succeed()
             }
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
-                logger.info("\(line)", metadata: ["source": "worker-stderr"])
+            do {
+                try process.run()
+            } catch {
+                close(fds[0])
+                close(fds[1])
+                throw error
             }
-        }
-        process.terminationHandler = { [weak self] process in
-            self?.processExited(generation: generation, status: process.terminationStatus, reason: process.terminationReason)
-        }
-        do {
-            try process.run()
-        } catch {
-            logger.error("cannot start worker", metadata: ["executable": "\(launcher.executable)", "error": "\(error)"])
-            state.withLockedValue { state in
-                state.startFailures += 1
+            close(fds[1])
+            return (process, fds[0])
+        }.whenComplete { result in
+            switch result {
+            case .success(let (process, output)):
+                self.readOutput(from: output, drained: drainedPromise)
+                let current = self.state.withLockedValue { state -> Bool in
+                    guard state.generation == generation else { return false }
+                    state.process = process
+                    state.pid = process.processIdentifier
+                    return true
+                }
+                guard current else { return }
+                logger.info("worker started", metadata: ["pid": "\(process.processIdentifier)"])
+                self.connect(generation: generation, deadline: .now() + launcher.startTimeout)
+            case .failure(let error):
+                logger.error("cannot start worker", metadata: ["executable": "\(launcher.executable)", "error": "\(error)"])
                 // A start that fails counts for the back-off too, or it would retry at the first
                 // delay forever.
-                state.consecutiveFailures += 1
+                self.state.withLockedValue {
+                    $0.startFailures += 1
+                    $0.consecutiveFailures += 1
+                }
+                exitedPromise.succeed()
+                drainedPromise.succeed()
+                self.scheduleRestart()
             }
-            scheduleRestart()
+        }
+    }
+
+    /// Logs the worker's output line by line, on the control loop; `drained` at its end.
+    private func readOutput(from descriptor: CInt, drained: EventLoopPromise<Void>) {
+        let handler = WorkerOutputHandler(logger: logger, drained: drained)
+        NIOPipeBootstrap(group: control)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+            }
+            .takingOwnershipOfDescriptor(input: descriptor)
+            .whenFailure { _ in
+                close(descriptor)
+                drained.succeed()
+            }
+    }
+
+    /// Connects the control connection; retries until the worker listens or `deadline`.
+    private func connect(generation: Int, deadline: NIODeadline) {
+        guard state.withLockedValue({ $0.generation == generation && !$0.stopped && $0.process != nil }) else { return }
+        guard NIODeadline.now() < deadline else {
+            logger.error("worker did not become ready in time; killing it", metadata: ["timeout": "\(launcher.startTimeout)"])
+            state.withLockedValue { $0.startFailures += 1 }
+            kill()
             return
         }
-        state.withLockedValue { $0.process = process }
-        logger.info("worker started", metadata: ["pid": "\(process.processIdentifier)"])
-        Task { await self.connect(generation: generation) }
-    }
-
-    private func connect(generation: Int) async {
-        let deadline = NIODeadline.now() + launcher.startTimeout
-        while NIODeadline.now() < deadline {
-            guard state.withLockedValue({ $0.generation == generation && !$0.stopped && $0.process?.isRunning == true }) else { return }
-            if FileManager.default.fileExists(atPath: socketPath) {
-                do {
-                    let connection = try await WorkerConnection.connect(
-                        path: socketPath, group: group, timeout: launcher.startTimeout, logger: logger)
-                    let accepted = state.withLockedValue { state -> Bool in
-                        guard state.generation == generation, !state.stopped else { return false }
-                        state.connection = connection
-                        state.consecutiveFailures = 0
-                        return true
-                    }
-                    guard accepted else {
-                        connection.close()
-                        return
-                    }
-                    // Pinging starts first, so that a connection that is already closed has its
-                    // ping task cancelled by `connectionClosed`.
-                    startPinging(connection)
-                    connection.channel.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed(connection) }
-                    logger.info("worker ready", metadata: ["models": "\(connection.hello.models.map(\.name))", "pid": "\(connection.hello.pid)"])
-                    pool?.pool?.workerBecameReady(self)
-                    return
-                } catch {
-                    logger.debug("worker not accepting yet", metadata: ["error": "\(error)"])
+        let helloPromise = control.makePromise(of: WorkerProtocol.Hello.self)
+        let handler = WorkerControlHandler(hello: helloPromise, slot: self)
+        ClientBootstrap(group: control)
+            .connectTimeout(.seconds(1))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        logger.error("worker did not become ready in time; killing it", metadata: ["timeout": "\(launcher.startTimeout)"])
-        state.withLockedValue { $0.startFailures += 1 }
-        kill()
+            .connect(unixDomainSocketPath: socketPath)
+            .whenComplete { result in
+                switch result {
+                case .failure:
+                    helloPromise.fail(WorkerError("not listening yet"))
+                    self.control.scheduleTask(in: .milliseconds(20)) { self.connect(generation: generation, deadline: deadline) }
+                case .success(let channel):
+                    let timer = self.control.scheduleTask(deadline: deadline) {
+                        helloPromise.fail(WorkerError("worker sent no HELLO within \(self.launcher.startTimeout)"))
+                    }
+                    helloPromise.futureResult.whenComplete { result in
+                        timer.cancel()
+                        switch result {
+                        case .success(let hello): self.connected(channel, hello: hello, generation: generation)
+                        case .failure(let error):
+                            self.logger.error("worker did not say HELLO; killing it", metadata: ["error": "\(error)"])
+                            channel.close(promise: nil)
+                            self.state.withLockedValue { $0.startFailures += 1 }
+                            self.kill()
+                        }
+                    }
+                }
+            }
     }
 
-    private func startPinging(_ connection: WorkerConnection) {
+    private func connected(_ channel: Channel, hello: WorkerProtocol.Hello, generation: Int) {
+        let accepted = state.withLockedValue { state -> Bool in
+            guard state.generation == generation, !state.stopped else { return false }
+            state.connection = channel
+            state.ready = true
+            state.consecutiveFailures = 0
+            state.startFailures = 0
+            return true
+        }
+        guard accepted else {
+            channel.close(promise: nil)
+            return
+        }
+        channel.closeFuture.whenComplete { _ in self.controlConnectionClosed(generation: generation) }
+        startPinging(channel, generation: generation)
+        logger.info("worker ready", metadata: ["models": "\(hello.models.map(\.name))", "pid": "\(hello.pid)"])
+        pool?.workerReady(
+            slot: index, worker: .init(slot: index, generation: generation), name: "\(workerID) (pid \(hello.pid))", pid: hello.pid,
+            hello: hello, socketPath: socketPath)
+    }
+
+    private func startPinging(_ channel: Channel, generation: Int) {
+        let interval = launcher.pingInterval
         let timeout = launcher.pingTimeout
-        let nonce = ManagedAtomicCounter()
-        let task = connection.channel.eventLoop.scheduleRepeatedTask(initialDelay: launcher.pingInterval, delay: launcher.pingInterval) {
-            [weak self] _ in
-            guard let self else { return }
-            let pong = connection.ping(nonce: nonce.next())
-            let timer = connection.channel.eventLoop.scheduleTask(in: timeout) {
-                // Only the worker behind this connection: by now the slot may run a replacement.
-                guard self.state.withLockedValue({ $0.connection === connection }) else { return }
+        let task = control.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            let sent = self.state.withLockedValue { state -> UInt64 in
+                state.lastPingNonce += 1
+                return state.lastPingNonce
+            }
+            var ping = WorkerProtocol.Ping()
+            ping.nonce = sent
+            ping.sentUnixNanos = WallClock.nowUnixNanos()
+            var buffer = channel.allocator.buffer(capacity: 32)
+            WorkerFrame(kind: .ping, requestID: 0, message: ping).write(to: &buffer)
+            channel.writeAndFlush(buffer, promise: nil)
+            self.control.scheduleTask(in: timeout) {
+                let (current, answered) = self.state.withLockedValue { ($0.generation == generation && !$0.stopped, $0.lastPongNonce >= sent) }
+                guard current, !answered else { return }
                 self.logger.error("worker did not answer a health ping; killing it", metadata: ["timeout": "\(timeout)"])
                 self.kill()
             }
-            pong.whenComplete { _ in timer.cancel() }
         }
         state.withLockedValue { $0.pingTask = task }
     }
 
-    /// The connection dropped: the worker is gone or going; its requests go elsewhere.
-    private func connectionClosed(_ connection: WorkerConnection) {
-        let orphans = state.withLockedValue { state -> [PoolRequest] in
-            guard state.connection === connection else { return [] }
-            state.connection = nil
-            state.pingTask?.cancel()
-            state.pingTask = nil
-            defer { state.inflight.removeAll() }
-            return Array(state.inflight.values)
-        }
-        _ = connection.takeAllPending()
-        if !orphans.isEmpty || !state.withLockedValue({ $0.stopped }) {
-            logger.warning("worker connection lost", metadata: ["in_flight": "\(orphans.count)"])
-        }
-        // Make sure the process is gone too, so it is replaced rather than left half-alive.
-        kill()
-        pool?.pool?.workerDied(self, pid: connection.hello.pid, orphans: orphans)
+    func ponged(_ pong: WorkerProtocol.Pong) {
+        state.withLockedValue { $0.lastPongNonce = max($0.lastPongNonce, pong.nonce) }
     }
 
-    private func processExited(generation: Int, status: Int32, reason: Process.TerminationReason) {
-        let (stopped, connection) = state.withLockedValue { state -> (Bool, WorkerConnection?) in
-            guard state.generation == generation else { return (true, nil) }
+    /// The control connection dropped: the worker is gone or going. Make sure the process is
+    /// gone too, so that it is replaced rather than left half-alive.
+    private func controlConnectionClosed(generation: Int) {
+        let (current, stopped) = state.withLockedValue { state -> (Bool, Bool) in
+            guard state.generation == generation else { return (false, state.stopped) }
+            state.connection = nil
+            state.ready = false
+            state.pingTask?.cancel()
+            state.pingTask = nil
+            return (true, state.stopped)
+        }
+        guard current else { return }
+        if !stopped { logger.warning("worker connection lost") }
+        pool?.workerGone(worker: .init(slot: index, generation: generation))
+        if !stopped { kill() }
+    }
+
+    private func processExited(generation: Int, status: Int32, signalled: Bool) {
+        let (current, stopped) = state.withLockedValue { state -> (Bool, Bool) in
+            guard state.generation == generation else { return (false, state.stopped) }
             state.process = nil
+            state.ready = false
             state.consecutiveFailures += 1
-            return (state.stopped, state.connection)
+            return (true, state.stopped)
         }
+        guard current else { return }
         if !stopped {
-            logger.warning(
-                "worker exited", metadata: ["status": "\(status)", "reason": "\(reason == .uncaughtSignal ? "signal" : "exit")"])
+            logger.warning("worker exited", metadata: ["status": "\(status)", "reason": "\(signalled ? "signal" : "exit")"])
+        } else {
+            logger.info("worker exited", metadata: ["status": "\(status)"])
         }
-        connection?.close()
-        if !stopped && state.withLockedValue({ $0.generation == generation }) { scheduleRestart() }
+        state.withLockedValue { $0.connection }?.close(promise: nil)
+        pool?.workerGone(worker: .init(slot: index, generation: generation))
+        if !stopped { scheduleRestart() }
     }
 
     private func scheduleRestart() {
@@ -205,42 +304,148 @@ final class WorkerSlot: Sendable {
         let base = launcher.restartDelay.nanoseconds
         let delay = TimeAmount.nanoseconds(min(launcher.maxRestartDelay.nanoseconds, base << min(failures, 20)))
         logger.info("restarting worker", metadata: ["delay": "\(delay)", "consecutive_failures": "\(failures)"])
-        group.next().scheduleTask(in: delay) { [weak self] in
-            self?.start()
-        }
+        control.scheduleTask(in: delay) { self.start() }
     }
 
     /// SIGKILL; the exit is then handled like any other.
     func kill() {
-        if let process = state.withLockedValue({ $0.process }), process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
+        if let pid = state.withLockedValue({ $0.process != nil ? $0.pid : nil }) {
+            Foundation.kill(pid, SIGKILL)
         }
     }
 
-    /// Stops for good: SIGTERM, then SIGKILL after 5 s.
-    func stop() {
-        let (process, connection) = state.withLockedValue { state -> (Process?, WorkerConnection?) in
+    /// Stops for good: SIGTERM, then SIGKILL after `gracePeriod`; returns once the process has
+    /// exited (and is reaped) and its last output is logged, or after a further 5 s.
+    func stop(gracePeriod: TimeAmount = .seconds(5)) async {
+        let (pid, connection, exited, drained) = state.withLockedValue {
+            state -> (Int32?, Channel?, EventLoopPromise<Void>?, EventLoopPromise<Void>?) in
             state.stopped = true
             state.pingTask?.cancel()
-            return (state.process, state.connection)
+            state.pingTask = nil
+            return (state.process != nil ? state.pid : nil, state.connection, state.exited, state.outputDrained)
         }
-        connection?.close()
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        let pid = process.processIdentifier
-        group.next().scheduleTask(in: .seconds(5)) {
-            if process.isRunning { Foundation.kill(pid, SIGKILL) }
+        connection?.close(promise: nil)
+        guard let exited, let drained else { return }
+        if let pid { Foundation.kill(pid, SIGTERM) }
+        let control = self.control
+        if !(await Self.wait(for: exited.futureResult, upTo: gracePeriod, on: control)) {
+            if let pid = state.withLockedValue({ $0.process != nil ? $0.pid : nil }) {
+                logger.warning("worker did not stop within \(gracePeriod); killing it")
+                Foundation.kill(pid, SIGKILL)
+            }
+            if !(await Self.wait(for: exited.futureResult, upTo: .seconds(5), on: control)) {
+                logger.error("worker did not exit after SIGKILL")
+            }
         }
+        // Its last lines; a sibling that inherited the pipe can hold it open, so not for long.
+        _ = await Self.wait(for: drained.futureResult, upTo: .milliseconds(500), on: control)
+    }
+
+    /// True when `future` completes within `timeout`.
+    private static func wait(for future: EventLoopFuture<Void>, upTo timeout: TimeAmount, on loop: EventLoop) async -> Bool {
+        let promise = loop.makePromise(of: Bool.self)
+        let timer = loop.scheduleTask(in: timeout) { promise.succeed(false) }
+        future.whenComplete { _ in
+            timer.cancel()
+            promise.succeed(true)
+        }
+        return (try? await promise.futureResult.get()) ?? false
     }
 }
 
-/// A small thread-safe counter for ping nonces.
-final class ManagedAtomicCounter: Sendable {
-    private let value = NIOLockedValueBox<UInt64>(0)
-    func next() -> UInt64 {
-        value.withLockedValue {
-            $0 += 1
-            return $0
+/// The supervisor's connection to a worker: HELLO, then PONGs.
+private final class WorkerControlHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = WorkerFrame
+
+    let hello: EventLoopPromise<WorkerProtocol.Hello>
+    let slot: WorkerSlot
+
+    init(hello: EventLoopPromise<WorkerProtocol.Hello>, slot: WorkerSlot) {
+        self.hello = hello
+        self.slot = slot
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.kind {
+        case .hello:
+            do {
+                hello.succeed(try frame.decodePayload(as: WorkerProtocol.Hello.self))
+            } catch {
+                hello.fail(WorkerError("malformed HELLO from worker: \(error)"))
+                context.close(promise: nil)
+            }
+        case .pong:
+            if let pong = try? frame.decodePayload(as: WorkerProtocol.Pong.self) { slot.ponged(pong) }
+        default:
+            break
         }
     }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        hello.fail(WorkerError("worker closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        hello.fail(error)
+        context.close(promise: nil)
+    }
+}
+
+/// A worker's stdout and stderr, logged one line at a time.
+private final class WorkerOutputHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+
+    private let logger: Logger
+    private let drained: EventLoopPromise<Void>
+    private let partial = NIOLockedValueBox(ByteBuffer())
+
+    init(logger: Logger, drained: EventLoopPromise<Void>) {
+        self.logger = logger
+        self.drained = drained
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        partial.withLockedValue { partial in
+            partial.writeBuffer(&bytes)
+            while let newline = partial.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = partial.readString(length: newline - partial.readerIndex) ?? ""
+                partial.moveReaderIndex(forwardBy: 1)
+                if !line.isEmpty { logger.info("\(line)", metadata: ["source": "worker-stderr"]) }
+            }
+            partial.discardReadBytes()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let rest = partial.withLockedValue({ $0.readString(length: $0.readableBytes) }), !rest.isEmpty {
+            logger.info("\(rest)", metadata: ["source": "worker-stderr"])
+        }
+        drained.succeed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Lets a process's exit reach its slot without keeping the slot alive.
+private struct WeakSlot: Sendable {
+    weak var slot: WorkerSlot?
+    init(_ slot: WorkerSlot) { self.slot = slot }
+}
+
+/// Breaks the pool ↔ slot reference cycle.
+struct WeakPool: Sendable {
+    weak var pool: WorkerPool?
+    init(_ pool: WorkerPool) { self.pool = pool }
+}
+
+/// A failure of a worker or its connection.
+public struct WorkerError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }

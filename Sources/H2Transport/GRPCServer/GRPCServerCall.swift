@@ -60,6 +60,9 @@ public final class GRPCServerCall {
     /// stream's high watermark.
     public var isWritable: Bool { streamHandler?.isWritable ?? false }
 
+    /// Response bytes sent on this call that wait for the client's flow-control window.
+    public var bufferedOutboundBytes: Int { streamHandler?.bufferedOutboundBytes ?? 0 }
+
     /// Sends the response headers with custom metadata. Optional: the first message or the
     /// status sends them when needed.
     public func sendHeaders(_ metadata: GRPCMetadata = GRPCMetadata()) {

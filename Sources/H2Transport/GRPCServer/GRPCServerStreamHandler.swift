@@ -31,6 +31,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     }
 
     var isWritable: Bool { stream.isWritable }
+    var bufferedOutboundBytes: Int { stream.outboundBytes }
 
     // MARK: HTTP2StreamDelegate
 

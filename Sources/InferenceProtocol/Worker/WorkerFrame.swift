@@ -28,6 +28,10 @@ public struct WorkerFrame: Sendable, Hashable {
         public static let pong = Kind(rawValue: 7)
         /// Either way: a status that ends the request (or, with id 0, the connection).
         public static let error = Kind(rawValue: 8)
+        /// gateway → worker: hold this request's streamed responses until RESUME.
+        public static let pause = Kind(rawValue: 9)
+        /// gateway → worker: go on sending this request's streamed responses.
+        public static let resume = Kind(rawValue: 10)
 
         public var description: String {
             switch self {
@@ -39,6 +43,8 @@ public struct WorkerFrame: Sendable, Hashable {
             case .ping: return "PING"
             case .pong: return "PONG"
             case .error: return "ERROR"
+            case .pause: return "PAUSE"
+            case .resume: return "RESUME"
             default: return "UNKNOWN(\(rawValue))"
             }
         }

@@ -1,4 +1,4 @@
-import InferenceProtocol
+
 import NIOCore
 
 /// Splits the bytes of a worker socket into `WorkerFrame`s.

@@ -1,0 +1,82 @@
+import H2Transport
+import InferenceProtocol
+
+/// What the routing seam sees of one inference request: the fields read from the request
+/// message (no tensor), the call's metadata, and who is calling.
+///
+/// ModelInfer passes each request through the router once; ModelStreamInfer passes every
+/// message of the stream.
+public struct InferenceRouteRequest {
+    /// `model_name` as the client sent it.
+    public var modelName: String
+    /// `model_version`; empty lets the router choose.
+    public var modelVersion: String
+    /// The request's `id` (may be empty).
+    public var requestID: String
+    /// The request's `parameters`.
+    public var parameters: [String: InferParameter]
+    /// The call's custom metadata (API keys, routing headers, sticky keys).
+    public var metadata: GRPCMetadata
+    /// The connection: peer address, and the verified client certificate's identity on mTLS.
+    public var connection: HTTP2ConnectionInfo
+
+    public init(
+        modelName: String, modelVersion: String, requestID: String, parameters: [String: InferParameter], metadata: GRPCMetadata,
+        connection: HTTP2ConnectionInfo
+    ) {
+        self.modelName = modelName
+        self.modelVersion = modelVersion
+        self.requestID = requestID
+        self.parameters = parameters
+        self.metadata = metadata
+        self.connection = connection
+    }
+}
+
+/// What to do with a request.
+public enum InferenceRoute: Sendable {
+    /// Refuse it with this status (NOT_FOUND, UNAUTHENTICATED, PERMISSION_DENIED,
+    /// RESOURCE_EXHAUSTED, UNAVAILABLE …); trailers such as retry pushback travel with it.
+    case refuse(RPCError)
+    /// Send it to `pool` (the variant chosen); when `shadow` is set, also send a copy there and
+    /// ignore its answer.
+    case forward(WorkerPool, shadow: WorkerPool?)
+}
+
+/// The one decision point of the inference path: every ModelInfer request and every
+/// ModelStreamInfer message goes through `route`. Authentication, authorization, rate limits,
+/// A/B and canary weights, sticky assignment, overrides and shadowing live behind it; the
+/// transport and the pools know nothing of them.
+///
+/// Called on the call's event loop for every request: it must not block, and should not take a
+/// lock or allocate per call where a per-loop structure can avoid it.
+public protocol InferenceRouter: Sendable {
+    func route(_ request: InferenceRouteRequest, catalog: ModelCatalog) -> InferenceRoute
+}
+
+/// The router without a routing configuration: the version the request names, or the model's
+/// default (newest loaded) version when it names none.
+public struct VersionRouter: InferenceRouter {
+    public init() {}
+
+    public func route(_ request: InferenceRouteRequest, catalog: ModelCatalog) -> InferenceRoute {
+        guard let model = catalog.models[request.modelName] else {
+            return .refuse(RPCError(code: .notFound, message: "unknown model '\(request.modelName)'; RepositoryIndex lists the known ones"))
+        }
+        let version = request.modelVersion.isEmpty ? model.defaultVersion : request.modelVersion
+        guard model.versions.contains(version) else {
+            return .refuse(RPCError(code: .notFound, message: Self.unknownVersionMessage(version, of: model)))
+        }
+        guard let pool = model.pools[version] else {
+            let which = model.versions.count > 1 ? "version \(version) of model '\(model.name)'" : "model '\(model.name)'"
+            return .refuse(RPCError(code: .unavailable, message: "\(which) is not loaded; RepositoryModelLoad loads it"))
+        }
+        return .forward(pool, shadow: nil)
+    }
+
+    /// "unknown version '7' of model 'simple'; it has version 1" (or "versions 1, 2").
+    static func unknownVersionMessage(_ version: String, of model: ModelCatalog.Model) -> String {
+        let list = model.versions.joined(separator: ", ")
+        return "unknown version '\(version)' of model '\(model.name)'; it has version\(model.versions.count == 1 ? "" : "s") \(list)"
+    }
+}
