@@ -40,7 +40,7 @@ func prepareInfer(
         InferenceRouteRequest(
             modelName: inspected.modelName, modelVersion: inspected.modelVersion, requestID: inspected.id, parameters: inspected.parameters,
             metadata: call.head.metadata, connection: call.connection),
-        catalog: context.repository.catalog)
+        catalog: context.repository.catalog(on: call.eventLoop))
     let pool: WorkerPool
     let shadowPool: WorkerPool?
     switch route {

@@ -40,6 +40,8 @@ public struct ModelCatalog: Sendable {
     }
 
     public var models: [String: Model] = [:]
+    /// Increases with every change; a newer catalog replaces an older one, never the reverse.
+    public var generation = 0
 
     public init() {}
 
@@ -64,6 +66,8 @@ public final class ModelRepository: Sendable {
 
     private let entries: NIOLockedValueBox<[ModelVariantKey: Entry]>
     private let catalogBox: NIOLockedValueBox<ModelCatalog>
+    /// A copy of the catalog per serving loop, so that a call reads it without a lock.
+    private let loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>]
     private let launcher: WorkerLauncher
     private let group: EventLoopGroup
     private let controlGroup: MultiThreadedEventLoopGroup
@@ -77,7 +81,13 @@ public final class ModelRepository: Sendable {
             entries[ModelVariantKey(model: deployment.model, version: deployment.version)] = Entry(deployment: deployment)
         }
         self.entries = NIOLockedValueBox(entries)
-        self.catalogBox = NIOLockedValueBox(Self.makeCatalog(entries))
+        let catalog = Self.makeCatalog(entries)
+        self.catalogBox = NIOLockedValueBox(catalog)
+        var loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>] = [:]
+        for loop in group.makeIterator() {
+            loopCatalogs[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(catalog, eventLoop: loop)
+        }
+        self.loopCatalogs = loopCatalogs
         self.launcher = launcher
         self.group = group
         self.controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -89,6 +99,12 @@ public final class ModelRepository: Sendable {
     /// The routable models now. A lock read; callers keep the value for the whole call.
     public var catalog: ModelCatalog { catalogBox.withLockedValue { $0 } }
 
+    /// The routable models as `loop` sees them: its own copy, read without a lock (updated
+    /// right after each load or unload). Must be called on `loop`.
+    public func catalog(on loop: EventLoop) -> ModelCatalog {
+        loopCatalogs[ObjectIdentifier(loop)]?.value ?? catalog
+    }
+
     private static func makeCatalog(_ entries: [ModelVariantKey: Entry]) -> ModelCatalog {
         var catalog = ModelCatalog()
         for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
@@ -99,8 +115,17 @@ public final class ModelRepository: Sendable {
     }
 
     private func publishCatalog() {
-        let catalog = entries.withLockedValue { Self.makeCatalog($0) }
-        catalogBox.withLockedValue { $0 = catalog }
+        let catalog = entries.withLockedValue { entries in
+            catalogBox.withLockedValue { current in
+                var catalog = Self.makeCatalog(entries)
+                catalog.generation = current.generation + 1
+                current = catalog
+                return catalog
+            }
+        }
+        for box in loopCatalogs.values {
+            box.eventLoop.execute { if box.value.generation < catalog.generation { box.value = catalog } }
+        }
     }
 
     /// Every model name known, loaded or not, sorted.
