@@ -3,9 +3,8 @@ import NIOCore
 import NIOEmbedded
 import XCTest
 
-@testable import Worker
-
-/// The frame decoder on a channel, fed byte by byte and with bad lengths.
+/// The frame decoder (InferenceProtocol's, which the worker uses) on a channel, fed byte by byte and
+/// with bad lengths.
 final class WorkerFrameDecoderTests: XCTestCase {
     private func frames() -> [WorkerFrame] {
         var ping = WorkerProtocol.Ping()

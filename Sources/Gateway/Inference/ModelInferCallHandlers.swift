@@ -88,16 +88,13 @@ final class ShadowReceiver: WorkerReplyReceiver {
     }
 }
 
-/// Runs `inspect` on the bytes: inline when small, else on the repository's thread pool (so a
-/// large request does not hold up the other calls of the loop), then `body` on `loop`.
-func inspectInferRequest(
+/// Inspects large requests on the repository's thread pool (so that a large request does not
+/// hold up the other calls of the loop), then runs `body` on `loop`. Small ones are inspected
+/// inline by the caller (`InspectedInferRequest.init`), see `InspectedInferRequest.inlineLimit`.
+func inspectOffLoop(
     _ bytes: ByteBuffer, context: InferenceCallContext, loop: EventLoop,
     then body: @escaping (Result<InspectedInferRequest, RPCError>) -> Void
 ) {
-    if bytes.readableBytes <= InspectedInferRequest.inlineLimit {
-        body(Result { () throws(RPCError) in try InspectedInferRequest(bytes, limits: context.limits) })
-        return
-    }
     let limits = context.limits
     context.repository.threadPool.runIfActive(eventLoop: loop) {
         Result { () throws(RPCError) in try InspectedInferRequest(bytes, limits: limits) }
@@ -137,8 +134,10 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             return
         }
         started = .now()
-        inspectInferRequest(request, context: context, loop: call.eventLoop) { result in
-            self.submit(result, bytes: request)
+        if request.readableBytes > InspectedInferRequest.inlineLimit {
+            inspectOffLoop(request, context: context, loop: call.eventLoop) { result in self.submit(result, bytes: request) }
+        } else {
+            submit(Result { () throws(RPCError) in try InspectedInferRequest(request, limits: context.limits) }, bytes: request)
         }
     }
 
@@ -190,6 +189,21 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
     }
 }
 
+/// `ModelStreamInferResponse { infer_response = 2 }` around a worker's `ModelInferResponse` bytes,
+/// written straight into the gRPC frame (no buffer of its own, one copy of the response).
+struct StreamInferResponseFrame: GRPCMessageEncodable {
+    let inferResponse: ByteBuffer
+
+    func writeMessage(into buffer: inout ByteBuffer) {
+        var writer = ProtoWriter(buffer: buffer)
+        buffer = ByteBuffer()  // keep the storage uniquely referenced while the writer appends
+        writer.writeBytes(field: 2, inferResponse)
+        buffer = writer.buffer
+    }
+
+    var estimatedMessageSize: Int { inferResponse.readableBytes + 6 }
+}
+
 /// ModelStreamInfer: many requests in flight on one stream; each response carries its request
 /// id; a failed request is reported in `error_message` and the stream goes on.
 ///
@@ -228,9 +242,14 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
 
     func callReceived(message: ByteBuffer) {
         let started = NIODeadline.now()
+        guard message.readableBytes > InspectedInferRequest.inlineLimit else {
+            submit(Result { () throws(RPCError) in try InspectedInferRequest(message, limits: context.limits) }, bytes: message, started: started)
+            updateReceiving()
+            return
+        }
         inspecting = true
         updateReceiving()
-        inspectInferRequest(message, context: context, loop: call.eventLoop) { result in
+        inspectOffLoop(message, context: context, loop: call.eventLoop) { result in
             self.inspecting = false
             self.submit(result, bytes: message, started: started)
             self.updateReceiving()
@@ -292,10 +311,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     }
 
     private func sendResponse(_ inferResponse: ByteBuffer) {
-        // ModelStreamInferResponse { infer_response = 2 }: the worker's bytes, embedded as they are.
-        var writer = ProtoWriter(capacity: inferResponse.readableBytes + 8)
-        writer.writeBytes(field: 2, inferResponse)
-        call.sendMessage(writer.buffer)
+        call.sendMessage(StreamInferResponseFrame(inferResponse: inferResponse))
         let buffered = call.bufferedOutboundBytes
         if buffered > context.maxStreamBufferedBytes {
             abandon(

@@ -1,7 +1,6 @@
 import InferenceProtocol
 import Logging
 import NIOCore
-import ProtoWire
 
 /// A pool shard's connection to one worker process, on the shard's event loop: checks the
 /// worker's HELLO, hands every later frame to the shard, and writes requests without flushing
@@ -77,10 +76,10 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     /// Writes an INFER_REQUEST for `request` as request `id`, unflushed.
     func writeRequest(id: UInt64, _ request: PoolRequest, shard: WorkerPoolShard) {
         guard let context else { return }
-        var head = context.channel.allocator.buffer(capacity: 64 + request.modelName.utf8.count + request.modelVersion.utf8.count)
-        Self.writeInferRequestHead(
-            to: &head, requestID: id, modelName: request.modelName, modelVersion: request.modelVersion,
-            deadlineUnixNanos: request.deadlineUnixNanos, requestByteCount: request.bytes.readableBytes)
+        let head = WorkerProtocol.InferRequest.frameHead(
+            requestID: id, modelName: request.modelName, modelVersion: request.modelVersion,
+            deadlineUnixNanos: request.deadlineUnixNanos, requestByteCount: request.bytes.readableBytes,
+            allocator: context.channel.allocator)
         context.write(wrapOutboundOut(head), promise: nil)
         if request.bytes.readableBytes > 0 { context.write(wrapOutboundOut(request.bytes), promise: nil) }
         markUnflushed(shard)
@@ -108,29 +107,5 @@ final class WorkerChannelHandler: ChannelInboundHandler {
 
     func close() {
         context?.close(promise: nil)
-    }
-
-    /// The frame header and `InferRequest` envelope of an INFER_REQUEST whose `request` field
-    /// (3) holds `requestByteCount` bytes that the caller writes right after.
-    static func writeInferRequestHead(
-        to buffer: inout ByteBuffer, requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64,
-        requestByteCount: Int
-    ) {
-        var envelope = ProtoWriter(buffer: buffer)
-        let lengthIndex = envelope.buffer.writerIndex
-        envelope.buffer.writeInteger(UInt32(0), endianness: .big)
-        envelope.buffer.writeInteger(WorkerFrame.Kind.inferRequest.rawValue)
-        envelope.buffer.writeInteger(requestID, endianness: .big)
-        let envelopeStart = envelope.buffer.writerIndex
-        if !modelName.isEmpty { envelope.writeString(field: 1, modelName) }
-        if !modelVersion.isEmpty { envelope.writeString(field: 2, modelVersion) }
-        if deadlineUnixNanos != 0 { envelope.write(ProtoInt64.self, field: 4, deadlineUnixNanos) }
-        if requestByteCount > 0 {
-            envelope.writeTag(3, .lengthDelimited)
-            envelope.writeVarint(UInt64(requestByteCount))
-        }
-        let frameLength = 1 + 8 + (envelope.buffer.writerIndex - envelopeStart) + requestByteCount
-        envelope.buffer.setInteger(UInt32(frameLength), at: lengthIndex, endianness: .big)
-        buffer = envelope.buffer
     }
 }

@@ -28,9 +28,11 @@ public struct WorkerFrame: Sendable, Hashable {
         public static let pong = Kind(rawValue: 7)
         /// Either way: a status that ends the request (or, with id 0, the connection).
         public static let error = Kind(rawValue: 8)
-        /// gateway → worker: hold this request's streamed responses until RESUME.
+        /// gateway → worker, empty payload: send no more INFER_RESPONSE for this id until
+        /// RESUME (flow control of a decoupled model's stream). CANCEL, the deadline and a
+        /// closed connection still end the request while it is paused.
         public static let pause = Kind(rawValue: 9)
-        /// gateway → worker: go on sending this request's streamed responses.
+        /// gateway → worker, empty payload: responses for this id may flow again after PAUSE.
         public static let resume = Kind(rawValue: 10)
 
         public var description: String {
@@ -79,10 +81,21 @@ public struct WorkerFrame: Sendable, Hashable {
 
     /// Appends the frame, header and payload, to `buffer`.
     public func write(to buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt32(1 + 8 + payload.readableBytes), endianness: .big)
+        Self.writeHeader(kind: kind, requestID: requestID, payloadLength: payload.readableBytes, to: &buffer)
+        buffer.writeImmutableBuffer(payload)
+    }
+
+    /// Appends the `headerSize` bytes that come before a payload of `payloadLength` bytes:
+    /// length, kind and request id. The caller writes the payload after it, in the same buffer
+    /// or as the next write on the channel.
+    ///
+    /// - Precondition: `payloadLength` fits the frame's `u32` length (less the 9 bytes of kind
+    ///   and id). A sender bounds its frames far below that (`defaultMaxFrameSize`).
+    public static func writeHeader(kind: Kind, requestID: UInt64, payloadLength: Int, to buffer: inout ByteBuffer) {
+        precondition(payloadLength >= 0 && payloadLength <= Int(UInt32.max) - 9, "worker frame payload of \(payloadLength) bytes")
+        buffer.writeInteger(UInt32(1 + 8 + payloadLength), endianness: .big)
         buffer.writeInteger(kind.rawValue)
         buffer.writeInteger(requestID, endianness: .big)
-        buffer.writeImmutableBuffer(payload)
     }
 
     /// Why bytes on a worker socket are not a valid frame stream. The connection cannot be

@@ -1,7 +1,7 @@
-
 import NIOCore
 
-/// Splits the bytes of a worker socket into `WorkerFrame`s.
+/// Splits the bytes of a worker socket into `WorkerFrame`s: the one decoder of the worker
+/// protocol, for the gateway and the worker alike.
 ///
 /// A length below 9 or above `maxFrameSize` throws `WorkerFrame.FramingError` as soon as the
 /// 4-byte length has arrived, before the body is buffered, so a bad peer cannot make the
@@ -30,7 +30,10 @@ public struct WorkerFrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Writes `WorkerFrame`s onto a worker socket.
+/// Writes `WorkerFrame`s onto a worker socket, header and payload in one buffer.
+///
+/// A sender that must not copy a large payload writes a frame head and the payload as two
+/// buffers instead (see `WorkerProtocol.InferRequest.frameHead`).
 public struct WorkerFrameEncoder: MessageToByteEncoder {
     public typealias OutboundIn = WorkerFrame
 

@@ -96,10 +96,49 @@ public enum WorkerProtocol {
             }
         }
 
+        /// Writes field 3, the request bytes, last (after field 4), so that the encoding is the
+        /// same, byte for byte, as `frameHead` followed by the request bytes.
         public func encode(to writer: inout ProtoWriter) {
+            Self.writeEnvelope(modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, to: &writer)
+            if request.readableBytes > 0 { writer.writeBytes(field: 3, request) }
+        }
+
+        /// The head of an INFER_REQUEST frame whose `request` field holds `requestByteCount`
+        /// bytes that the caller writes right after it: frame length, kind, `requestID`, fields
+        /// 1, 2 and 4 of the envelope, and the tag and length of field 3.
+        ///
+        /// For a sender that forwards a client's request without copying it: write this head,
+        /// then the request `ByteBuffer`, as two writes on the channel (one `writev`). The two
+        /// together are the bytes of `WorkerFrame(kind: .inferRequest, requestID:, message:)`
+        /// for the same message. Empty `modelName`, `modelVersion` and a zero deadline are left
+        /// out, as the encoder leaves them out.
+        ///
+        /// - Precondition: the frame's length fits its `u32`; the caller bounds requests far
+        ///   below that (and below the worker's frame limit, `WorkerFrame.defaultMaxFrameSize`).
+        public static func frameHead(
+            requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64, requestByteCount: Int,
+            allocator: ByteBufferAllocator = ByteBufferAllocator()
+        ) -> ByteBuffer {
+            precondition(requestByteCount >= 0, "a request of \(requestByteCount) bytes")
+            let capacity = WorkerFrame.headerSize + modelName.utf8.count + modelVersion.utf8.count + 32
+            var writer = ProtoWriter(buffer: allocator.buffer(capacity: capacity))
+            // The length is known only once the envelope is written: it is filled in after.
+            WorkerFrame.writeHeader(kind: .inferRequest, requestID: requestID, payloadLength: 0, to: &writer.buffer)
+            writeEnvelope(modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, to: &writer)
+            if requestByteCount > 0 {
+                writer.writeTag(3, .lengthDelimited)
+                writer.writeVarint(UInt64(requestByteCount))
+            }
+            let length = writer.buffer.readableBytes - 4 + requestByteCount
+            precondition(length <= Int(UInt32.max), "an INFER_REQUEST frame of \(length) bytes")
+            writer.buffer.setInteger(UInt32(length), at: writer.buffer.readerIndex, endianness: .big)
+            return writer.buffer
+        }
+
+        /// Fields 1, 2 and 4: everything but the request bytes.
+        private static func writeEnvelope(modelName: String, modelVersion: String, deadlineUnixNanos: Int64, to writer: inout ProtoWriter) {
             if !modelName.isEmpty { writer.writeString(field: 1, modelName) }
             if !modelVersion.isEmpty { writer.writeString(field: 2, modelVersion) }
-            if request.readableBytes > 0 { writer.writeBytes(field: 3, request) }
             if deadlineUnixNanos != 0 { writer.write(ProtoInt64.self, field: 4, deadlineUnixNanos) }
         }
     }
