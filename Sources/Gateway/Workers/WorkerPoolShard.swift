@@ -173,13 +173,15 @@ final class WorkerPoolShard {
     /// A worker process is ready (the supervisor saw its HELLO): connect to it from this loop.
     func attach(worker: WorkerPoolStateMachine<PoolRequest>.WorkerID, name: String, socketPath: String, pid: Int32, connectTimeout: TimeAmount) {
         guard machine.worker(in: worker.slot) != worker else { return }
-        let handler = WorkerChannelHandler(worker: worker, name: name, expectedPID: pid, shard: self, logger: logger)
+        // The connection lives on this loop, like the shard: the handler never leaves it.
+        let handler = NIOLoopBound(
+            WorkerChannelHandler(worker: worker, name: name, expectedPID: pid, shard: self, logger: logger), eventLoop: eventLoop)
         ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }
             .connect(unixDomainSocketPath: socketPath)
