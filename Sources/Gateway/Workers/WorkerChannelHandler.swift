@@ -10,7 +10,7 @@ import NIOCore
 /// `InferRequest` envelope up to the `request` field's length) followed by the client's bytes,
 /// two buffers in one `writev`.
 final class WorkerChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = WorkerFrame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     /// The worker process this connection reaches.
@@ -22,7 +22,14 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var ready = false
+    /// The start of a frame whose rest has not arrived yet.
+    private var partial: ByteBuffer?
     private var flushPending = false
+    /// Frames of this tick not yet handed to the channel: heads, and small requests' bytes.
+    private var outbound: ByteBuffer
+    /// Requests up to this size are copied next to their head (one buffer per tick for many
+    /// small requests); larger ones go out as their own buffer, uncopied.
+    static let copyLimit = 2048
 
     init(worker: WorkerPoolStateMachine<PoolRequest>.WorkerID, name: String, expectedPID: Int32, shard: WorkerPoolShard, logger: Logger) {
         self.worker = worker
@@ -30,6 +37,7 @@ final class WorkerChannelHandler: ChannelInboundHandler {
         self.expectedPID = expectedPID
         self.shard = shard
         self.logger = logger
+        self.outbound = ByteBuffer()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -40,8 +48,28 @@ final class WorkerChannelHandler: ChannelInboundHandler {
         self.context = nil
     }
 
+    /// Splits the bytes into frames itself (no decoder handler, no boxing per frame); a frame's
+    /// payload is a slice of the read buffer.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        var buffer = unwrapInboundIn(data)
+        if var earlier = partial {
+            partial = nil
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        do {
+            while let frame = try WorkerFrame.read(from: &buffer), self.context != nil {
+                received(frame, context: context)
+            }
+        } catch {
+            logger.warning("worker sent bytes that are not worker protocol frames; closing", metadata: ["worker": "\(name)", "error": "\(error)"])
+            context.close(promise: nil)
+            return
+        }
+        if buffer.readableBytes > 0 { partial = buffer }
+    }
+
+    private func received(_ frame: WorkerFrame, context: ChannelHandlerContext) {
         guard ready else {
             guard frame.kind == .hello, let hello = try? frame.decodePayload(as: WorkerProtocol.Hello.self) else {
                 logger.warning("worker's first frame is not a valid HELLO; closing", metadata: ["worker": "\(name)", "kind": "\(frame.kind)"])
@@ -76,21 +104,21 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     /// Writes an INFER_REQUEST for `request` as request `id`, unflushed.
     func writeRequest(id: UInt64, _ request: PoolRequest, shard: WorkerPoolShard) {
         guard let context else { return }
-        let head = WorkerProtocol.InferRequest.frameHead(
+        WorkerProtocol.InferRequest.writeFrameHead(
             requestID: id, modelName: request.modelName, modelVersion: request.modelVersion,
-            deadlineUnixNanos: request.deadlineUnixNanos, requestByteCount: request.bytes.readableBytes,
-            allocator: context.channel.allocator)
-        context.write(wrapOutboundOut(head), promise: nil)
-        if request.bytes.readableBytes > 0 { context.write(wrapOutboundOut(request.bytes), promise: nil) }
+            deadlineUnixNanos: request.deadlineUnixNanos, requestByteCount: request.bytes.readableBytes, to: &outbound)
+        if request.bytes.readableBytes <= Self.copyLimit {
+            outbound.writeImmutableBuffer(request.bytes)
+        } else {
+            writeOutbound(context)
+            context.write(wrapOutboundOut(request.bytes), promise: nil)
+        }
         markUnflushed(shard)
     }
 
     /// Writes any other frame, unflushed.
     func write(_ frame: WorkerFrame, shard: WorkerPoolShard) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: WorkerFrame.headerSize + frame.payload.readableBytes)
-        frame.write(to: &buffer)
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        frame.write(to: &outbound)
         markUnflushed(shard)
     }
 
@@ -100,9 +128,18 @@ final class WorkerChannelHandler: ChannelInboundHandler {
         shard.needsFlush(self)
     }
 
+    /// Hands the gathered bytes to the channel; a new buffer takes the next ones.
+    private func writeOutbound(_ context: ChannelHandlerContext) {
+        guard outbound.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(outbound), promise: nil)
+        outbound = ByteBuffer()  // shared empty storage: the next write allocates, if there is one
+    }
+
     func flush() {
         flushPending = false
-        context?.flush()
+        guard let context else { return }
+        writeOutbound(context)
+        context.flush()
     }
 
     func close() {

@@ -180,7 +180,6 @@ final class WorkerPoolShard {
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameDecoder()))
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }

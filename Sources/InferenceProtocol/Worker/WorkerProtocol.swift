@@ -119,9 +119,23 @@ public enum WorkerProtocol {
             requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64, requestByteCount: Int,
             allocator: ByteBufferAllocator = ByteBufferAllocator()
         ) -> ByteBuffer {
+            var buffer = allocator.buffer(capacity: WorkerFrame.headerSize + modelName.utf8.count + modelVersion.utf8.count + 32)
+            writeFrameHead(
+                requestID: requestID, modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos,
+                requestByteCount: requestByteCount, to: &buffer)
+            return buffer
+        }
+
+        /// `frameHead`, appended to `buffer`: for a sender that gathers the frames of one
+        /// event-loop tick in one buffer (and may append small requests' bytes right after).
+        public static func writeFrameHead(
+            requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64, requestByteCount: Int,
+            to buffer: inout ByteBuffer
+        ) {
             precondition(requestByteCount >= 0, "a request of \(requestByteCount) bytes")
-            let capacity = WorkerFrame.headerSize + modelName.utf8.count + modelVersion.utf8.count + 32
-            var writer = ProtoWriter(buffer: allocator.buffer(capacity: capacity))
+            let start = buffer.writerIndex
+            var writer = ProtoWriter(buffer: buffer)
+            buffer = ByteBuffer()  // the writer holds the only reference while it appends
             // The length is known only once the envelope is written: it is filled in after.
             WorkerFrame.writeHeader(kind: .inferRequest, requestID: requestID, payloadLength: 0, to: &writer.buffer)
             writeEnvelope(modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, to: &writer)
@@ -129,10 +143,10 @@ public enum WorkerProtocol {
                 writer.writeTag(3, .lengthDelimited)
                 writer.writeVarint(UInt64(requestByteCount))
             }
-            let length = writer.buffer.readableBytes - 4 + requestByteCount
+            let length = writer.buffer.writerIndex - start - 4 + requestByteCount
             precondition(length <= Int(UInt32.max), "an INFER_REQUEST frame of \(length) bytes")
-            writer.buffer.setInteger(UInt32(length), at: writer.buffer.readerIndex, endianness: .big)
-            return writer.buffer
+            writer.buffer.setInteger(UInt32(length), at: start, endianness: .big)
+            buffer = writer.buffer
         }
 
         /// Fields 1, 2 and 4: everything but the request bytes.
