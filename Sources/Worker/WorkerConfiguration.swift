@@ -14,6 +14,10 @@ public struct WorkerConfiguration: Sendable {
     /// worker on purpose, for testing the gateway) when `modelNames` asks for them. Default off.
     public var enableDiagnosticModels = false
 
+    /// The version every model is served as: HELLO lists it, responses carry it, and a request
+    /// naming another (non-empty) version gets `NOT_FOUND`. Not empty. Default "1".
+    public var modelVersion = ServedModel.defaultVersion
+
     /// The worker's name in HELLO and at the start of every log line. Default: `worker-<pid>`.
     public var workerID: String
 

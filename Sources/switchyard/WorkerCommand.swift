@@ -40,6 +40,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("worker-id"), help: "Name in HELLO and in logs (default: worker-<pid>).")
     var workerID: String?
 
+    @Option(
+        name: .customLong("model-version"),
+        help: "The version the models are served as: HELLO lists it, responses carry it, requests for another version get NOT_FOUND.")
+    var modelVersion = ServedModel.defaultVersion
+
     @Option(name: .customLong("max-batch-size"), help: "max_batch_size of the batching models.")
     var maxBatchSize: Int32 = BuiltinModels.defaultMaxBatchSize
 
@@ -71,6 +76,7 @@ struct WorkerCommand: AsyncParsableCommand {
         if let unknown = models.first(where: { !known.contains($0) }) {
             throw ValidationError("unknown model '\(unknown)'; the built-in models are \(known.joined(separator: ", "))")
         }
+        guard !modelVersion.isEmpty else { throw ValidationError("--model-version must not be empty") }
         guard maxBatchSize >= 1 else { throw ValidationError("--max-batch-size must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
     }
@@ -82,6 +88,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let logger = Logger(label: "switchyard.worker")
 
         var configuration = WorkerConfiguration(socketPath: socket, modelNames: models, workerID: id)
+        configuration.modelVersion = modelVersion
         configuration.maxBatchSize = maxBatchSize
         configuration.maxQueueDelayMicroseconds = maxQueueDelayMicroseconds
         configuration.exitWithParent = true

@@ -11,21 +11,12 @@ import XCTest
 /// The diagnostic models in the runtime, with their faults recorded instead of done: their
 /// configurations, `OUT = IN` after `SLEEP_MS` with requests running concurrently, the fault
 /// inputs, cancellation and deadlines, and that they are served only when enabled.
-final class DiagnosticModelTests: XCTestCase {
-    private var group: MultiThreadedEventLoopGroup!
-    private var threadPool: NIOThreadPool!
+final class DiagnosticModelTests: RuntimeTestCase {
     private let faults = NIOLockedValueBox<[DiagnosticModels.Fault]>([])
 
     override func setUp() {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
+        super.setUp()
         faults.withLockedValue { $0 = [] }
-    }
-
-    override func tearDown() {
-        try? threadPool.syncShutdownGracefully()
-        try? group.syncShutdownGracefully()
     }
 
     /// A runtime serving every diagnostic model, whose faults are only recorded.
@@ -34,9 +25,7 @@ final class DiagnosticModelTests: XCTestCase {
         let models = DiagnosticModels.names.compactMap { name in
             DiagnosticModels.model(named: name, onFault: { fault in faults.withLockedValue { $0.append(fault) } })
         }
-        return WorkerRuntime(
-            workerID: "diagnostic-test", models: models, eventLoop: group.next(), threadPool: threadPool,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return makeRuntime(models, workerID: "diagnostic-test")
     }
 
     private func request(_ model: String, _ value: Int32, sleepMilliseconds: UInt32? = nil, id: String = "") -> WorkerProtocol.InferRequest {

@@ -182,6 +182,25 @@ final class WorkerProcessTests: XCTestCase {
         }
     }
 
+    func testModelVersionFlagSetsTheVersionServed() async throws {
+        let worker = try launch(["--model", "simple", "--model-version", "3"])
+        try await connect(worker.socketPath).executeThenClose { inbound, outbound in
+            var frames = inbound.makeAsyncIterator()
+            let hello = try await XCTUnwrapAsync(try await frames.next()).decodePayload(as: WorkerProtocol.Hello.self)
+            XCTAssertEqual(hello.models.map(\.versions), [["3"]])
+
+            let request = Requests.simple([Int32](repeating: 2, count: 16), [Int32](repeating: 1, count: 16), raw: true)
+            try await outbound.write(WorkerFrame(kind: .inferRequest, requestID: 1, message: Requests.frame(request, version: "3")))
+            let answer = try await XCTUnwrapAsync(try await frames.next())
+            XCTAssertEqual(try answer.modelResponse().modelVersion, "3")
+
+            try await outbound.write(WorkerFrame(kind: .inferRequest, requestID: 2, message: Requests.frame(request, version: "1")))
+            let refused = try await XCTUnwrapAsync(try await frames.next()).inferResponse()
+            XCTAssertEqual(refused.status?.code, 5)
+            XCTAssertEqual(refused.status?.message, "model 'simple' has no version '1' on worker e2e; it serves version 3")
+        }
+    }
+
     func testCancelStopsASlowRequestAndNothingMoreArrivesForIt() async throws {
         let worker = try launch(["--model", "simple", "--model", "repeat_int32", "--max-queue-delay-us", "800000"])
         try await connect(worker.socketPath).executeThenClose { inbound, outbound in

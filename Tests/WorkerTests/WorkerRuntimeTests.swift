@@ -1,5 +1,6 @@
 import InferenceProtocol
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ProtoWire
@@ -9,28 +10,12 @@ import XCTest
 
 /// The runtime with a real event loop and thread pool: batching across requests, answers by
 /// id, statuses for requests it cannot run, decoupled streams and draining.
-final class WorkerRuntimeTests: XCTestCase {
-    private var group: MultiThreadedEventLoopGroup!
-    private var threadPool: NIOThreadPool!
-
-    override func setUp() {
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
-    }
-
-    override func tearDown() {
-        try? threadPool.syncShutdownGracefully()
-        try? group.syncShutdownGracefully()
-    }
-
+final class WorkerRuntimeTests: RuntimeTestCase {
     private func runtime(delayMicroseconds: UInt64 = 100, maxBatchSize: Int32 = 8) -> WorkerRuntime {
         let models = BuiltinModels.names.compactMap {
             BuiltinModels.model(named: $0, maxBatchSize: maxBatchSize, maxQueueDelayMicroseconds: delayMicroseconds)
         }
-        return WorkerRuntime(
-            workerID: "test-worker", models: models, eventLoop: group.next(), threadPool: threadPool,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        return makeRuntime(models, workerID: "test-worker")
     }
 
     func testRequestsSubmittedWithinTheDelayRunAsFewerBatchesAndSplitCorrectly() throws {
@@ -162,5 +147,67 @@ final class WorkerRuntimeTests: XCTestCase {
         let slower = stuck.infer(requestID: 1, Requests.frame(Requests.repeatInt32([7], delays: [400])))
         XCTAssertFalse(try stuck.drain(timeout: .milliseconds(50)).wait(), "a drain gives up after its timeout")
         XCTAssertEqual(try slower.wait().map(\.kind), [.inferResponse, .streamEnd])
+    }
+}
+
+/// `--model-version`, and PAUSE seen from the runtime: a paused stream still ends at its deadline.
+final class WorkerRuntimeVersionAndPauseTests: RuntimeTestCase {
+    private func runtime(version: String) throws -> WorkerRuntime {
+        var configuration = WorkerConfiguration(socketPath: "/unused", modelNames: ["simple", "repeat_int32"], workerID: "versioned")
+        configuration.modelVersion = version
+        return makeRuntime(try WorkerServer.models(for: configuration), workerID: "versioned")
+    }
+
+    func testModelsAreServedUnderTheConfiguredVersion() throws {
+        let runtime = try runtime(version: "2024-06")
+        XCTAssertEqual(runtime.hello().models.map(\.versions), [["2024-06"], ["2024-06"]])
+
+        let request = Requests.simple([Int32](repeating: 1, count: 16), [Int32](repeating: 1, count: 16), raw: true)
+        for (id, version) in [(1, ""), (2, "2024-06")] {
+            let answer = try XCTUnwrap(runtime.infer(requestID: UInt64(id), Requests.frame(request, version: version)).wait().first)
+            XCTAssertEqual(try answer.modelResponse().modelVersion, "2024-06", "request for version '\(version)'")
+        }
+        let stream = try runtime.infer(requestID: 3, Requests.frame(Requests.repeatInt32([5], delays: [0]))).wait()
+        XCTAssertEqual(try stream.first?.modelResponse().modelVersion, "2024-06")
+
+        let other = try XCTUnwrap(runtime.infer(requestID: 4, Requests.frame(request, version: "1")).wait().first?.inferResponse())
+        XCTAssertEqual(other.status?.code, 5)
+        XCTAssertEqual(other.status?.message, "model 'simple' has no version '1' on worker versioned; it serves version 2024-06")
+    }
+
+    func testAnEmptyModelVersionIsAConfigurationError() {
+        var configuration = WorkerConfiguration(socketPath: "/unused", modelNames: ["simple"], workerID: "w")
+        configuration.modelVersion = ""
+        XCTAssertThrowsError(try WorkerServer.models(for: configuration)) { error in
+            XCTAssertEqual("\(error)", "the model version must not be empty")
+        }
+    }
+
+    func testAPausedStreamStillEndsAtItsDeadline() throws {
+        let runtime = try runtime(version: "1")
+        let eventLoop = runtime.eventLoop
+        var payload = Requests.frame(Requests.repeatInt32([1, 2, 3], delays: [0, 10, 10]))
+        payload.deadlineUnixNanos = WallClock.nowUnixNanos() + 200_000_000
+        let encoded = payload.encoded()
+        let frames = NIOLockedValueBox<[WorkerFrame]>([])
+        let ended = eventLoop.makePromise(of: Void.self)
+        let started = NIODeadline.now()
+        try eventLoop.submit {
+            let core = runtime.core.value
+            let call = core.start(requestID: 1, payload: encoded) { frame, final in
+                frames.withLockedValue { $0.append(frame) }
+                if final { ended.succeed() }
+            }
+            core.pause(call)
+        }.wait()
+        try ended.futureResult.wait()
+        XCTAssertGreaterThanOrEqual(NIODeadline.now() - started, .milliseconds(150), "ended by the deadline, not before")
+        let sent = frames.withLockedValue { $0 }
+        XCTAssertEqual(sent.count, 2, "the first response (sent before PAUSE) and the deadline's status")
+        XCTAssertEqual(try sent.first?.modelResponse().int32s("OUT"), [1])
+        let status = try XCTUnwrap(try sent.last?.inferResponse().status)
+        XCTAssertEqual(status.code, 4)
+        XCTAssertTrue(status.message.contains("paused"), status.message)
+        XCTAssertEqual(try runtime.statistics().wait().inFlight, 0)
     }
 }

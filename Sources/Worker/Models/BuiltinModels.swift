@@ -12,7 +12,9 @@ public enum BuiltinModels {
     /// How long the dynamic batcher waits for a batch to fill unless told otherwise.
     public static let defaultMaxQueueDelayMicroseconds: UInt64 = 100
 
-    /// The built-in model called `name`, or nil when there is none.
+    /// The built-in model called `name`, or nil when there is none. The batching models
+    /// (`simple`, `simple_string`, `simple_identity`) do trivial work and execute inline on the
+    /// event loop (`ServedModel.executesInline`).
     ///
     /// - Parameters:
     ///   - maxBatchSize: `max_batch_size` of the batching models (`simple`, `simple_string`,
@@ -38,15 +40,15 @@ public enum BuiltinModels {
         case "simple":
             return ServedModel(
                 config: batchedConfig(.int32, inputs: ["INPUT0", "INPUT1"], outputs: ["OUTPUT0", "OUTPUT1"], dims: [16]),
-                backend: .batched(SimpleModel()))
+                backend: .batched(SimpleModel()), executesInline: true)
         case "simple_string":
             return ServedModel(
                 config: batchedConfig(.string, inputs: ["INPUT0", "INPUT1"], outputs: ["OUTPUT0", "OUTPUT1"], dims: [16]),
-                backend: .batched(SimpleStringModel()))
+                backend: .batched(SimpleStringModel()), executesInline: true)
         case "simple_identity":
             return ServedModel(
                 config: batchedConfig(.string, inputs: ["INPUT0"], outputs: ["OUTPUT0"], dims: [-1]),
-                backend: .batched(IdentityModel()))
+                backend: .batched(IdentityModel()), executesInline: true)
         case "repeat_int32":
             var config = baseConfig(name)
             config.maxBatchSize = 0

@@ -93,15 +93,27 @@ public struct ServedModel: Sendable {
         case concurrent(any ConcurrentModel)
     }
 
-    /// The version every built-in model is served as.
-    public static let version = "1"
+    /// The version a model is served as unless the worker is told otherwise.
+    public static let defaultVersion = "1"
 
     public var config: ModelConfig
     public var backend: Backend
+    /// The one version the worker serves the model as (`switchyard worker --model-version`):
+    /// HELLO lists it, every response carries it, and a request naming another version gets
+    /// `NOT_FOUND`.
+    public var version: String
+    /// True when a batch of the model costs so little (a few additions, a copy of small
+    /// tensors) that running it on the worker's event loop is cheaper than the hop to the
+    /// thread pool and back. The runtime then executes small batches (up to the inline request
+    /// size, 64 KiB of request bytes) on the loop, answering within the same turn; larger ones
+    /// and other models go to the thread pool. Only for batched models. Default false.
+    public var executesInline: Bool
 
-    public init(config: ModelConfig, backend: Backend) {
+    public init(config: ModelConfig, backend: Backend, version: String = ServedModel.defaultVersion, executesInline: Bool = false) {
         self.config = config
         self.backend = backend
+        self.version = version
+        self.executesInline = executesInline
     }
 
     public var name: String { config.name }
@@ -113,7 +125,7 @@ public struct ServedModel: Sendable {
     public var descriptor: WorkerProtocol.ModelDescriptor {
         var descriptor = WorkerProtocol.ModelDescriptor()
         descriptor.name = name
-        descriptor.versions = [Self.version]
+        descriptor.versions = [version]
         descriptor.maxBatchSize = config.maxBatchSize
         descriptor.decoupled = isDecoupled
         descriptor.config = config
@@ -153,7 +165,7 @@ public struct ServedModel: Sendable {
     public func response(for request: PreparedRequest, outputs: [String: Tensor]) throws(InferenceError) -> ModelInferResponse {
         var response = ModelInferResponse()
         response.modelName = name
-        response.modelVersion = Self.version
+        response.modelVersion = version
         response.id = request.id
         for outputName in request.requestedOutputs {
             guard let tensor = outputs[outputName] else {

@@ -4,7 +4,8 @@ import NIOCore
 /// One request inside the runtime, from its INFER_REQUEST frame to its last answer.
 ///
 /// Lives on the runtime's event loop and is touched only there. The connection keeps it by
-/// request id so that CANCEL can find it; the runtime keeps it in a queue or a running batch.
+/// request id so that CANCEL, PAUSE and RESUME can find it; the runtime keeps it in a queue or a
+/// running batch.
 final class InferenceCall {
     enum Phase {
         /// Its bytes are being decoded and checked.
@@ -17,6 +18,12 @@ final class InferenceCall {
         case finished
     }
 
+    /// Where a paused decoupled stream stopped: the next response to send, its delay served.
+    struct ParkedStream {
+        var plan: DecoupledPlan
+        var next: Int
+    }
+
     let requestID: UInt64
     /// Receives every frame for the request; `final` is true on the last.
     let sink: (_ frame: WorkerFrame, _ final: Bool) -> Void
@@ -25,17 +32,26 @@ final class InferenceCall {
     var isCancelled = false
     /// When the client's deadline passes; nil when it has none.
     var deadline: NIODeadline?
-    var model: ServedModel?
+    /// The model's lane, once the request named a model the worker serves.
+    var lane: ModelLane?
     var prepared: PreparedRequest?
-    /// The next scheduled step of a decoupled model's responses.
+    /// The bytes of the client's request, which decide whether a batch may run inline.
+    var requestByteCount = 0
+    /// The next scheduled step of a decoupled model's responses (or, while parked, the watch on
+    /// its deadline).
     var pendingResponse: Scheduled<Void>?
+    /// Set by PAUSE, cleared by RESUME: a decoupled stream sends nothing more meanwhile.
+    var isPaused = false
+    /// The stream's position while it is paused with a response due.
+    var parked: ParkedStream?
     /// When the request was queued (its inputs prepared), for statistics and logs.
     var queuedAt: NIODeadline?
     /// When its INFER_REQUEST arrived.
-    let arrivedAt = NIODeadline.now()
+    let arrivedAt: NIODeadline
 
-    init(requestID: UInt64, sink: @escaping (_ frame: WorkerFrame, _ final: Bool) -> Void) {
+    init(requestID: UInt64, arrivedAt: NIODeadline, sink: @escaping (_ frame: WorkerFrame, _ final: Bool) -> Void) {
         self.requestID = requestID
+        self.arrivedAt = arrivedAt
         self.sink = sink
     }
 

@@ -108,59 +108,46 @@ public final class WorkerRuntime: Sendable {
 
 /// The state and logic of `WorkerRuntime`, confined to its event loop.
 final class RuntimeCore {
-    /// Requests up to this size are decoded on the event loop; larger ones on the thread pool.
-    static let inlinePreparationLimit = 64 * 1024
+    /// Requests up to this size are decoded on the event loop, and batches up to this size of a
+    /// model that `executesInline` run there; larger ones go to the thread pool.
+    static let inlineRequestLimit = 64 * 1024
 
     let workerID: String
     let eventLoop: any EventLoop
     let threadPool: NIOThreadPool
     let logger: Logger
-    private let models: [String: ServedModel]
+    private let lanes: [String: ModelLane]
     private let modelNames: [String]
 
-    private var batchQueues: [String: BatchQueue<InferenceCall>] = [:]
-    private var batchTimers: [String: (deadline: NIODeadline, task: Scheduled<Void>)] = [:]
-    private var instances: [String: DecoupledInstance] = [:]
-    private var counters = WorkerStatistics()
+    private var inFlightCount = 0
+    private var queuedCount = 0
     private var draining = false
     private var idleWaiters: [EventLoopPromise<Bool>] = []
+    /// Batch timers armed so far (for tests: a batch that can run at once arms none).
+    private(set) var batchTimersArmed = 0
     /// Open gateway connections, so that shutdown can close them.
     private(set) var connections: [ObjectIdentifier: WorkerConnectionHandler] = [:]
-
-    /// The one instance of a decoupled model: who holds it and who waits for it.
-    private struct DecoupledInstance {
-        var holder: InferenceCall?
-        var release: Scheduled<Void>?
-        var waiting: [(call: InferenceCall, plan: DecoupledPlan)] = []
-    }
 
     init(workerID: String, models: [ServedModel], eventLoop: any EventLoop, threadPool: NIOThreadPool, logger: Logger) {
         self.workerID = workerID
         self.eventLoop = eventLoop
         self.threadPool = threadPool
         self.logger = logger
-        self.models = Dictionary(models.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var lanes: [String: ModelLane] = [:]
+        for model in models where lanes[model.name] == nil { lanes[model.name] = ModelLane(model: model) }
+        self.lanes = lanes
         self.modelNames = models.map(\.name)
-        for model in models {
-            counters.models[model.name] = WorkerStatistics.Model()
-            switch model.backend {
-            case .batched:
-                var delay = TimeAmount.zero
-                if case .dynamicBatching(let batching)? = model.config.schedulingChoice {
-                    delay = .microseconds(Int64(clamping: batching.maxQueueDelayMicroseconds))
-                }
-                batchQueues[model.name] = BatchQueue(maxBatchSize: Int(max(1, model.config.maxBatchSize)), maxQueueDelay: delay)
-            case .decoupled:
-                instances[model.name] = DecoupledInstance()
-            case .concurrent:
-                break  // no queue and no instance: each request runs at once
-            }
-        }
     }
 
-    var statistics: WorkerStatistics { counters }
-    var inFlight: Int { counters.inFlight }
-    var queued: Int { counters.queued }
+    var statistics: WorkerStatistics {
+        var statistics = WorkerStatistics()
+        statistics.models = lanes.mapValues(\.counters)
+        statistics.inFlight = inFlightCount
+        statistics.queued = queuedCount
+        return statistics
+    }
+    var inFlight: Int { inFlightCount }
+    var queued: Int { queuedCount }
 
     func register(_ connection: WorkerConnectionHandler, for channel: any Channel) {
         connections[ObjectIdentifier(channel)] = connection
@@ -170,12 +157,13 @@ final class RuntimeCore {
     // MARK: Admission
 
     /// Starts the request in an INFER_REQUEST payload. `sink` receives every frame for it, on
-    /// this loop, possibly before this method returns (for a request refused at once).
+    /// this loop, possibly before this method returns (for a request refused at once, or one
+    /// whose batch runs inline).
     func start(
         requestID: UInt64, payload: ByteBuffer, sink: @escaping (_ frame: WorkerFrame, _ final: Bool) -> Void
     ) -> InferenceCall {
-        let call = InferenceCall(requestID: requestID, sink: sink)
-        counters.inFlight += 1
+        let call = InferenceCall(requestID: requestID, arrivedAt: .now(), sink: sink)
+        inFlightCount += 1
         guard !draining else {
             fail(call, InferenceError(.unavailable, "worker \(workerID) is shutting down; send the request to another worker"))
             return call
@@ -187,31 +175,34 @@ final class RuntimeCore {
             fail(call, .invalidArgument("the INFER_REQUEST payload is not a valid switchyard.worker.InferRequest: \(error)"))
             return call
         }
-        guard let model = models[request.modelName] else {
+        guard let lane = lanes[request.modelName] else {
             fail(call, InferenceError(
                 .notFound,
                 "model '\(request.modelName)' is not served by worker \(workerID), which serves \(modelNames.joined(separator: ", "))"))
             return call
         }
-        guard request.modelVersion.isEmpty || request.modelVersion == ServedModel.version else {
+        let version = lane.model.version
+        guard request.modelVersion.isEmpty || request.modelVersion == version else {
             fail(call, InferenceError(
-                .notFound, "model '\(model.name)' has no version '\(request.modelVersion)' on worker \(workerID); it serves version \(ServedModel.version)"))
+                .notFound, "model '\(lane.name)' has no version '\(request.modelVersion)' on worker \(workerID); it serves version \(version)"))
             return call
         }
-        call.model = model
+        call.lane = lane
         if request.deadlineUnixNanos != 0 {
             let remaining = request.deadlineUnixNanos - WallClock.nowUnixNanos()
             guard remaining > 0 else {
                 fail(call, InferenceError(.deadlineExceeded, "the request's deadline passed before worker \(workerID) received it"))
                 return call
             }
-            call.deadline = .now() + .nanoseconds(remaining)
+            call.deadline = call.arrivedAt + .nanoseconds(remaining)
         }
 
         let bytes = request.request
-        if bytes.readableBytes <= Self.inlinePreparationLimit {
-            prepared(call, Result { () throws(InferenceError) in try model.prepare(bytes) })
+        call.requestByteCount = bytes.readableBytes
+        if bytes.readableBytes <= Self.inlineRequestLimit {
+            prepared(call, Result { () throws(InferenceError) in try lane.model.prepare(bytes) })
         } else {
+            let model = lane.model
             threadPool.runIfActive(eventLoop: eventLoop) {
                 Result { () throws(InferenceError) in try model.prepare(bytes) }
             }.assumeIsolated().whenComplete { result in
@@ -227,23 +218,23 @@ final class RuntimeCore {
     }
 
     private func prepared(_ call: InferenceCall, _ result: Result<(PreparedRequest, DecoupledPlan?), InferenceError>) {
-        guard !call.isFinished else { return }
+        guard !call.isFinished, let lane = call.lane else { return }
         switch result {
         case .failure(let error):
             fail(call, error)
         case .success(let (request, plan)):
             call.prepared = request
             if let plan {
-                enqueueDecoupled(call, plan: plan)
-            } else if case .concurrent(let model)? = call.model?.backend {
-                runConcurrent(call, model: model, request: request)
+                enqueueDecoupled(call, plan: plan, lane: lane)
+            } else if case .concurrent(let model) = lane.model.backend {
+                runConcurrent(call, model: model, request: request, lane: lane)
             } else {
-                enqueueBatched(call, request: request)
+                enqueueBatched(call, request: request, lane: lane)
             }
         }
     }
 
-    // MARK: Cancellation
+    // MARK: Cancellation and flow control
 
     /// Stops work on the request and sends nothing more for it.
     func cancel(_ call: InferenceCall, reason: String) {
@@ -252,113 +243,158 @@ final class RuntimeCore {
         logger.debug("request \(call.requestID) cancelled (\(reason.isEmpty ? "no reason given" : reason))")
         let phase = call.phase
         move(call, to: .finished)
-        guard let name = call.model?.name else { return }
         call.pendingResponse?.cancel()
         call.pendingResponse = nil
-        if phase == .queued, batchQueues[name] != nil {
-            let (_, action) = batchQueues[name]!.remove(where: { $0 === call }, now: .now())
-            handle(action, model: name)
+        call.parked = nil
+        guard let lane = call.lane else { return }
+        if phase == .queued, lane.batchQueue != nil {
+            let (_, action) = lane.batchQueue!.remove(where: { $0 === call }, now: .now())
+            handle(action, lane: lane)
         }
-        if instances[name] != nil {
-            instances[name]!.waiting.removeAll { $0.call === call }
-            releaseInstance(of: name, heldBy: call)
+        if lane.instance != nil {
+            lane.instance!.waiting.removeAll { $0.call === call }
+            releaseInstance(of: lane, heldBy: call)
         }
+    }
+
+    /// PAUSE: a decoupled model's stream sends no more responses until `resume`. Ignored for
+    /// a finished request and for models that answer once.
+    func pause(_ call: InferenceCall) {
+        guard !call.isFinished, call.lane?.instance != nil else { return }
+        call.isPaused = true
+    }
+
+    /// RESUME: a paused stream goes on from where it stopped. Ignored when not paused.
+    func resume(_ call: InferenceCall) {
+        guard call.isPaused else { return }
+        call.isPaused = false
+        guard !call.isFinished, let parked = call.parked else { return }
+        call.parked = nil
+        call.pendingResponse?.cancel()  // the deadline watch
+        call.pendingResponse = nil
+        continueStream(call, plan: parked.plan, next: parked.next, delayElapsed: true)
     }
 
     // MARK: Batching models
 
-    private func enqueueBatched(_ call: InferenceCall, request: PreparedRequest) {
-        guard let name = call.model?.name, batchQueues[name] != nil else { return }
+    private func enqueueBatched(_ call: InferenceCall, request: PreparedRequest, lane: ModelLane) {
+        guard lane.batchQueue != nil else { return }
         move(call, to: .queued)
-        call.queuedAt = .now()
-        let action = batchQueues[name]!.enqueue(call, rows: request.batchSize, key: request.batchKey, now: .now())
-        handle(action, model: name)
+        let now = NIODeadline.now()
+        call.queuedAt = now
+        let action = lane.batchQueue!.enqueue(call, rows: request.batchSize, key: request.batchKey, now: now)
+        handle(action, lane: lane)
     }
 
-    private func handle(_ action: BatchQueue<InferenceCall>.Action, model name: String) {
+    /// Does what the batch queue asks. The timer is armed only while a batch waits to fill, so
+    /// a batch that can run at once (no queue delay, or a full batch) neither arms nor cancels one.
+    private func handle(_ action: BatchQueue<InferenceCall>.Action, lane: ModelLane) {
         switch action {
         case .none:
-            cancelTimer(of: name)
+            lane.disarmBatchTimer()
         case .wakeUp(let deadline):
-            if let timer = batchTimers[name], timer.deadline == deadline { return }
-            cancelTimer(of: name)
+            if let timer = lane.batchTimer, timer.deadline == deadline { return }
+            lane.disarmBatchTimer()
+            batchTimersArmed += 1
             let task = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-                self.batchTimers[name] = nil
-                self.handle(self.batchQueues[name]!.timerFired(now: .now()), model: name)
+                lane.batchTimer = nil
+                self.handle(lane.batchQueue!.timerFired(now: .now()), lane: lane)
             }
-            batchTimers[name] = (deadline, task)
+            lane.batchTimer = (deadline, task)
         case .execute(let calls):
-            cancelTimer(of: name)
-            execute(calls, model: name)
+            lane.disarmBatchTimer()
+            execute(calls, lane: lane)
         }
     }
 
-    private func cancelTimer(of name: String) {
-        batchTimers.removeValue(forKey: name)?.task.cancel()
+    /// A batch's responses, encoded, and how long the encoding took.
+    private typealias BatchOutcome = (responses: [Result<ByteBuffer, InferenceError>], encodeNanos: Int64)
+
+    private static func run(_ requests: [PreparedRequest], on model: ServedModel) -> BatchOutcome {
+        let outputs = model.executeBatch(requests)
+        let encodeStart = NIODeadline.now()
+        let encoded = outputs.map { $0.map { $0.encoded() } }
+        return (encoded, (NIODeadline.now() - encodeStart).nanoseconds)
     }
 
-    private func execute(_ calls: [InferenceCall], model name: String) {
-        guard let model = models[name] else { return }
-        let now = NIODeadline.now()
+    private func execute(_ calls: [InferenceCall], lane: ModelLane) {
+        let started = NIODeadline.now()
         var live: [InferenceCall] = []
+        live.reserveCapacity(calls.count)
+        var requests: [PreparedRequest] = []
+        requests.reserveCapacity(calls.count)
+        var bytes = 0
         for call in calls {
-            if let deadline = call.deadline, deadline <= now {
-                fail(call, InferenceError(
-                    .deadlineExceeded, "the request's deadline passed while it waited in model '\(name)''s batch queue"))
-            } else {
-                move(call, to: .running)
-                live.append(call)
+            guard let request = call.prepared else {
+                fail(call, InferenceError(.internal, "request \(call.requestID) reached model '\(lane.name)''s batch unprepared"))
+                continue
             }
+            if let deadline = call.deadline, deadline <= started {
+                fail(call, InferenceError(
+                    .deadlineExceeded, "the request's deadline passed while it waited in model '\(lane.name)''s batch queue"))
+                continue
+            }
+            move(call, to: .running)
+            live.append(call)
+            requests.append(request)
+            bytes += call.requestByteCount
         }
         guard !live.isEmpty else {
-            handle(batchQueues[name]!.batchFinished(now: .now()), model: name)
+            handle(lane.batchQueue!.batchFinished(now: started), lane: lane)
             return
         }
-        let requests = live.compactMap(\.prepared)
-        let rows = requests.reduce(0) { $0 + $1.batchSize }
-        if let oldest = live.compactMap(\.queuedAt).min() {
-            logger.trace("model \(name): batch of \(live.count) requests, \(rows) rows, oldest queued \((now - oldest).nanoseconds / 1000) µs")
+        if logger.logLevel <= .trace, let oldest = live.compactMap(\.queuedAt).min() {
+            let rows = requests.reduce(0) { $0 + $1.batchSize }
+            logger.trace(
+                "model \(lane.name): batch of \(live.count) requests, \(rows) rows, oldest queued \((started - oldest).nanoseconds / 1000) µs")
         }
-        let started = NIODeadline.now()
-        threadPool.runIfActive(eventLoop: eventLoop) { () -> (responses: [Result<ByteBuffer, InferenceError>], encodeNanos: Int64) in
-            let outputs = model.executeBatch(requests)
-            let encodeStart = NIODeadline.now()
-            let encoded = outputs.map { $0.map { $0.encoded() } }
-            return (encoded, (NIODeadline.now() - encodeStart).nanoseconds)
-        }.assumeIsolated().whenComplete { result in
-            self.counters.models[name, default: .init()].executions += 1
-            self.counters.models[name, default: .init()].inferences += rows
-            switch result {
-            case .success(let batch):
-                let total = (NIODeadline.now() - started).nanoseconds
-                for (index, (call, response)) in zip(live, batch.responses).enumerated() {
-                    var timing = WorkerProtocol.Timing()
-                    let queuedAt = call.queuedAt ?? started
-                    timing.queueNs = UInt64(max(0, (started - queuedAt).nanoseconds))
-                    timing.computeInputNs = UInt64(max(0, (queuedAt - call.arrivedAt).nanoseconds))
-                    timing.computeInferNs = UInt64(max(0, total - batch.encodeNanos))
-                    timing.computeOutputNs = UInt64(max(0, batch.encodeNanos / Int64(max(1, live.count))))
-                    timing.countsExecution = index == 0
-                    switch response {
-                    case .success(let bytes): self.succeed(call, response: bytes, timing: timing)
-                    case .failure(let error): self.fail(call, error)
-                    }
-                }
-            case .failure:
-                for call in live {
-                    self.fail(call, InferenceError(.unavailable, "worker \(self.workerID) is shutting down"))
+        let model = lane.model
+        let batch = requests
+        if model.executesInline && bytes <= Self.inlineRequestLimit {
+            finishBatch(live, rows: requests, lane: lane, started: started, outcome: .success(Self.run(requests, on: model)))
+            return
+        }
+        threadPool.runIfActive(eventLoop: eventLoop) { Self.run(batch, on: model) }
+            .assumeIsolated().whenComplete { outcome in
+                self.finishBatch(live, rows: requests, lane: lane, started: started, outcome: outcome)
+            }
+    }
+
+    private func finishBatch(
+        _ live: [InferenceCall], rows requests: [PreparedRequest], lane: ModelLane, started: NIODeadline,
+        outcome: Result<BatchOutcome, any Error>
+    ) {
+        lane.counters.executions += 1
+        lane.counters.inferences += requests.reduce(0) { $0 + $1.batchSize }
+        let finished = NIODeadline.now()
+        switch outcome {
+        case .success(let batch):
+            let total = (finished - started).nanoseconds
+            for (index, (call, response)) in zip(live, batch.responses).enumerated() {
+                var timing = WorkerProtocol.Timing()
+                let queuedAt = call.queuedAt ?? started
+                timing.queueNs = UInt64(max(0, (started - queuedAt).nanoseconds))
+                timing.computeInputNs = UInt64(max(0, (queuedAt - call.arrivedAt).nanoseconds))
+                timing.computeInferNs = UInt64(max(0, total - batch.encodeNanos))
+                timing.computeOutputNs = UInt64(max(0, batch.encodeNanos / Int64(max(1, live.count))))
+                timing.countsExecution = index == 0
+                switch response {
+                case .success(let bytes): succeed(call, response: bytes, timing: timing)
+                case .failure(let error): fail(call, error)
                 }
             }
-            self.handle(self.batchQueues[name]!.batchFinished(now: .now()), model: name)
+        case .failure:
+            for call in live {
+                fail(call, InferenceError(.unavailable, "worker \(workerID) is shutting down"))
+            }
         }
+        handle(lane.batchQueue!.batchFinished(now: finished), lane: lane)
     }
 
     // MARK: Concurrent models
 
     /// Starts a concurrent model's request at once and answers it when its delay has passed.
-    private func runConcurrent(_ call: InferenceCall, model: any ConcurrentModel, request: PreparedRequest) {
-        guard let served = call.model else { return }
-        let name = served.name
+    private func runConcurrent(_ call: InferenceCall, model: any ConcurrentModel, request: PreparedRequest, lane: ModelLane) {
         let answer: ConcurrentAnswer
         do {
             answer = try model.answer(request.inputs)
@@ -367,16 +403,16 @@ final class RuntimeCore {
             return
         }
         move(call, to: .running)
-        counters.models[name, default: .init()].executions += 1
-        counters.models[name, default: .init()].inferences += 1
+        lane.counters.executions += 1
+        lane.counters.inferences += 1
         let respond = {
             call.pendingResponse = nil
             if let deadline = call.deadline, deadline <= .now() {
-                self.fail(call, InferenceError(.deadlineExceeded, "the request's deadline passed while model '\(name)' ran it"))
+                self.fail(call, InferenceError(.deadlineExceeded, "the request's deadline passed while model '\(lane.name)' ran it"))
                 return
             }
             do throws(InferenceError) {
-                self.succeed(call, response: try served.response(for: request, outputs: answer.outputs).encoded())
+                self.succeed(call, response: try lane.model.response(for: request, outputs: answer.outputs).encoded())
             } catch {
                 self.fail(call, error)
             }
@@ -390,48 +426,49 @@ final class RuntimeCore {
 
     // MARK: Decoupled models
 
-    private func enqueueDecoupled(_ call: InferenceCall, plan: DecoupledPlan) {
-        guard let name = call.model?.name, instances[name] != nil else { return }
+    private func enqueueDecoupled(_ call: InferenceCall, plan: DecoupledPlan, lane: ModelLane) {
+        guard lane.instance != nil else { return }
         move(call, to: .queued)
-        instances[name]!.waiting.append((call, plan))
-        startWaitingRuns(of: name)
+        lane.instance!.waiting.append((call, plan))
+        startWaitingRuns(of: lane)
     }
 
     /// Starts waiting requests while the model's instance is free. A request whose plan holds
     /// the instance for no time leaves it free for the next one at once.
-    private func startWaitingRuns(of name: String) {
-        while instances[name]!.holder == nil, !instances[name]!.waiting.isEmpty {
-            let (call, plan) = instances[name]!.waiting.removeFirst()
+    private func startWaitingRuns(of lane: ModelLane) {
+        while lane.instance!.holder == nil, !lane.instance!.waiting.isEmpty {
+            let (call, plan) = lane.instance!.waiting.removeFirst()
             if let deadline = call.deadline, deadline <= .now() {
                 fail(call, InferenceError(
-                    .deadlineExceeded, "the request's deadline passed while it waited for model '\(name)''s instance"))
+                    .deadlineExceeded, "the request's deadline passed while it waited for model '\(lane.name)''s instance"))
                 continue
             }
             move(call, to: .running)
-            counters.models[name, default: .init()].executions += 1
-            counters.models[name, default: .init()].inferences += 1
+            lane.counters.executions += 1
+            lane.counters.inferences += 1
             if plan.instanceHold > .zero {
-                instances[name]!.holder = call
-                instances[name]!.release = eventLoop.assumeIsolated().scheduleTask(in: plan.instanceHold) {
-                    self.releaseInstance(of: name, heldBy: call)
+                lane.instance!.holder = call
+                lane.instance!.release = eventLoop.assumeIsolated().scheduleTask(in: plan.instanceHold) {
+                    self.releaseInstance(of: lane, heldBy: call)
                 }
             }
             continueStream(call, plan: plan, next: 0, delayElapsed: false)
         }
     }
 
-    private func releaseInstance(of name: String, heldBy call: InferenceCall) {
-        guard instances[name]?.holder === call else { return }
-        instances[name]!.holder = nil
-        instances[name]!.release?.cancel()
-        instances[name]!.release = nil
-        startWaitingRuns(of: name)
+    private func releaseInstance(of lane: ModelLane, heldBy call: InferenceCall) {
+        guard lane.instance?.holder === call else { return }
+        lane.instance!.holder = nil
+        lane.instance!.release?.cancel()
+        lane.instance!.release = nil
+        startWaitingRuns(of: lane)
     }
 
     /// Responses sent back to back (no delay between them) before the loop turns to other work.
     private static let responsesPerTurn = 64
 
-    /// Sends the plan's responses from `next` on, each after its delay, then STREAM_END.
+    /// Sends the plan's responses from `next` on, each after its delay, then STREAM_END. A
+    /// paused call parks at the next response that falls due, and `resume` goes on from there.
     private func continueStream(_ call: InferenceCall, plan: DecoupledPlan, next: Int, delayElapsed: Bool) {
         var index = next
         var waited = delayElapsed
@@ -464,7 +501,11 @@ final class RuntimeCore {
                     .deadlineExceeded, "the request's deadline passed after \(index) of its \(plan.responseCount) responses"))
                 return
             }
-            guard let model = call.model, let request = call.prepared else { return }
+            if call.isPaused {
+                park(call, plan: plan, next: index)
+                return
+            }
+            guard let model = call.lane?.model, let request = call.prepared else { return }
             do {
                 let response = try model.response(for: request, outputs: plan.outputs(at: index))
                 call.sink(.inferResponse(requestID: call.requestID, response: response.encoded(), final: false), false)
@@ -477,9 +518,22 @@ final class RuntimeCore {
         }
     }
 
+    /// Holds a paused stream's position until RESUME. Its deadline still ends it meanwhile.
+    private func park(_ call: InferenceCall, plan: DecoupledPlan, next: Int) {
+        call.parked = InferenceCall.ParkedStream(plan: plan, next: next)
+        guard let deadline = call.deadline else { return }
+        call.pendingResponse = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            call.pendingResponse = nil
+            call.parked = nil
+            self.fail(call, InferenceError(
+                .deadlineExceeded,
+                "the request's deadline passed while the gateway had paused its responses, after \(next) of \(plan.responseCount)"))
+        }
+    }
+
     private func endStream(_ call: InferenceCall) {
         guard !call.isFinished else { return }
-        if let name = call.model?.name { counters.models[name, default: .init()].succeeded += 1 }
+        call.lane?.counters.succeeded += 1
         call.sink(.streamEnd(requestID: call.requestID), true)
         move(call, to: .finished)
     }
@@ -488,14 +542,14 @@ final class RuntimeCore {
 
     private func succeed(_ call: InferenceCall, response: ByteBuffer, timing: WorkerProtocol.Timing? = nil) {
         guard !call.isFinished else { return }
-        if let name = call.model?.name { counters.models[name, default: .init()].succeeded += 1 }
+        call.lane?.counters.succeeded += 1
         call.sink(.inferResponse(requestID: call.requestID, response: response, final: true, timing: timing), true)
         move(call, to: .finished)
     }
 
     private func fail(_ call: InferenceCall, _ error: InferenceError) {
         guard !call.isFinished else { return }
-        if let name = call.model?.name { counters.models[name, default: .init()].failed += 1 }
+        call.lane?.counters.failed += 1
         logger.debug("request \(call.requestID) failed: \(error)")
         call.sink(.inferResponse(requestID: call.requestID, error: error), true)
         move(call, to: .finished)
@@ -504,13 +558,13 @@ final class RuntimeCore {
     /// Moves a call to `phase`, keeping the in-flight and queued counts.
     private func move(_ call: InferenceCall, to phase: InferenceCall.Phase) {
         switch call.phase {
-        case .preparing, .running: counters.inFlight -= 1
-        case .queued: counters.queued -= 1
+        case .preparing, .running: inFlightCount -= 1
+        case .queued: queuedCount -= 1
         case .finished: return
         }
         switch phase {
-        case .preparing, .running: counters.inFlight += 1
-        case .queued: counters.queued += 1
+        case .preparing, .running: inFlightCount += 1
+        case .queued: queuedCount += 1
         case .finished: break
         }
         call.phase = phase
@@ -527,7 +581,7 @@ final class RuntimeCore {
 
     func drain(promise: EventLoopPromise<Bool>, timeout: TimeAmount) {
         draining = true
-        if counters.inFlight + counters.queued == 0 {
+        if inFlightCount + queuedCount == 0 {
             promise.succeed(true)
             return
         }
@@ -536,13 +590,13 @@ final class RuntimeCore {
             guard let index = self.idleWaiters.firstIndex(where: { $0.futureResult === promise.futureResult }) else { return }
             self.idleWaiters.remove(at: index)
             self.logger.warning(
-                "drain timed out with \(self.counters.inFlight) requests in flight and \(self.counters.queued) queued")
+                "drain timed out with \(self.inFlightCount) requests in flight and \(self.queuedCount) queued")
             promise.succeed(false)
         }
     }
 
     private func resolveDrainIfIdle() {
-        guard draining, counters.inFlight + counters.queued == 0, !idleWaiters.isEmpty else { return }
+        guard draining, inFlightCount + queuedCount == 0, !idleWaiters.isEmpty else { return }
         let waiters = idleWaiters
         idleWaiters = []
         for waiter in waiters { waiter.succeed(true) }

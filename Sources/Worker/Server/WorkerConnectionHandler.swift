@@ -3,10 +3,15 @@ import Logging
 import NIOCore
 
 /// Serves one gateway connection: sends HELLO, answers PING, starts each INFER_REQUEST on the
-/// runtime and writes its answers back, and passes CANCEL on.
+/// runtime and writes its answers back, and passes CANCEL, PAUSE and RESUME on.
 ///
 /// Sits after a `WorkerFrameDecoder` and a `WorkerFrameEncoder`. Must run on the runtime's
 /// event loop. Requests are matched by id only: answers go out in whatever order they finish.
+///
+/// Answers are written without a flush and flushed once per event-loop turn: those produced
+/// while frames are being read (a batch that runs inline, a refusal) at `channelReadComplete`,
+/// those produced later (timers, thread-pool completions) by one flush scheduled for the end of
+/// the turn. So a burst of requests read together goes out in one `writev`.
 final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WorkerFrame
     typealias OutboundOut = WorkerFrame
@@ -16,8 +21,14 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// Requests of this connection not yet answered for the last time, by request id.
     private var calls: [UInt64: InferenceCall] = [:]
     private var context: ChannelHandlerContext?
-    /// Completes when the last frame written so far has reached the socket.
-    private var lastWrite: EventLoopFuture<Void>?
+    /// The runtime's state, once the handler is known to run on its loop.
+    private var core: RuntimeCore?
+    /// True between a `channelRead` and the `channelReadComplete` that ends its burst.
+    private var reading = false
+    /// Frames have been written since the last flush.
+    private var unflushed = false
+    /// A flush is scheduled for the end of this event-loop turn.
+    private var flushScheduled = false
 
     init(runtime: WorkerRuntime, logger: Logger) {
         self.runtime = runtime
@@ -27,6 +38,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func handlerAdded(context: ChannelHandlerContext) {
         precondition(context.eventLoop === runtime.eventLoop, "a worker connection must run on the runtime's event loop")
         self.context = context
+        self.core = runtime.core.value
         if context.channel.isActive { greet(context: context) }
     }
 
@@ -42,42 +54,51 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var greeted = false
 
     private func greet(context: ChannelHandlerContext) {
-        guard !greeted else { return }
+        guard !greeted, let core else { return }
         greeted = true
-        runtime.core.value.register(self, for: context.channel)
+        core.register(self, for: context.channel)
         logger.info("gateway connected")
         let hello = runtime.hello()
         context.writeAndFlush(wrapOutboundOut(WorkerFrame(kind: .hello, requestID: 0, message: hello)), promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let core = runtime.core.value
-        core.unregister(context.channel)
-        let open = calls
-        calls = [:]
-        for call in open.values { core.cancel(call, reason: "connection closed") }
-        logger.info("gateway disconnected", metadata: open.isEmpty ? nil : ["abandoned": "\(open.count)"])
+        if let core {
+            core.unregister(context.channel)
+            let open = calls
+            calls = [:]
+            for call in open.values { core.cancel(call, reason: "connection closed") }
+            logger.info("gateway disconnected", metadata: open.isEmpty ? nil : ["abandoned": "\(open.count)"])
+        }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard let core else { return }
+        reading = true
         let frame = unwrapInboundIn(data)
         switch frame.kind {
         case .inferRequest:
-            startRequest(frame)
+            startRequest(frame, core: core)
         case .cancel:
             guard let call = calls.removeValue(forKey: frame.requestID) else { return }
             let reason = (try? frame.decodePayload(as: WorkerProtocol.Cancel.self))?.reason ?? ""
-            runtime.core.value.cancel(call, reason: reason)
+            core.cancel(call, reason: reason)
+        case .pause:
+            // An id that is unknown or already answered is ignored: the gateway may send PAUSE
+            // while the last response is on its way.
+            if let call = calls[frame.requestID] { core.pause(call) }
+        case .resume:
+            if let call = calls[frame.requestID] { core.resume(call) }
         case .ping:
-            answerPing(frame, context: context)
+            answerPing(frame, core: core)
         case .error:
             // With a request id: the gateway has ended that request, so stop work on it.
             let status = try? frame.decodePayload(as: WorkerProtocol.Status.self)
             logger.warning(
                 "gateway sent ERROR for request \(frame.requestID): code \(status?.code ?? 0): \(status?.message ?? "(unreadable status)")")
             if let call = calls.removeValue(forKey: frame.requestID) {
-                runtime.core.value.cancel(call, reason: "gateway sent ERROR")
+                core.cancel(call, reason: "gateway sent ERROR")
             }
         default:
             // HELLO, responses and PONG travel the other way; unknown kinds are for newer peers.
@@ -85,7 +106,13 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         }
     }
 
-    private func startRequest(_ frame: WorkerFrame) {
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    private func startRequest(_ frame: WorkerFrame, core: RuntimeCore) {
         let id = frame.requestID
         guard calls[id] == nil else {
             logger.warning("request id \(id) is already in flight on this connection; refusing the duplicate")
@@ -94,7 +121,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                 message: InferenceError.invalidArgument("request id \(id) is already in flight on this connection").status))
             return
         }
-        let call = runtime.core.value.start(requestID: id, payload: frame.payload) { [weak self] frame, final in
+        let call = core.start(requestID: id, payload: frame.payload) { [weak self] frame, final in
             guard let self else { return }
             if final { self.calls[id] = nil }
             self.write(frame)
@@ -102,7 +129,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         if !call.isFinished { calls[id] = call }
     }
 
-    private func answerPing(_ frame: WorkerFrame, context: ChannelHandlerContext) {
+    private func answerPing(_ frame: WorkerFrame, core: RuntimeCore) {
         let ping: WorkerProtocol.Ping
         do {
             ping = try frame.decodePayload(as: WorkerProtocol.Ping.self)
@@ -110,7 +137,6 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             logger.warning("ignoring PING with a malformed payload: \(error)")
             return
         }
-        let core = runtime.core.value
         var pong = WorkerProtocol.Pong()
         pong.nonce = ping.nonce
         pong.sentUnixNanos = ping.sentUnixNanos
@@ -119,17 +145,32 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         write(WorkerFrame(kind: .pong, requestID: frame.requestID, message: pong))
     }
 
+    /// Writes without flushing; the flush comes at the end of the read burst or of this turn.
     private func write(_ frame: WorkerFrame) {
         guard let context else { return }
-        lastWrite = context.writeAndFlush(wrapOutboundOut(frame))
+        context.write(wrapOutboundOut(frame), promise: nil)
+        unflushed = true
+        guard !reading, !flushScheduled else { return }
+        flushScheduled = true
+        context.eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            self.flushIfNeeded()
+        }
     }
 
-    /// Closes the connection once every frame written so far has gone out (for shutdown).
+    private func flushIfNeeded() {
+        guard unflushed, let context else { return }
+        unflushed = false
+        context.flush()
+    }
+
+    /// Closes the connection once every frame written so far has gone out (for shutdown): the
+    /// write side is shut once the pending frames are written, then the connection is closed.
     func closeAfterPendingWrites() -> EventLoopFuture<Void> {
         guard let context else { return runtime.eventLoop.makeSucceededVoidFuture() }
-        let written = lastWrite ?? context.eventLoop.makeSucceededVoidFuture()
+        flushIfNeeded()
         let closed = context.eventLoop.makePromise(of: Void.self)
-        written.assumeIsolated().whenComplete { _ in context.close(promise: closed) }
+        context.close(mode: .output).assumeIsolated().whenComplete { _ in context.close(promise: closed) }
         return closed.futureResult.recover { _ in }
     }
 

@@ -45,7 +45,7 @@ public final class WorkerServer: Sendable {
     /// The models `configuration` names, built.
     ///
     /// - Throws: `ConfigurationError` for no models, an unknown name, a diagnostic model without
-    ///   `enableDiagnosticModels`, or a batch size below 1.
+    ///   `enableDiagnosticModels`, a batch size below 1, or an empty model version.
     public static func models(for configuration: WorkerConfiguration) throws -> [ServedModel] {
         guard !configuration.modelNames.isEmpty else {
             throw ConfigurationError(description: "no model to serve; name at least one of \(BuiltinModels.names.joined(separator: ", "))")
@@ -53,24 +53,29 @@ public final class WorkerServer: Sendable {
         guard configuration.maxBatchSize >= 1 else {
             throw ConfigurationError(description: "the max batch size must be at least 1, not \(configuration.maxBatchSize)")
         }
+        guard !configuration.modelVersion.isEmpty else {
+            throw ConfigurationError(description: "the model version must not be empty")
+        }
         var models: [ServedModel] = []
         for name in configuration.modelNames where !models.contains(where: { $0.name == name }) {
             if DiagnosticModels.names.contains(name) {
-                guard configuration.enableDiagnosticModels, let model = DiagnosticModels.model(named: name) else {
+                guard configuration.enableDiagnosticModels, var model = DiagnosticModels.model(named: name) else {
                     throw ConfigurationError(
                         description: "model '\(name)' is a diagnostic model (it crashes or stalls the worker on purpose); "
                             + "it is served only with --enable-diagnostic-models")
                 }
+                model.version = configuration.modelVersion
                 models.append(model)
                 continue
             }
-            guard let model = BuiltinModels.model(
+            guard var model = BuiltinModels.model(
                 named: name, maxBatchSize: configuration.maxBatchSize,
                 maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds)
             else {
                 throw ConfigurationError(
                     description: "unknown model '\(name)'; the built-in models are \(BuiltinModels.names.joined(separator: ", "))")
             }
+            model.version = configuration.modelVersion
             models.append(model)
         }
         return models
@@ -119,7 +124,7 @@ public final class WorkerServer: Sendable {
             throw ConfigurationError(description: "cannot listen on \(configuration.socketPath): \(reason)")
         }
         logger.info(
-            "listening on \(configuration.socketPath) with models \(models.map(\.name).joined(separator: ", ")) (pid \(getpid()))")
+            "listening on \(configuration.socketPath) with models \(models.map(\.name).joined(separator: ", ")), version \(configuration.modelVersion) (pid \(getpid()))")
         return WorkerServer(
             configuration: configuration, runtime: runtime, group: group, threadPool: threadPool,
             serverChannel: serverChannel, parentWatch: parentWatch, logger: logger)
