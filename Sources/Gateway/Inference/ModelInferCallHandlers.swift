@@ -16,17 +16,28 @@ struct InferenceCallContext: Sendable {
     let maxStreamBufferedBytes: Int
 }
 
-/// A request checked and bound to the shard that sends it.
+/// A request checked and bound to the shard that sends it. It holds no reference to the call
+/// handler (the handler keeps it while the request runs; the shard holds the handler).
 struct PreparedInfer {
     let shard: WorkerPoolShard
     let shadow: WorkerPoolShard?
-    let request: PoolRequest
     let model: String
     let version: String
     let id: String
     let batchSize: Int64
     let decoupled: Bool
     let wantsEmptyFinal: Bool
+
+    /// What the shard sends, with `receiver` hearing the replies.
+    func poolRequest(bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver) -> PoolRequest {
+        PoolRequest(modelName: model, modelVersion: version, bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: receiver)
+    }
+
+    /// Submits a copy to the shadow variant, if there is one; its answer is dropped.
+    func submitShadow(bytes: ByteBuffer, deadlineUnixNanos: Int64) {
+        guard let shadow else { return }
+        _ = shadow.submit(poolRequest(bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver()))
+    }
 }
 
 /// Inspects, routes and validates one ModelInferRequest; the error is the gRPC status.
@@ -34,7 +45,7 @@ struct PreparedInfer {
 /// Runs on the call's event loop (`call.eventLoop`); `inspected` came from
 /// `InspectedInferRequest`, on the loop or, for large requests, from the thread pool.
 func prepareInfer(
-    _ inspected: InspectedInferRequest, bytes: ByteBuffer, call: GRPCServerCall, context: InferenceCallContext, receiver: WorkerReplyReceiver
+    _ inspected: InspectedInferRequest, call: GRPCServerCall, context: InferenceCallContext
 ) throws(RPCError) -> PreparedInfer {
     let route = context.router.route(
         InferenceRouteRequest(
@@ -56,15 +67,9 @@ func prepareInfer(
         throw RPCError(code: .unavailable, message: "no worker of model '\(inspected.modelName)' is ready; try again shortly")
     }
     let batchSize = try inspected.validate(against: config)
-    var deadlineUnixNanos: Int64 = 0
-    if let deadline = call.head.deadline {
-        deadlineUnixNanos = WallClock.nowUnixNanos() + (deadline - .now()).nanoseconds
-    }
     let version = pool.deployment.version
     return PreparedInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
-        request: PoolRequest(
-            modelName: inspected.modelName, modelVersion: version, bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: receiver),
         model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: descriptor.decoupled,
         wantsEmptyFinal: inspected.wantsEmptyFinal)
 }
@@ -79,13 +84,12 @@ final class ShadowReceiver: WorkerReplyReceiver {
         case .failed: shard.statistics.record(success: false, nanoseconds: 0, batchSize: 0, now: .now())
         }
     }
+}
 
-    static func submit(_ prepared: PreparedInfer) {
-        guard let shadow = prepared.shadow else { return }
-        var copy = prepared.request
-        copy.receiver = ShadowReceiver()
-        _ = shadow.submit(copy)
-    }
+/// The call's deadline as Unix nanoseconds for the worker protocol; 0 for none.
+func deadlineUnixNanos(of call: GRPCServerCall) -> Int64 {
+    guard let deadline = call.head.deadline else { return 0 }
+    return WallClock.nowUnixNanos() + (deadline - .now()).nanoseconds
 }
 
 /// Inspects large requests on the repository's thread pool (so that a large request does not
@@ -145,7 +149,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
         guard !call.isFinished else { return }
         let prepared: PreparedInfer
         do {
-            prepared = try prepareInfer(inspection.get(), bytes: bytes, call: call, context: context, receiver: self)
+            prepared = try prepareInfer(inspection.get(), call: call, context: context)
         } catch {
             call.finish(error)
             return
@@ -154,11 +158,12 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             call.finish(GRPCStatus(code: .invalidArgument, message: "model '\(prepared.model)' is decoupled (it may answer with many responses); use ModelStreamInfer"))
             return
         }
-        switch prepared.shard.submit(prepared.request) {
+        let deadline = deadlineUnixNanos(of: call)
+        switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self)) {
         case .success(let id):
             self.prepared = prepared
             self.requestID = id
-            ShadowReceiver.submit(prepared)
+            prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
         case .failure(let status):
             prepared.shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
             call.finish(status)
@@ -261,16 +266,17 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         guard !call.isFinished else { return }
         let prepared: PreparedInfer
         do {
-            prepared = try prepareInfer(inspection.get(), bytes: bytes, call: call, context: context, receiver: self)
+            prepared = try prepareInfer(inspection.get(), call: call, context: context)
         } catch {
             sendError(error.message)
             return
         }
-        switch prepared.shard.submit(prepared.request) {
+        let deadline = deadlineUnixNanos(of: call)
+        switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self)) {
         case .success(let id):
             entries[Key(shard: ObjectIdentifier(prepared.shard), id: id)] = Entry(prepared: prepared, requestID: id, started: started)
             if responsesPaused && prepared.decoupled { prepared.shard.setPaused(true, for: id) }
-            ShadowReceiver.submit(prepared)
+            prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
         case .failure(let status):
             prepared.shard.statistics.record(success: false, nanoseconds: 0, batchSize: 0, now: .now())
             sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
