@@ -2,8 +2,9 @@
 // Switchyard: a gRPC inference gateway. See README.md and docs/ for the architecture.
 import PackageDescription
 
-/// Release builds of the per-request hot path skip Swift's run-time exclusivity checks, which
-/// cost about 6 % of the CPU of a small gRPC call (loadtest/RESULTS.md). Debug builds, and so
+/// Release builds of the per-request hot path (the transport, the gateway's inference path, the
+/// worker) skip Swift's run-time exclusivity checks, which cost about 6 % of the CPU of a small
+/// gRPC call (loadtest/RESULTS.md). Debug builds, and so
 /// the whole test suite, keep them: an overlapping access still fails there.
 let releaseExclusivityUnchecked: [SwiftSetting] = [
     .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
@@ -73,7 +74,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: releaseExclusivityUnchecked
         ),
         // The worker runtime: socket server, batching scheduler, model backends.
         .target(
@@ -83,7 +85,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: releaseExclusivityUnchecked
         ),
         // The load-test driver's engine.
         .target(
