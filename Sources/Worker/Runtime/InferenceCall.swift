@@ -1,6 +1,24 @@
 import InferenceProtocol
 import NIOCore
 
+/// Where a request's frames go: the connection that sent it. One receiver serves every request
+/// of its connection, so starting a request allocates no closure. Called on the runtime's loop.
+protocol InferenceCallReceiver: AnyObject {
+    /// Takes one encoded frame for `call`; `final` is true on the last.
+    func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall)
+}
+
+/// A receiver that hands frames to a closure (for `WorkerRuntime.infer` and tests).
+final class ClosureCallReceiver: InferenceCallReceiver {
+    private let body: (_ frame: ByteBuffer, _ final: Bool) -> Void
+
+    init(_ body: @escaping (_ frame: ByteBuffer, _ final: Bool) -> Void) {
+        self.body = body
+    }
+
+    func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall) { body(frame, final) }
+}
+
 /// One request inside the runtime, from its INFER_REQUEST frame to its last answer.
 ///
 /// Lives on the runtime's event loop and is touched only there. The connection keeps it by
@@ -25,8 +43,8 @@ final class InferenceCall {
     }
 
     let requestID: UInt64
-    /// Receives every frame for the request, encoded; `final` is true on the last.
-    let sink: (_ frame: ByteBuffer, _ final: Bool) -> Void
+    /// Receives every frame for the request, encoded.
+    let receiver: any InferenceCallReceiver
     var phase: Phase = .preparing
     /// Set by CANCEL (or a closed connection): the request is dropped wherever it is.
     var isCancelled = false
@@ -49,10 +67,15 @@ final class InferenceCall {
     /// When its INFER_REQUEST arrived.
     let arrivedAt: NIODeadline
 
-    init(requestID: UInt64, arrivedAt: NIODeadline, sink: @escaping (_ frame: ByteBuffer, _ final: Bool) -> Void) {
+    init(requestID: UInt64, arrivedAt: NIODeadline, receiver: any InferenceCallReceiver) {
         self.requestID = requestID
         self.arrivedAt = arrivedAt
-        self.sink = sink
+        self.receiver = receiver
+    }
+
+    /// Hands `frame` to the receiver.
+    func send(_ frame: ByteBuffer, final: Bool) {
+        receiver.receive(frame, final: final, for: self)
     }
 
     var isFinished: Bool { phase == .finished }

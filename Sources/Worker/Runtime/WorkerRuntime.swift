@@ -158,13 +158,20 @@ final class RuntimeCore {
 
     // MARK: Admission
 
-    /// Starts the request in an INFER_REQUEST payload. `sink` receives every frame for it, on
-    /// this loop, possibly before this method returns (for a request refused at once, or one
-    /// whose batch runs inline).
+    /// `start(requestID:payload:receiver:)` with a closure for the frames (tests, `infer`).
     func start(
         requestID: UInt64, payload: ByteBuffer, sink: @escaping (_ frame: ByteBuffer, _ final: Bool) -> Void
     ) -> InferenceCall {
-        let call = InferenceCall(requestID: requestID, arrivedAt: .now(), sink: sink)
+        start(requestID: requestID, payload: payload, receiver: ClosureCallReceiver(sink))
+    }
+
+    /// Starts the request in an INFER_REQUEST payload. `receiver` receives every frame for it, on
+    /// this loop, possibly before this method returns (for a request refused at once, or one
+    /// whose batch runs inline).
+    func start(
+        requestID: UInt64, payload: ByteBuffer, receiver: any InferenceCallReceiver
+    ) -> InferenceCall {
+        let call = InferenceCall(requestID: requestID, arrivedAt: .now(), receiver: receiver)
         inFlightCount += 1
         guard !draining else {
             fail(call, InferenceError(.unavailable, "worker \(workerID) is shutting down; send the request to another worker"))
@@ -523,7 +530,7 @@ final class RuntimeCore {
             guard let model = call.lane?.model, let request = call.prepared else { return }
             do {
                 let response = try model.response(for: request, outputs: plan.outputs(at: index))
-                call.sink(AnswerFrame.response(requestID: call.requestID, response, final: false), false)
+                call.send(AnswerFrame.response(requestID: call.requestID, response, final: false), final: false)
             } catch {
                 fail(call, error)
                 return
@@ -549,7 +556,7 @@ final class RuntimeCore {
     private func endStream(_ call: InferenceCall) {
         guard !call.isFinished else { return }
         call.lane?.counters.succeeded += 1
-        call.sink(AnswerFrame.streamEnd(requestID: call.requestID), true)
+        call.send(AnswerFrame.streamEnd(requestID: call.requestID), final: true)
         move(call, to: .finished)
     }
 
@@ -559,7 +566,7 @@ final class RuntimeCore {
     private func succeed(_ call: InferenceCall, frame: ByteBuffer) {
         guard !call.isFinished else { return }
         call.lane?.counters.succeeded += 1
-        call.sink(frame, true)
+        call.send(frame, final: true)
         move(call, to: .finished)
     }
 
@@ -567,7 +574,7 @@ final class RuntimeCore {
         guard !call.isFinished else { return }
         call.lane?.counters.failed += 1
         logger.debug("request \(call.requestID) failed: \(error)")
-        call.sink(AnswerFrame.error(requestID: call.requestID, error), true)
+        call.send(AnswerFrame.error(requestID: call.requestID, error), final: true)
         move(call, to: .finished)
     }
 

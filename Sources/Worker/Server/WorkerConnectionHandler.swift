@@ -14,7 +14,7 @@ import NIOCore
 /// while frames are being read (a batch that runs inline, a refusal) at `channelReadComplete`,
 /// those produced later (timers, thread-pool completions) by one flush scheduled for the end of
 /// the turn. So a burst of requests read together goes out in one `writev`.
-final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, InferenceCallReceiver {
     typealias InboundIn = WorkerFrame
     typealias OutboundOut = ByteBuffer
 
@@ -123,12 +123,13 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
                 message: InferenceError.invalidArgument("request id \(id) is already in flight on this connection").status)))
             return
         }
-        let call = core.start(requestID: id, payload: frame.payload) { [weak self] frame, final in
-            guard let self else { return }
-            if final { self.calls[id] = nil }
-            self.write(frame)
-        }
+        let call = core.start(requestID: id, payload: frame.payload, receiver: self)
         if !call.isFinished { calls[id] = call }
+    }
+
+    func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall) {
+        if final { calls[call.requestID] = nil }
+        write(frame)
     }
 
     private func answerPing(_ frame: WorkerFrame, core: RuntimeCore) {
