@@ -65,6 +65,16 @@ final class BatchQueueTests: XCTestCase {
         _ = queue.enqueue("short2", rows: 1, key: [[3]], now: start)
         XCTAssertEqual(executed(queue.timerFired(now: start + .microseconds(10))), ["short", "short2"])
         XCTAssertEqual(executed(queue.batchFinished(now: start + .microseconds(10))), ["long"])
+
+        // A run from the head, then more of its shape past others: one batch, in order, and
+        // the others keep theirs.
+        var mixed = BatchQueue<String>(maxBatchSize: 8, maxQueueDelay: .microseconds(10))
+        for (job, inner) in [("a", 3), ("b", 3), ("x", 5), ("c", 3), ("y", 5), ("d", 3)] {
+            _ = mixed.enqueue(job, rows: 1, key: [[Int64(inner)]], now: start)
+        }
+        XCTAssertEqual(executed(mixed.timerFired(now: start + .microseconds(10))), ["a", "b", "c", "d"])
+        XCTAssertEqual(executed(mixed.batchFinished(now: start + .microseconds(10))), ["x", "y"])
+        XCTAssertEqual(mixed.waitingCount, 0)
     }
 
     func testRemovingTheHeadMovesTheWakeUpToTheNextRequest() {

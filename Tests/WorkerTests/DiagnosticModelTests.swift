@@ -164,7 +164,7 @@ final class DiagnosticModelTests: RuntimeTestCase {
 
     func testCancelStopsASleepingRequestAndNothingIsSent() throws {
         let runtime = runtime()
-        let frames = NIOLockedValueBox<[WorkerFrame]>([])
+        let frames = NIOLockedValueBox<[ByteBuffer]>([])
         let payload = request("diagnostic_stall", 5, sleepMilliseconds: 200).encoded()
         let eventLoop = runtime.eventLoop
         let call = try eventLoop.submit {

@@ -43,7 +43,6 @@ final class WorkerConnectionHandlerTests: XCTestCase {
         try channel.pipeline.syncOperations.addHandlers([
             ByteToMessageHandler(WorkerFrameDecoder()),
             flushCounter,
-            MessageToByteHandler(WorkerFrameEncoder()),
             WorkerConnectionHandler(runtime: runtime, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })),
         ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()

@@ -26,12 +26,17 @@ final class WorkerRuntimeTests: RuntimeTestCase {
             let input1 = [Int32](repeating: Int32(index), count: 16)
             return runtime.infer(requestID: UInt64(index + 1), Requests.frame(Requests.simple(input0, input1, raw: index % 2 == 0, id: "id-\(index)")))
         }
+        var executionsCounted = 0
         for (index, future) in futures.enumerated() {
             let frames = try future.wait()
             XCTAssertEqual(frames.count, 1)
             XCTAssertEqual(frames[0].requestID, UInt64(index + 1))
             let envelope = try frames[0].inferResponse()
             XCTAssertTrue(envelope.final)
+            let timing = try XCTUnwrap(envelope.timing, "every batched answer says where its time went")
+            XCTAssertGreaterThan(timing.queueNs, 0, "request \(index) waited for its batch to fill")
+            XCTAssertGreaterThan(timing.computeInferNs, 0)
+            if timing.countsExecution { executionsCounted += 1 }
             let response = try frames[0].modelResponse()
             XCTAssertEqual(response.id, "id-\(index)")
             XCTAssertEqual(response.shape("OUTPUT0"), [1, 16])
@@ -42,6 +47,7 @@ final class WorkerRuntimeTests: RuntimeTestCase {
         let simple = try XCTUnwrap(statistics.models["simple"])
         // 20 single-row requests with a batch size of 8: batches of 8, 8 and 4.
         XCTAssertEqual(simple.executions, 3)
+        XCTAssertEqual(executionsCounted, 3, "one answer of each batch counts its execution")
         XCTAssertEqual(simple.inferences, 20)
         XCTAssertEqual(simple.succeeded, 20)
         XCTAssertEqual(statistics.inFlight, 0)
@@ -194,8 +200,9 @@ final class WorkerRuntimeVersionAndPauseTests: RuntimeTestCase {
         let started = NIODeadline.now()
         try eventLoop.submit {
             let core = runtime.core.value
-            let call = core.start(requestID: 1, payload: encoded) { frame, final in
-                frames.withLockedValue { $0.append(frame) }
+            let call = core.start(requestID: 1, payload: encoded) { bytes, final in
+                var bytes = bytes
+                if let frame = try? WorkerFrame.read(from: &bytes) { frames.withLockedValue { $0.append(frame) } }
                 if final { ended.succeed() }
             }
             core.pause(call)

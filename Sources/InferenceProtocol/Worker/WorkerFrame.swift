@@ -85,6 +85,25 @@ public struct WorkerFrame: Sendable, Hashable {
         buffer.writeImmutableBuffer(payload)
     }
 
+    /// The bytes of a frame whose payload `writePayload` writes in place, right after the
+    /// header, in the one buffer that goes to the socket: no payload buffer is made and copied.
+    ///
+    /// - Parameter payloadCapacity: room to reserve for the payload (the buffer grows past it).
+    public static func encoded(
+        kind: Kind, requestID: UInt64, payloadCapacity: Int = 128, allocator: ByteBufferAllocator = ByteBufferAllocator(),
+        _ writePayload: (inout ProtoWriter) -> Void
+    ) -> ByteBuffer {
+        var writer = ProtoWriter(buffer: allocator.buffer(capacity: headerSize + payloadCapacity))
+        let start = writer.buffer.writerIndex
+        // The length is known only once the payload is written: it is filled in after.
+        writeHeader(kind: kind, requestID: requestID, payloadLength: 0, to: &writer.buffer)
+        writePayload(&writer)
+        let length = writer.buffer.writerIndex - start - 4
+        precondition(length <= Int(UInt32.max), "a worker frame of \(length) bytes")
+        writer.buffer.setInteger(UInt32(length), at: start, endianness: .big)
+        return writer.buffer
+    }
+
     /// Appends the `headerSize` bytes that come before a payload of `payloadLength` bytes:
     /// length, kind and request id. The caller writes the payload after it, in the same buffer
     /// or as the next write on the channel.

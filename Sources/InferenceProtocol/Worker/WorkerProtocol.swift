@@ -188,6 +188,20 @@ public enum WorkerProtocol {
             if final { writer.write(ProtoBool.self, field: 3, final) }
             if let timing { writer.writeMessage(field: 4, timing) }
         }
+
+        /// Writes an InferResponse that carries `response` (an `inference.ModelInferResponse`)
+        /// with no status, encoding `response` in place instead of into a buffer of its own.
+        /// Decodes to the same message as `encode` with `response` encoded first.
+        ///
+        /// - Parameter timing: asked for after `response` is written, so that it can count the
+        ///   time the encoding took; nil leaves the field out.
+        public static func write<Response: ProtoMessage>(
+            response: Response, final: Bool, to writer: inout ProtoWriter, timing: () -> Timing? = { nil }
+        ) {
+            writer.writeMessage(field: 1, response)
+            if final { writer.write(ProtoBool.self, field: 3, final) }
+            if let timing = timing() { writer.writeMessage(field: 4, timing) }
+        }
     }
 
     /// Where a request's time went inside the worker (for ModelStatistics).

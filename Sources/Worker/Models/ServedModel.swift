@@ -188,20 +188,30 @@ public struct ServedModel: Sendable {
         guard case .batched(let model) = backend else {
             return requests.map { _ in .failure(InferenceError(.internal, "model '\(name)' does not batch")) }
         }
+        // A batch of one, an idle worker's usual case, runs on the request's own tensors (they
+        // are the model's inputs, checked) and needs no joining or cutting.
+        let single = requests.count == 1
         var joined: [String: Tensor] = [:]
-        for input in config.input {
-            let parts = requests.compactMap { $0.inputs[input.name] }
-            if parts.count == requests.count { joined[input.name] = Tensor.concatenate(parts) }
+        if single {
+            joined = requests[0].inputs
+        } else {
+            for input in config.input {
+                let parts = requests.compactMap { $0.inputs[input.name] }
+                if parts.count == requests.count { joined[input.name] = Tensor.concatenate(parts) }
+            }
         }
         let outputs = model.execute(joined)
-        let rows = requests.map(\.batchSize)
-        let totalRows = Int64(rows.reduce(0, +))
+        let totalRows = Int64(requests.reduce(0) { $0 + $1.batchSize })
         if let wrong = outputs.first(where: { $0.value.shape.first != totalRows }) {
             let error = InferenceError(
                 .internal, "model '\(name)' returned output '\(wrong.key)' with shape \(PreparedRequest.format(wrong.value.shape)) "
                     + "for a batch of \(totalRows) rows")
             return requests.map { _ in .failure(error) }
         }
+        if single {
+            return [Result { () throws(InferenceError) in try response(for: requests[0], outputs: outputs) }]
+        }
+        let rows = requests.map(\.batchSize)
         let pieces = outputs.mapValues { $0.split(rows: rows) }
         return requests.enumerated().map { index, request in
             Result { () throws(InferenceError) in

@@ -72,18 +72,25 @@ struct BatchQueue<Job> {
 
     private mutating func nextAction(now: NIODeadline) -> Action {
         guard !isExecuting, let head = entries.first else { return .none }
-        var chosen: [Int] = []
+        // The batch is a run of entries from the head (`prefix` of them), then any later ones
+        // that share its key past an entry that does not (`scattered`, usually none, so the
+        // common case allocates nothing but the batch itself).
+        var prefix = 0
+        var scattered: [Int] = []
         var rows = 0
-        for (index, entry) in entries.enumerated() where entry.key == head.key {
-            guard rows + entry.rows <= maxBatchSize else { break }
-            chosen.append(index)
-            rows += entry.rows
+        for index in entries.indices where entries[index].key == head.key {
+            let entryRows = entries[index].rows
+            guard rows + entryRows <= maxBatchSize else { break }
+            if index == prefix && scattered.isEmpty { prefix += 1 } else { scattered.append(index) }
+            rows += entryRows
             if rows == maxBatchSize { break }
         }
         let due = head.enqueuedAt + maxQueueDelay
         guard rows >= maxBatchSize || now >= due else { return .wakeUp(at: due) }
-        let jobs = chosen.map { entries[$0].job }
-        for index in chosen.reversed() { entries.remove(at: index) }
+        var jobs = entries[..<prefix].map(\.job)
+        for index in scattered { jobs.append(entries[index].job) }
+        for index in scattered.reversed() { entries.remove(at: index) }
+        entries.removeFirst(prefix)
         isExecuting = true
         return .execute(jobs)
     }

@@ -1,6 +1,24 @@
 import InferenceProtocol
 import NIOCore
 
+/// Where a request's frames go: the connection that sent it. One receiver serves every request
+/// of its connection, so starting a request allocates no closure. Called on the runtime's loop.
+protocol InferenceCallReceiver: AnyObject {
+    /// Takes one encoded frame for `call`; `final` is true on the last.
+    func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall)
+}
+
+/// A receiver that hands frames to a closure (for `WorkerRuntime.infer` and tests).
+final class ClosureCallReceiver: InferenceCallReceiver {
+    private let body: (_ frame: ByteBuffer, _ final: Bool) -> Void
+
+    init(_ body: @escaping (_ frame: ByteBuffer, _ final: Bool) -> Void) {
+        self.body = body
+    }
+
+    func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall) { body(frame, final) }
+}
+
 /// One request inside the runtime, from its INFER_REQUEST frame to its last answer.
 ///
 /// Lives on the runtime's event loop and is touched only there. The connection keeps it by
@@ -25,8 +43,8 @@ final class InferenceCall {
     }
 
     let requestID: UInt64
-    /// Receives every frame for the request; `final` is true on the last.
-    let sink: (_ frame: WorkerFrame, _ final: Bool) -> Void
+    /// Receives every frame for the request, encoded.
+    let receiver: any InferenceCallReceiver
     var phase: Phase = .preparing
     /// Set by CANCEL (or a closed connection): the request is dropped wherever it is.
     var isCancelled = false
@@ -49,35 +67,47 @@ final class InferenceCall {
     /// When its INFER_REQUEST arrived.
     let arrivedAt: NIODeadline
 
-    init(requestID: UInt64, arrivedAt: NIODeadline, sink: @escaping (_ frame: WorkerFrame, _ final: Bool) -> Void) {
+    init(requestID: UInt64, arrivedAt: NIODeadline, receiver: any InferenceCallReceiver) {
         self.requestID = requestID
         self.arrivedAt = arrivedAt
-        self.sink = sink
+        self.receiver = receiver
+    }
+
+    /// Hands `frame` to the receiver.
+    func send(_ frame: ByteBuffer, final: Bool) {
+        receiver.receive(frame, final: final, for: self)
     }
 
     var isFinished: Bool { phase == .finished }
 }
 
-extension WorkerFrame {
-    /// INFER_RESPONSE carrying `response`.
-    static func inferResponse(requestID: UInt64, response: ByteBuffer, final: Bool, timing: WorkerProtocol.Timing? = nil) -> WorkerFrame {
-        var message = WorkerProtocol.InferResponse()
-        message.response = response
-        message.final = final
-        message.timing = timing
-        return WorkerFrame(kind: .inferResponse, requestID: requestID, message: message)
+/// The frames the runtime sends for a request, each encoded straight into the buffer that is
+/// written to the socket (header first, payload in place), so a response's tensors are copied
+/// once, into that buffer, and never again.
+enum AnswerFrame {
+    /// INFER_RESPONSE carrying `response`; `timing` is asked for once the response is encoded.
+    static func response(
+        requestID: UInt64, _ response: ModelInferResponse, final: Bool, timing: () -> WorkerProtocol.Timing? = { nil }
+    ) -> ByteBuffer {
+        let tensorBytes = response.rawOutputContents.reduce(0) { $0 + $1.readableBytes }
+        let capacity = 160 + 48 * response.outputs.count + tensorBytes
+        return WorkerFrame.encoded(kind: .inferResponse, requestID: requestID, payloadCapacity: capacity) {
+            WorkerProtocol.InferResponse.write(response: response, final: final, to: &$0, timing: timing)
+        }
     }
 
     /// INFER_RESPONSE with an error status: the last word on a request.
-    static func inferResponse(requestID: UInt64, error: InferenceError) -> WorkerFrame {
+    static func error(requestID: UInt64, _ error: InferenceError) -> ByteBuffer {
         var message = WorkerProtocol.InferResponse()
         message.status = error.status
         message.final = true
-        return WorkerFrame(kind: .inferResponse, requestID: requestID, message: message)
+        return WorkerFrame.encoded(kind: .inferResponse, requestID: requestID, payloadCapacity: 16 + error.message.utf8.count) {
+            message.encode(to: &$0)
+        }
     }
 
     /// STREAM_END: no more responses for a decoupled model's request.
-    static func streamEnd(requestID: UInt64) -> WorkerFrame {
-        WorkerFrame(kind: .streamEnd, requestID: requestID, payload: ByteBuffer())
+    static func streamEnd(requestID: UInt64) -> ByteBuffer {
+        WorkerFrame.encoded(kind: .streamEnd, requestID: requestID, payloadCapacity: 0) { _ in }
     }
 }

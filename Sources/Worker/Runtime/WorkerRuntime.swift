@@ -79,8 +79,10 @@ public final class WorkerRuntime: Sendable {
         let payload = request.encoded()
         eventLoop.execute {
             var frames: [WorkerFrame] = []
-            _ = self.core.value.start(requestID: requestID, payload: payload) { frame, final in
-                frames.append(frame)
+            _ = self.core.value.start(requestID: requestID, payload: payload) { bytes, final in
+                var bytes = bytes
+                // The runtime's own frames, whole: reading one cannot fail.
+                if let frame = try? WorkerFrame.read(from: &bytes) { frames.append(frame) }
                 if final { promise.succeed(frames) }
             }
         }
@@ -156,13 +158,20 @@ final class RuntimeCore {
 
     // MARK: Admission
 
-    /// Starts the request in an INFER_REQUEST payload. `sink` receives every frame for it, on
+    /// `start(requestID:payload:receiver:)` with a closure for the frames (tests, `infer`).
+    func start(
+        requestID: UInt64, payload: ByteBuffer, sink: @escaping (_ frame: ByteBuffer, _ final: Bool) -> Void
+    ) -> InferenceCall {
+        start(requestID: requestID, payload: payload, receiver: ClosureCallReceiver(sink))
+    }
+
+    /// Starts the request in an INFER_REQUEST payload. `receiver` receives every frame for it, on
     /// this loop, possibly before this method returns (for a request refused at once, or one
     /// whose batch runs inline).
     func start(
-        requestID: UInt64, payload: ByteBuffer, sink: @escaping (_ frame: WorkerFrame, _ final: Bool) -> Void
+        requestID: UInt64, payload: ByteBuffer, receiver: any InferenceCallReceiver
     ) -> InferenceCall {
-        let call = InferenceCall(requestID: requestID, arrivedAt: .now(), sink: sink)
+        let call = InferenceCall(requestID: requestID, arrivedAt: .now(), receiver: receiver)
         inFlightCount += 1
         guard !draining else {
             fail(call, InferenceError(.unavailable, "worker \(workerID) is shutting down; send the request to another worker"))
@@ -307,23 +316,41 @@ final class RuntimeCore {
         }
     }
 
-    /// A batch's responses, encoded, and how long the encoding took.
-    private typealias BatchOutcome = (responses: [Result<ByteBuffer, InferenceError>], encodeNanos: Int64)
+    /// One request of a batch as its execution needs it: its id, inputs and timing so far.
+    private struct BatchMember: Sendable {
+        var requestID: UInt64
+        var request: PreparedRequest
+        var timing: WorkerProtocol.Timing
+    }
 
-    private static func run(_ requests: [PreparedRequest], on model: ServedModel) -> BatchOutcome {
-        let outputs = model.executeBatch(requests)
-        let encodeStart = NIODeadline.now()
-        let encoded = outputs.map { $0.map { $0.encoded() } }
-        return (encoded, (NIODeadline.now() - encodeStart).nanoseconds)
+    /// Runs a batch and encodes each request's answer frame, on the thread pool or inline.
+    private static func run(_ members: [BatchMember], on model: ServedModel) -> [Result<ByteBuffer, InferenceError>] {
+        let started = NIODeadline.now()
+        let responses = model.executeBatch(members.map(\.request))
+        let inferNanos = UInt64(max(0, (NIODeadline.now() - started).nanoseconds))
+        return zip(members, responses).enumerated().map { index, pair in
+            let (member, response) = pair
+            return response.map { response in
+                let encodeStart = NIODeadline.now()
+                return AnswerFrame.response(requestID: member.requestID, response, final: true) {
+                    var timing = member.timing
+                    timing.computeInferNs = inferNanos
+                    timing.computeOutputNs = UInt64(max(0, (NIODeadline.now() - encodeStart).nanoseconds))
+                    timing.countsExecution = index == 0
+                    return timing
+                }
+            }
+        }
     }
 
     private func execute(_ calls: [InferenceCall], lane: ModelLane) {
         let started = NIODeadline.now()
         var live: [InferenceCall] = []
         live.reserveCapacity(calls.count)
-        var requests: [PreparedRequest] = []
-        requests.reserveCapacity(calls.count)
+        var members: [BatchMember] = []
+        members.reserveCapacity(calls.count)
         var bytes = 0
+        var rows = 0
         for call in calls {
             guard let request = call.prepared else {
                 fail(call, InferenceError(.internal, "request \(call.requestID) reached model '\(lane.name)''s batch unprepared"))
@@ -335,51 +362,45 @@ final class RuntimeCore {
                 continue
             }
             move(call, to: .running)
+            var timing = WorkerProtocol.Timing()
+            let queuedAt = call.queuedAt ?? started
+            timing.queueNs = UInt64(max(0, (started - queuedAt).nanoseconds))
+            timing.computeInputNs = UInt64(max(0, (queuedAt - call.arrivedAt).nanoseconds))
             live.append(call)
-            requests.append(request)
+            members.append(BatchMember(requestID: call.requestID, request: request, timing: timing))
             bytes += call.requestByteCount
+            rows += request.batchSize
         }
         guard !live.isEmpty else {
             handle(lane.batchQueue!.batchFinished(now: started), lane: lane)
             return
         }
         if logger.logLevel <= .trace, let oldest = live.compactMap(\.queuedAt).min() {
-            let rows = requests.reduce(0) { $0 + $1.batchSize }
             logger.trace(
                 "model \(lane.name): batch of \(live.count) requests, \(rows) rows, oldest queued \((started - oldest).nanoseconds / 1000) µs")
         }
         let model = lane.model
-        let batch = requests
+        let batch = members
         if model.executesInline && bytes <= Self.inlineRequestLimit {
-            finishBatch(live, rows: requests, lane: lane, started: started, outcome: .success(Self.run(requests, on: model)))
+            finishBatch(live, rows: rows, lane: lane, outcome: .success(Self.run(batch, on: model)))
             return
         }
         threadPool.runIfActive(eventLoop: eventLoop) { Self.run(batch, on: model) }
             .assumeIsolated().whenComplete { outcome in
-                self.finishBatch(live, rows: requests, lane: lane, started: started, outcome: outcome)
+                self.finishBatch(live, rows: rows, lane: lane, outcome: outcome)
             }
     }
 
     private func finishBatch(
-        _ live: [InferenceCall], rows requests: [PreparedRequest], lane: ModelLane, started: NIODeadline,
-        outcome: Result<BatchOutcome, any Error>
+        _ live: [InferenceCall], rows: Int, lane: ModelLane, outcome: Result<[Result<ByteBuffer, InferenceError>], any Error>
     ) {
         lane.counters.executions += 1
-        lane.counters.inferences += requests.reduce(0) { $0 + $1.batchSize }
-        let finished = NIODeadline.now()
+        lane.counters.inferences += rows
         switch outcome {
-        case .success(let batch):
-            let total = (finished - started).nanoseconds
-            for (index, (call, response)) in zip(live, batch.responses).enumerated() {
-                var timing = WorkerProtocol.Timing()
-                let queuedAt = call.queuedAt ?? started
-                timing.queueNs = UInt64(max(0, (started - queuedAt).nanoseconds))
-                timing.computeInputNs = UInt64(max(0, (queuedAt - call.arrivedAt).nanoseconds))
-                timing.computeInferNs = UInt64(max(0, total - batch.encodeNanos))
-                timing.computeOutputNs = UInt64(max(0, batch.encodeNanos / Int64(max(1, live.count))))
-                timing.countsExecution = index == 0
-                switch response {
-                case .success(let bytes): succeed(call, response: bytes, timing: timing)
+        case .success(let answers):
+            for (call, answer) in zip(live, answers) {
+                switch answer {
+                case .success(let frame): succeed(call, frame: frame)
                 case .failure(let error): fail(call, error)
                 }
             }
@@ -388,7 +409,7 @@ final class RuntimeCore {
                 fail(call, InferenceError(.unavailable, "worker \(workerID) is shutting down"))
             }
         }
-        handle(lane.batchQueue!.batchFinished(now: finished), lane: lane)
+        handle(lane.batchQueue!.batchFinished(now: .now()), lane: lane)
     }
 
     // MARK: Concurrent models
@@ -412,7 +433,8 @@ final class RuntimeCore {
                 return
             }
             do throws(InferenceError) {
-                self.succeed(call, response: try lane.model.response(for: request, outputs: answer.outputs).encoded())
+                let response = try lane.model.response(for: request, outputs: answer.outputs)
+                self.succeed(call, frame: AnswerFrame.response(requestID: call.requestID, response, final: true))
             } catch {
                 self.fail(call, error)
             }
@@ -508,7 +530,7 @@ final class RuntimeCore {
             guard let model = call.lane?.model, let request = call.prepared else { return }
             do {
                 let response = try model.response(for: request, outputs: plan.outputs(at: index))
-                call.sink(.inferResponse(requestID: call.requestID, response: response.encoded(), final: false), false)
+                call.send(AnswerFrame.response(requestID: call.requestID, response, final: false), final: false)
             } catch {
                 fail(call, error)
                 return
@@ -534,16 +556,17 @@ final class RuntimeCore {
     private func endStream(_ call: InferenceCall) {
         guard !call.isFinished else { return }
         call.lane?.counters.succeeded += 1
-        call.sink(.streamEnd(requestID: call.requestID), true)
+        call.send(AnswerFrame.streamEnd(requestID: call.requestID), final: true)
         move(call, to: .finished)
     }
 
     // MARK: Answers and accounting
 
-    private func succeed(_ call: InferenceCall, response: ByteBuffer, timing: WorkerProtocol.Timing? = nil) {
+    /// Sends `frame`, the request's final INFER_RESPONSE.
+    private func succeed(_ call: InferenceCall, frame: ByteBuffer) {
         guard !call.isFinished else { return }
         call.lane?.counters.succeeded += 1
-        call.sink(.inferResponse(requestID: call.requestID, response: response, final: true, timing: timing), true)
+        call.send(frame, final: true)
         move(call, to: .finished)
     }
 
@@ -551,7 +574,7 @@ final class RuntimeCore {
         guard !call.isFinished else { return }
         call.lane?.counters.failed += 1
         logger.debug("request \(call.requestID) failed: \(error)")
-        call.sink(.inferResponse(requestID: call.requestID, error: error), true)
+        call.send(AnswerFrame.error(requestID: call.requestID, error), final: true)
         move(call, to: .finished)
     }
 

@@ -5,16 +5,18 @@ import NIOCore
 /// Serves one gateway connection: sends HELLO, answers PING, starts each INFER_REQUEST on the
 /// runtime and writes its answers back, and passes CANCEL, PAUSE and RESUME on.
 ///
-/// Sits after a `WorkerFrameDecoder` and a `WorkerFrameEncoder`. Must run on the runtime's
-/// event loop. Requests are matched by id only: answers go out in whatever order they finish.
+/// Sits after a `WorkerFrameDecoder`, and writes whole encoded frames (`ByteBuffer`s): the
+/// runtime encodes each answer straight into the buffer that goes to the socket, so no encoder
+/// copies it again. Must run on the runtime's event loop. Requests are matched by id only:
+/// answers go out in whatever order they finish.
 ///
 /// Answers are written without a flush and flushed once per event-loop turn: those produced
 /// while frames are being read (a batch that runs inline, a refusal) at `channelReadComplete`,
 /// those produced later (timers, thread-pool completions) by one flush scheduled for the end of
 /// the turn. So a burst of requests read together goes out in one `writev`.
-final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, InferenceCallReceiver {
     typealias InboundIn = WorkerFrame
-    typealias OutboundOut = WorkerFrame
+    typealias OutboundOut = ByteBuffer
 
     private let runtime: WorkerRuntime
     private let logger: Logger
@@ -59,7 +61,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         core.register(self, for: context.channel)
         logger.info("gateway connected")
         let hello = runtime.hello()
-        context.writeAndFlush(wrapOutboundOut(WorkerFrame(kind: .hello, requestID: 0, message: hello)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(Self.encode(WorkerFrame(kind: .hello, requestID: 0, message: hello))), promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -116,17 +118,18 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         let id = frame.requestID
         guard calls[id] == nil else {
             logger.warning("request id \(id) is already in flight on this connection; refusing the duplicate")
-            write(WorkerFrame(
+            write(Self.encode(WorkerFrame(
                 kind: .error, requestID: id,
-                message: InferenceError.invalidArgument("request id \(id) is already in flight on this connection").status))
+                message: InferenceError.invalidArgument("request id \(id) is already in flight on this connection").status)))
             return
         }
-        let call = core.start(requestID: id, payload: frame.payload) { [weak self] frame, final in
-            guard let self else { return }
-            if final { self.calls[id] = nil }
-            self.write(frame)
-        }
+        let call = core.start(requestID: id, payload: frame.payload, receiver: self)
         if !call.isFinished { calls[id] = call }
+    }
+
+    func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall) {
+        if final { calls[call.requestID] = nil }
+        write(frame)
     }
 
     private func answerPing(_ frame: WorkerFrame, core: RuntimeCore) {
@@ -142,11 +145,19 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         pong.sentUnixNanos = ping.sentUnixNanos
         pong.inFlight = UInt32(clamping: core.inFlight)
         pong.queued = UInt32(clamping: core.queued)
-        write(WorkerFrame(kind: .pong, requestID: frame.requestID, message: pong))
+        write(Self.encode(WorkerFrame(kind: .pong, requestID: frame.requestID, message: pong)))
     }
 
-    /// Writes without flushing; the flush comes at the end of the read burst or of this turn.
-    private func write(_ frame: WorkerFrame) {
+    /// A frame the handler makes itself (HELLO, PONG, ERROR), encoded.
+    private static func encode(_ frame: WorkerFrame) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: WorkerFrame.headerSize + frame.payload.readableBytes)
+        frame.write(to: &buffer)
+        return buffer
+    }
+
+    /// Writes an encoded frame without flushing; the flush comes at the end of the read burst
+    /// or of this turn.
+    private func write(_ frame: ByteBuffer) {
         guard let context else { return }
         context.write(wrapOutboundOut(frame), promise: nil)
         unflushed = true

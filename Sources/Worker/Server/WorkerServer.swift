@@ -105,7 +105,6 @@ public final class WorkerServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers([
                         ByteToMessageHandler(WorkerFrameDecoder(maxFrameSize: maxFrameSize)),
-                        MessageToByteHandler(WorkerFrameEncoder()),
                         WorkerConnectionHandler(runtime: runtime, logger: logger),
                     ])
                 }

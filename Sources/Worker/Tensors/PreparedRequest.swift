@@ -148,6 +148,19 @@ public struct PreparedRequest: Sendable {
 
     // MARK: Data
 
+    /// `count` little-endian values read straight into the array (the caller has checked the size).
+    private static func littleEndianValues<Value: FixedWidthInteger>(_ raw: ByteBuffer, count: Int) -> [Value] {
+        raw.withUnsafeReadableBytes { bytes in
+            [Value](unsafeUninitializedCapacity: count) { storage, initialized in
+                let width = MemoryLayout<Value>.size
+                for index in 0..<count {
+                    storage[index] = Value(littleEndian: bytes.loadUnaligned(fromByteOffset: index * width, as: Value.self))
+                }
+                initialized = count
+            }
+        }
+    }
+
     private static func decodeRaw(
         _ raw: ByteBuffer, name: String, datatype: TensorDatatype, shape: TensorShape, count: Int
     ) throws(InferenceError) -> Tensor {
@@ -159,16 +172,8 @@ public struct PreparedRequest: Sendable {
                     "input '\(name)' raw contents hold \(raw.readableBytes) bytes; shape \(format(shape)) of \(datatype) "
                         + "needs \(needed) (\(count) elements of 4 bytes)")
             }
-            let words = raw.withUnsafeReadableBytes { bytes in
-                [UInt32](unsafeUninitializedCapacity: count) { storage, initialized in
-                    for index in 0..<count {
-                        storage[index] = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self))
-                    }
-                    initialized = count
-                }
-            }
-            if datatype == .uint32 { return .uint32(words, shape: shape) }
-            return .int32(words.map { Int32(bitPattern: $0) }, shape: shape)
+            if datatype == .uint32 { return .uint32(littleEndianValues(raw, count: count), shape: shape) }
+            return .int32(littleEndianValues(raw, count: count), shape: shape)
         case .bytes:
             var buffer = raw
             var elements: [ByteBuffer] = []

@@ -3,9 +3,11 @@ import NIOCore
 import ProtoWire
 import XCTest
 
-/// `WorkerProtocol.InferRequest.frameHead`: a head written before the client's request bytes,
-/// as two buffers, is the frame the copying encoder writes.
-final class WorkerFrameHeadTests: XCTestCase {
+/// Frames written without copying their payloads: `InferRequest.frameHead` (a head, then the
+/// client's request bytes as a second buffer), `WorkerFrame.encoded` (the payload written in
+/// place after the header) and `InferResponse.write` (the response message encoded in place),
+/// each against the copying encoder.
+final class WorkerFrameEncodingTests: XCTestCase {
     private struct Case {
         var modelName: String
         var modelVersion: String
@@ -61,6 +63,44 @@ final class WorkerFrameHeadTests: XCTestCase {
         var body = request(bytes: 64)
         head.writeBuffer(&body)
         XCTAssertNotNil(try WorkerFrame.read(from: &head))
+    }
+
+    func testAFrameEncodedInPlaceIsTheFrameTheCopyingEncoderWrites() throws {
+        var pong = WorkerProtocol.Pong()
+        pong.nonce = 3
+        pong.inFlight = 1_000
+        for capacity in [0, 4, 128] {
+            let inPlace = WorkerFrame.encoded(kind: .pong, requestID: 77, payloadCapacity: capacity) { pong.encode(to: &$0) }
+            var copied = ByteBuffer()
+            WorkerFrame(kind: .pong, requestID: 77, message: pong).write(to: &copied)
+            XCTAssertEqual(inPlace, copied, "payload capacity \(capacity)")
+        }
+        let empty = WorkerFrame.encoded(kind: .streamEnd, requestID: 5, payloadCapacity: 0) { _ in }
+        XCTAssertEqual(Array(empty.readableBytesView), [0, 0, 0, 9, 4, 0, 0, 0, 0, 0, 0, 0, 5])
+    }
+
+    func testAResponseEncodedInPlaceDecodesAsTheCopyingEncodersMessage() throws {
+        var response = ModelInferResponse()
+        response.modelName = "simple"
+        response.modelVersion = "1"
+        response.rawOutputContents = [ByteBuffer(bytes: [UInt8](repeating: 9, count: 300))]  // a body over 127 bytes
+        var timing = WorkerProtocol.Timing()
+        timing.queueNs = 12
+        timing.countsExecution = true
+        for (final, withTiming) in [(true, true), (false, false)] {
+            var writer = ProtoWriter()
+            var asked = false
+            WorkerProtocol.InferResponse.write(response: response, final: final, to: &writer) {
+                asked = true
+                return withTiming ? timing : nil
+            }
+            XCTAssertTrue(asked)
+            var expected = WorkerProtocol.InferResponse()
+            expected.response = response.encoded()
+            expected.final = final
+            expected.timing = withTiming ? timing : nil
+            XCTAssertEqual(try WorkerProtocol.InferResponse(decoding: writer.buffer), expected, "final \(final)")
+        }
     }
 
     func testFlowControlKindsHaveTheirNumbersAndNames() {
