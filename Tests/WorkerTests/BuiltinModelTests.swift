@@ -154,7 +154,7 @@ final class BuiltinModelTests: XCTestCase {
         XCTAssertEqual(simple.input.map(\.dataType), [.int32, .int32])
         guard case .dynamicBatching(let batching)? = simple.schedulingChoice else { return XCTFail("simple batches") }
         XCTAssertEqual(batching.preferredBatchSize, [8])
-        XCTAssertEqual(batching.maxQueueDelayMicroseconds, 100)
+        XCTAssertEqual(batching.maxQueueDelayMicroseconds, 0, "as Triton's default: a batch runs as soon as the model is free")
 
         XCTAssertEqual(try model("simple_string").config.input.map(\.dataType), [.string, .string])
         XCTAssertEqual(try model("simple_identity").config.input.map(\.dims), [[-1]])

@@ -9,8 +9,10 @@ public enum BuiltinModels {
 
     /// The largest batch of a batching built-in model unless the worker is told otherwise.
     public static let defaultMaxBatchSize: Int32 = 8
-    /// How long the dynamic batcher waits for a batch to fill unless told otherwise.
-    public static let defaultMaxQueueDelayMicroseconds: UInt64 = 100
+    /// How long the dynamic batcher waits for a batch to fill unless told otherwise: 0, Triton's
+    /// default. A batch runs as soon as the model is free, so a lone request on an idle model
+    /// waits for no timer; requests that arrive while a batch runs form the next one.
+    public static let defaultMaxQueueDelayMicroseconds: UInt64 = 0
 
     /// The built-in model called `name`, or nil when there is none. The batching models
     /// (`simple`, `simple_string`, `simple_identity`) do trivial work and execute inline on the
