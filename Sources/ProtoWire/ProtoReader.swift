@@ -249,6 +249,12 @@ public struct ProtoReader {
     }
 
     @usableFromInline @inline(never)
+    static func packedLengthNotMultiple(_ typeName: StaticString, _ tag: ProtoTag, _ length: Int, _ size: Int) -> ProtoDecodingError {
+        ProtoDecodingError(
+            .invalidValue, "packed \(typeName) field \(tag.fieldNumber) has \(length) bytes, not a multiple of \(size)")
+    }
+
+    @usableFromInline @inline(never)
     static func invalidUTF8(_ tag: ProtoTag) -> ProtoDecodingError {
         ProtoDecodingError(.invalidUTF8, "string field \(tag.fieldNumber) is not valid UTF-8")
     }
@@ -430,11 +436,7 @@ public struct ProtoReader {
         if tag.wireType == .lengthDelimited {
             let length = try readLength()
             if let size = Codec.fixedSize {
-                guard length % size == 0 else {
-                    throw ProtoDecodingError(
-                        .invalidValue,
-                        "packed \(Codec.protoTypeName) field \(tag.fieldNumber) has \(length) bytes, not a multiple of \(size)")
-                }
+                guard length % size == 0 else { throw Self.packedLengthNotMultiple(Codec.protoTypeName, tag, length, size) }
                 Codec.readPackedFixed(UnsafeRawBufferPointer(start: base + position, count: length), into: &values)
                 position &+= length
             } else {
@@ -463,9 +465,7 @@ public struct ProtoReader {
         if tag.wireType == .lengthDelimited {
             let length = try readLength()
             if let size = Codec.fixedSize, length % size != 0 {
-                throw ProtoDecodingError(
-                    .invalidValue,
-                    "packed \(Codec.protoTypeName) field \(tag.fieldNumber) has \(length) bytes, not a multiple of \(size)")
+                throw Self.packedLengthNotMultiple(Codec.protoTypeName, tag, length, size)
             }
             // The run is read as if it were the whole message.
             let outerEnd = end

@@ -1,9 +1,11 @@
 import InferenceProtocol
 import NIOCore
+import ProtoWire
 
-/// Checks a `ModelInferRequest` against the model's configuration before it reaches a worker:
-/// input names, datatypes, shapes (with the batch dimension), byte sizes consistent with the
-/// shapes, the batch size against `max_batch_size`, and requested output names. Every
+/// Checks a `ModelInferRequest`, from its one-pass scan (`ModelInferRequestScan`, no tensor
+/// materialised), against the model's configuration before it reaches a worker: input names,
+/// datatypes, shapes (with the batch dimension), byte sizes and element counts consistent with
+/// the shapes, the batch size against `max_batch_size`, and requested output names. Every
 /// failure names the input and what was expected, so a person can fix the request.
 public enum InferRequestValidator {
     /// A failed check, as the INVALID_ARGUMENT message.
@@ -11,9 +13,11 @@ public enum InferRequestValidator {
         public var description: String
     }
 
-    /// Validates `request` for `config`; returns the batch size (1 for models without batching).
+    /// Validates the scanned `request` for `config`; returns the batch size (1 for models without
+    /// batching). The checks run in a fixed order and the first failure is thrown; its message is
+    /// what the client sees (the interop tests pin them down).
     @discardableResult
-    public static func validate(_ request: ModelInferRequest, config: ModelConfig) throws(Failure) -> Int64 {
+    public static func validate(_ request: ModelInferRequestScan, config: ModelConfig) throws(Failure) -> Int64 {
         let model = config.name
         let expected = Dictionary(config.input.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         guard request.rawInputContents.isEmpty || request.rawInputContents.count == request.inputs.count else {
@@ -71,10 +75,24 @@ public enum InferRequestValidator {
         dims.map(String.init).joined(separator: ", ")
     }
 
-    private static func checkContents(of input: ModelInferRequest.InferInputTensor, index: Int, elements: Int64, request: ModelInferRequest) throws(Failure) {
+    /// The pre-scan entry point, kept only until `prepareInfer` scans instead of decoding: it
+    /// re-encodes the decoded request and validates its scan.
+    @available(*, deprecated, message: "scan the request bytes with ModelInferRequestScan and validate the scan")
+    @discardableResult
+    public static func validate(_ request: ModelInferRequest, config: ModelConfig) throws(Failure) -> Int64 {
+        let scan: ModelInferRequestScan
+        do {
+            scan = try ModelInferRequestScan(decoding: request.encoded(), limits: ProtoLimits(maxMessageSize: .max, maxDepth: .max))
+        } catch {
+            throw Failure(description: "request is not a valid inference.ModelInferRequest: \(error)")
+        }
+        return try validate(scan, config: config)
+    }
+
+    private static func checkContents(of input: ModelInferRequestScan.Input, index: Int, elements: Int64, request: ModelInferRequestScan) throws(Failure) {
         let datatype = TensorDatatype(protocolName: input.datatype)
         if !request.rawInputContents.isEmpty {
-            if let contents = input.contents, contents != InferTensorContents() {
+            if let contents = input.contents, !contents.isEmpty {
                 throw Failure(description: "input '\(input.name)' has both typed contents and raw_input_contents; send one of them")
             }
             let raw = request.rawInputContents[index]
@@ -101,22 +119,12 @@ public enum InferRequestValidator {
             }
             return
         }
-        let contents = input.contents ?? InferTensorContents()
-        let count: Int
-        switch datatype {
-        case .bool: count = contents.boolContents.count
-        case .int8, .int16, .int32: count = contents.intContents.count
-        case .int64: count = contents.int64Contents.count
-        case .uint8, .uint16, .uint32: count = contents.uintContents.count
-        case .uint64: count = contents.uint64Contents.count
-        case .fp32: count = contents.fp32Contents.count
-        case .fp64: count = contents.fp64Contents.count
-        case .bytes: count = contents.bytesContents.count
-        case .fp16, .bf16, nil:
+        let contents = input.contents ?? ModelInferRequestScan.ContentsSummary()
+        guard let datatype, let count = contents.elementCount(for: datatype) else {
             throw Failure(description: "input '\(input.name)' of datatype \(input.datatype) must be sent as raw_input_contents")
         }
         guard Int64(count) == elements else {
-            throw Failure(description: "input '\(input.name)' has \(count) elements in \(datatype!.contentsField!); shape \(input.shape) needs \(elements)")
+            throw Failure(description: "input '\(input.name)' has \(count) elements in \(datatype.contentsField!); shape \(input.shape) needs \(elements)")
         }
     }
 }
