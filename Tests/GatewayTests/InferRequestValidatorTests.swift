@@ -233,20 +233,6 @@ final class InferRequestValidatorTests: XCTestCase {
         }
     }
 
-    @available(*, deprecated)
-    func testTheDeprecatedDecodedRequestEntryPointStillAgrees() throws {
-        for row in Self.table {
-            let decoded = try ModelInferRequest(decoding: row.request.encoded())
-            let outcome: Outcome
-            do throws(InferRequestValidator.Failure) {
-                outcome = .valid(try InferRequestValidator.validate(decoded, config: row.config))
-            } catch {
-                outcome = .invalid(error.description)
-            }
-            XCTAssertEqual(outcome, Self.reference(decoded, row.config), row.label)
-        }
-    }
-
     /// Random requests over the table's models: names, datatypes, shapes, raw sizes and typed
     /// contents drawn near the valid ones, so each check is reached often, valid or not.
     func testTheScanValidatorGivesTheReferenceResultOnRandomRequests() throws {

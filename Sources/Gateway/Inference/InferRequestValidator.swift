@@ -18,21 +18,24 @@ public enum InferRequestValidator {
     /// what the client sees (the interop tests pin them down).
     @discardableResult
     public static func validate(_ request: ModelInferRequestScan, config: ModelConfig) throws(Failure) -> Int64 {
+        // No dictionary or set per request: models have a handful of inputs, and a linear
+        // search over them costs less than hashing (this runs for every request on a loop).
         let model = config.name
-        let expected = Dictionary(config.input.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         guard request.rawInputContents.isEmpty || request.rawInputContents.count == request.inputs.count else {
             throw Failure(
                 description:
                     "request has \(request.inputs.count) inputs but \(request.rawInputContents.count) raw_input_contents; send one raw buffer per input, in the same order, or none")
         }
-        var seen: Set<String> = []
+        var seen = SpecSet(count: config.input.count)
         var batchSize: Int64?
         for (index, input) in request.inputs.enumerated() {
-            guard let spec = expected[input.name] else {
+            // The first spec of that name, as a by-name lookup would find it.
+            guard let specIndex = config.input.firstIndex(where: { $0.name == input.name }) else {
                 let names = config.input.map(\.name).sorted().joined(separator: ", ")
                 throw Failure(description: "unexpected input '\(input.name)' for model '\(model)'; it takes: \(names)")
             }
-            guard seen.insert(input.name).inserted else {
+            let spec = config.input[specIndex]
+            guard seen.insert(specIndex) else {
                 throw Failure(description: "input '\(input.name)' appears more than once")
             }
             let expectedType = spec.dataType.protocolName ?? "(a type this gateway cannot check)"
@@ -61,32 +64,21 @@ public enum InferRequestValidator {
             let elements = input.shape.reduce(Int64(1)) { $0.multipliedReportingOverflow(by: $1).overflow ? Int64.max : $0 * $1 }
             try checkContents(of: input, index: index, elements: elements, request: request)
         }
-        for spec in config.input where !spec.optional && !seen.contains(spec.name) {
+        for (specIndex, spec) in config.input.enumerated() where !spec.optional && !seen.contains(specIndex) {
+            // A later spec that repeats an earlier one's name counts as seen with it.
+            let first = config.input.firstIndex(where: { $0.name == spec.name }) ?? specIndex
+            if first != specIndex && seen.contains(first) { continue }
             throw Failure(description: "input '\(spec.name)' of model '\(model)' is missing")
         }
-        let outputs = Set(config.output.map(\.name))
-        for output in request.outputs where !outputs.contains(output.name) {
-            throw Failure(description: "requested output '\(output.name)' is not an output of model '\(model)'; it has: \(outputs.sorted().joined(separator: ", "))")
+        for output in request.outputs where !config.output.contains(where: { $0.name == output.name }) {
+            let names = Set(config.output.map(\.name)).sorted().joined(separator: ", ")
+            throw Failure(description: "requested output '\(output.name)' is not an output of model '\(model)'; it has: \(names)")
         }
         return batchSize ?? 1
     }
 
     private static func dimsText(_ dims: [Int64]) -> String {
         dims.map(String.init).joined(separator: ", ")
-    }
-
-    /// The pre-scan entry point, kept only until `prepareInfer` scans instead of decoding: it
-    /// re-encodes the decoded request and validates its scan.
-    @available(*, deprecated, message: "scan the request bytes with ModelInferRequestScan and validate the scan")
-    @discardableResult
-    public static func validate(_ request: ModelInferRequest, config: ModelConfig) throws(Failure) -> Int64 {
-        let scan: ModelInferRequestScan
-        do {
-            scan = try ModelInferRequestScan(decoding: request.encoded(), limits: ProtoLimits(maxMessageSize: .max, maxDepth: .max))
-        } catch {
-            throw Failure(description: "request is not a valid inference.ModelInferRequest: \(error)")
-        }
-        return try validate(scan, config: config)
     }
 
     private static func checkContents(of input: ModelInferRequestScan.Input, index: Int, elements: Int64, request: ModelInferRequestScan) throws(Failure) {
@@ -126,5 +118,31 @@ public enum InferRequestValidator {
         guard Int64(count) == elements else {
             throw Failure(description: "input '\(input.name)' has \(count) elements in \(datatype.contentsField!); shape \(input.shape) needs \(elements)")
         }
+    }
+}
+
+/// Which of a model's input specs a request has named: bits for up to 64 inputs, an array
+/// beyond (allocated only for such models).
+private struct SpecSet {
+    private var bits: UInt64 = 0
+    private var more: [Bool]
+
+    init(count: Int) {
+        more = count > 64 ? Array(repeating: false, count: count) : []
+    }
+
+    /// Inserts `index`; false when it was there already.
+    mutating func insert(_ index: Int) -> Bool {
+        if !more.isEmpty {
+            defer { more[index] = true }
+            return !more[index]
+        }
+        let bit = UInt64(1) << UInt64(index)
+        defer { bits |= bit }
+        return bits & bit == 0
+    }
+
+    func contains(_ index: Int) -> Bool {
+        more.isEmpty ? bits & (UInt64(1) << UInt64(index)) != 0 : more[index]
     }
 }

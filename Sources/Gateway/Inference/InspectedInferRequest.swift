@@ -4,21 +4,23 @@ import NIOCore
 import ProtoWire
 
 /// What the gateway reads from a `ModelInferRequest` before it forwards the bytes: the fields
-/// the router needs, and enough to validate the request against the model's configuration.
+/// the router needs, and enough to validate the request against the model's configuration,
+/// from one pass over the bytes (`ModelInferRequestScan`: no tensor is materialised; the
+/// worker decodes the request once).
 struct InspectedInferRequest: Sendable {
     /// Requests larger than this are inspected on the thread pool, not on the call's loop.
-    static let inlineLimit = 256 * 1024
+    static let inlineLimit = ModelInferRequestScan.inlineScanLimit
 
     let modelName: String
     let modelVersion: String
     let id: String
     let parameters: [String: InferParameter]
-    private let request: ModelInferRequest
+    private let request: ModelInferRequestScan
 
     /// Reads `bytes`; INVALID_ARGUMENT when they are not a valid ModelInferRequest.
     init(_ bytes: ByteBuffer, limits: ProtoLimits) throws(RPCError) {
         do {
-            request = try ModelInferRequest(decoding: bytes, limits: limits)
+            request = try ModelInferRequestScan(decoding: bytes, limits: limits)
         } catch {
             throw RPCError(code: .invalidArgument, message: "request is not a valid inference.ModelInferRequest: \(error)")
         }
