@@ -63,14 +63,14 @@ func prepareInfer(
     guard let shard = pool.shard(on: call.eventLoop) else {
         throw RPCError(code: .internalError, message: "the call runs on an event loop that has no share of the worker pools")
     }
-    guard let descriptor = shard.descriptor ?? pool.modelDescriptor, let config = descriptor.config else {
+    guard let described = shard.model ?? pool.describedModel, described.hasConfig else {
         throw RPCError(code: .unavailable, message: "no worker of model '\(inspected.modelName)' is ready; try again shortly")
     }
-    let batchSize = try inspected.validate(against: config)
+    let batchSize = try inspected.validate(against: described.config)
     let version = pool.deployment.version
     return PreparedInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
-        model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: descriptor.decoupled,
+        model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: described.decoupled,
         wantsEmptyFinal: inspected.wantsEmptyFinal)
 }
 

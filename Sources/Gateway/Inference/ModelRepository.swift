@@ -26,13 +26,19 @@ public struct ModelVariantKey: Sendable, Hashable, Comparable, CustomStringConve
 /// versions, and the pool of each loaded one. The repository swaps in a new catalog when a
 /// model loads or unloads; a call keeps the catalog (and pool) it started with.
 public struct ModelCatalog: Sendable {
-    /// One model's versions.
-    public struct Model: Sendable {
-        public var name: String
+    /// One model's versions (a class: a request's lookup shares it instead of copying it).
+    public final class Model: Sendable {
+        public let name: String
         /// Every configured version, loaded or not, oldest first.
-        public var versions: [String]
+        public let versions: [String]
         /// The pools of the loaded versions.
-        public var pools: [String: WorkerPool]
+        public let pools: [String: WorkerPool]
+
+        public init(name: String, versions: [String], pools: [String: WorkerPool]) {
+            self.name = name
+            self.versions = versions
+            self.pools = pools
+        }
 
         /// The version an empty `model_version` means: the newest loaded one (as Triton's
         /// default "latest" version policy does), or the newest configured when none is loaded.
@@ -106,10 +112,15 @@ public final class ModelRepository: Sendable {
     }
 
     private static func makeCatalog(_ entries: [ModelVariantKey: Entry]) -> ModelCatalog {
-        var catalog = ModelCatalog()
+        var versions: [String: [String]] = [:]
+        var pools: [String: [String: WorkerPool]] = [:]
         for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
-            catalog.models[key.model, default: .init(name: key.model, versions: [], pools: [:])].versions.append(key.version)
-            if let pool = entry.pool { catalog.models[key.model]!.pools[key.version] = pool }
+            versions[key.model, default: []].append(key.version)
+            if let pool = entry.pool { pools[key.model, default: [:]][key.version] = pool }
+        }
+        var catalog = ModelCatalog()
+        for (name, list) in versions {
+            catalog.models[name] = ModelCatalog.Model(name: name, versions: list, pools: pools[name] ?? [:])
         }
         return catalog
     }

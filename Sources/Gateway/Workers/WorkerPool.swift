@@ -157,7 +157,7 @@ public final class WorkerPool: Sendable {
     private let shardList: [NIOLoopBoundBox<WorkerPoolShard>]
 
     private struct Published: Sendable {
-        var descriptor: WorkerProtocol.ModelDescriptor?
+        var model: DescribedModel?
     }
     private let published = NIOLockedValueBox(Published())
 
@@ -225,7 +225,10 @@ public final class WorkerPool: Sendable {
 
     /// What the workers said about the model in HELLO (config, max batch size, decoupled);
     /// kept after the workers are gone.
-    public var modelDescriptor: WorkerProtocol.ModelDescriptor? { published.withLockedValue { $0.descriptor } }
+    public var modelDescriptor: WorkerProtocol.ModelDescriptor? { published.withLockedValue { $0.model?.descriptor } }
+
+    /// The same, shared by reference.
+    var describedModel: DescribedModel? { published.withLockedValue { $0.model } }
 
     /// The worker processes' ids (pids), for tests and the admin API.
     public var workerPIDs: [Int32] { slots.compactMap { $0.pid } }
@@ -251,7 +254,7 @@ public final class WorkerPool: Sendable {
         socketPath: String
     ) {
         if let model = hello.models.first(where: { $0.name == deployment.model }) {
-            published.withLockedValue { $0.descriptor = model }
+            published.withLockedValue { $0.model = DescribedModel(model) }
         }
         let timeout = launcher.startTimeout
         for shard in shardList {

@@ -52,7 +52,7 @@ final class WorkerPoolShard {
     private var machine: WorkerPoolStateMachine<PoolRequest>
     private var connections: [WorkerChannelHandler?]
     /// The model as the workers described it in HELLO; nil until one has connected.
-    private(set) var descriptor: WorkerProtocol.ModelDescriptor?
+    private(set) var model: DescribedModel?
     /// The counters behind ModelStatistics for this loop's calls.
     var statistics = VariantStatistics()
     private var flushScheduled = false
@@ -196,9 +196,9 @@ final class WorkerPoolShard {
             lost(old)
         }
         connections[connection.worker.slot] = connection
-        if let model = hello.models.first(where: { $0.name == modelName }) {
-            descriptor = model
-            machine.isIdempotent = Self.isIdempotent(model, deployment: idempotentByDeployment)
+        if let described = hello.models.first(where: { $0.name == modelName }) {
+            if model?.descriptor != described { model = DescribedModel(described) }
+            machine.isIdempotent = Self.isIdempotent(described, deployment: idempotentByDeployment)
         }
         for dispatch in machine.workerConnected(connection.worker, name: connection.name, now: .now()) { send(dispatch) }
     }
@@ -278,6 +278,26 @@ final class WorkerPoolShard {
         guard let config = model.config else { return true }
         if case .sequenceBatching? = config.schedulingChoice { return false }
         return config.parameters["switchyard.idempotent"]?.stringValue.lowercased() != "false"
+    }
+}
+
+/// A model as its workers describe it in HELLO, shared by reference: a request reads its
+/// configuration without copying the (large) `ModelConfig` value.
+final class DescribedModel: Sendable {
+    let descriptor: WorkerProtocol.ModelDescriptor
+    /// The configuration requests are validated against (a stored `let`, so a request borrows
+    /// it instead of copying it).
+    let config: ModelConfig
+    /// False when the worker sent no configuration (then requests cannot be validated).
+    let hasConfig: Bool
+    /// True when one request may get many responses (ModelStreamInfer only).
+    let decoupled: Bool
+
+    init(_ descriptor: WorkerProtocol.ModelDescriptor) {
+        self.descriptor = descriptor
+        self.config = descriptor.config ?? ModelConfig()
+        self.hasConfig = descriptor.config != nil
+        self.decoupled = descriptor.decoupled
     }
 }
 
