@@ -28,41 +28,9 @@ public enum InferRequestValidator {
         }
         var seen = SpecSet(count: config.input.count)
         var batchSize: Int64?
-        for (index, input) in request.inputs.enumerated() {
-            // The first spec of that name, as a by-name lookup would find it.
-            guard let specIndex = config.input.firstIndex(where: { $0.name == input.name }) else {
-                let names = config.input.map(\.name).sorted().joined(separator: ", ")
-                throw Failure(description: "unexpected input '\(input.name)' for model '\(model)'; it takes: \(names)")
-            }
-            let spec = config.input[specIndex]
-            guard seen.insert(specIndex) else {
-                throw Failure(description: "input '\(input.name)' appears more than once")
-            }
-            let expectedType = spec.dataType.protocolName ?? "(a type this gateway cannot check)"
-            guard input.datatype == expectedType else {
-                throw Failure(description: "input '\(input.name)' has datatype \(input.datatype.isEmpty ? "(none)" : input.datatype); model '\(model)' expects \(expectedType)")
-            }
-            // Shape: [batch] + dims when the model batches, else dims; -1 in dims matches any size.
-            var shape = input.shape[...]
-            if config.maxBatchSize > 0 {
-                guard let batch = shape.first else {
-                    throw Failure(description: "input '\(input.name)' has an empty shape; expected [batch, \(dimsText(spec.dims))]")
-                }
-                guard batch >= 1 && batch <= Int64(config.maxBatchSize) else {
-                    throw Failure(description: "input '\(input.name)' has batch size \(batch); model '\(model)' accepts 1 to \(config.maxBatchSize)")
-                }
-                if let batchSize, batchSize != batch {
-                    throw Failure(description: "input '\(input.name)' has batch size \(batch) but an earlier input has \(batchSize); all inputs must agree")
-                }
-                batchSize = batch
-                shape = shape.dropFirst()
-            }
-            guard shape.count == spec.dims.count, zip(shape, spec.dims).allSatisfy({ $1 == -1 ? $0 >= 0 : $0 == $1 }) else {
-                let expectedShape = config.maxBatchSize > 0 ? "[-1, \(dimsText(spec.dims))]" : "[\(dimsText(spec.dims))]"
-                throw Failure(description: "input '\(input.name)' has shape \(input.shape); model '\(model)' expects \(expectedShape)")
-            }
-            let elements = input.shape.reduce(Int64(1)) { $0.multipliedReportingOverflow(by: $1).overflow ? Int64.max : $0 * $1 }
-            try checkContents(of: input, index: index, elements: elements, request: request)
+        // By index, so that neither the request's inputs nor the model's specs are copied.
+        for index in request.inputs.indices {
+            try check(request.inputs[index], index: index, of: request, config: config, seen: &seen, batchSize: &batchSize)
         }
         for (specIndex, spec) in config.input.enumerated() where !spec.optional && !seen.contains(specIndex) {
             // A later spec that repeats an earlier one's name counts as seen with it.
@@ -75,6 +43,56 @@ public enum InferRequestValidator {
             throw Failure(description: "requested output '\(output.name)' is not an output of model '\(model)'; it has: \(names)")
         }
         return batchSize ?? 1
+    }
+
+    /// The checks of one input (`request.inputs[index]`), passed by reference from the caller.
+    private static func check(
+        _ input: ModelInferRequestScan.Input, index: Int, of request: ModelInferRequestScan, config: ModelConfig, seen: inout SpecSet,
+        batchSize: inout Int64?
+    ) throws(Failure) {
+        let model = config.name
+        // The first spec of that name, as a by-name lookup would find it.
+        guard let specIndex = config.input.firstIndex(where: { $0.name == input.name }) else {
+            let names = config.input.map(\.name).sorted().joined(separator: ", ")
+            throw Failure(description: "unexpected input '\(input.name)' for model '\(model)'; it takes: \(names)")
+        }
+        guard seen.insert(specIndex) else {
+            throw Failure(description: "input '\(input.name)' appears more than once")
+        }
+        try check(input, index: index, of: request, against: config.input[specIndex], config: config, batchSize: &batchSize)
+    }
+
+    /// The checks of one input against its spec.
+    private static func check(
+        _ input: ModelInferRequestScan.Input, index: Int, of request: ModelInferRequestScan, against spec: ModelInput, config: ModelConfig,
+        batchSize: inout Int64?
+    ) throws(Failure) {
+        let model = config.name
+        let expectedType = spec.dataType.protocolName ?? "(a type this gateway cannot check)"
+        guard input.datatype == expectedType else {
+            throw Failure(description: "input '\(input.name)' has datatype \(input.datatype.isEmpty ? "(none)" : input.datatype); model '\(model)' expects \(expectedType)")
+        }
+        // Shape: [batch] + dims when the model batches, else dims; -1 in dims matches any size.
+        var shape = input.shape[...]
+        if config.maxBatchSize > 0 {
+            guard let batch = shape.first else {
+                throw Failure(description: "input '\(input.name)' has an empty shape; expected [batch, \(dimsText(spec.dims))]")
+            }
+            guard batch >= 1 && batch <= Int64(config.maxBatchSize) else {
+                throw Failure(description: "input '\(input.name)' has batch size \(batch); model '\(model)' accepts 1 to \(config.maxBatchSize)")
+            }
+            if let batchSize, batchSize != batch {
+                throw Failure(description: "input '\(input.name)' has batch size \(batch) but an earlier input has \(batchSize); all inputs must agree")
+            }
+            batchSize = batch
+            shape = shape.dropFirst()
+        }
+        guard shape.count == spec.dims.count, zip(shape, spec.dims).allSatisfy({ $1 == -1 ? $0 >= 0 : $0 == $1 }) else {
+            let expectedShape = config.maxBatchSize > 0 ? "[-1, \(dimsText(spec.dims))]" : "[\(dimsText(spec.dims))]"
+            throw Failure(description: "input '\(input.name)' has shape \(input.shape); model '\(model)' expects \(expectedShape)")
+        }
+        let elements = input.shape.reduce(Int64(1)) { $0.multipliedReportingOverflow(by: $1).overflow ? Int64.max : $0 * $1 }
+        try checkContents(of: input, index: index, elements: elements, request: request)
     }
 
     private static func dimsText(_ dims: [Int64]) -> String {

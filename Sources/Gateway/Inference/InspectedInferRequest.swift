@@ -30,10 +30,11 @@ struct InspectedInferRequest: Sendable {
         parameters = request.parameters
     }
 
-    /// Checks the request against `config`; returns its batch size. INVALID_ARGUMENT otherwise.
-    func validate(against config: ModelConfig) throws(RPCError) -> Int64 {
+    /// Checks the request against the model's configuration; returns its batch size.
+    /// INVALID_ARGUMENT otherwise.
+    func validate(against model: DescribedModel) throws(RPCError) -> Int64 {
         do {
-            return try InferRequestValidator.validate(request, config: config)
+            return try model.validate(request)
         } catch {
             throw RPCError(code: .invalidArgument, message: error.description)
         }

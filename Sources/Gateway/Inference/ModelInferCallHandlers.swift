@@ -66,7 +66,7 @@ func prepareInfer(
     guard let described = shard.model ?? pool.describedModel, described.hasConfig else {
         throw RPCError(code: .unavailable, message: "no worker of model '\(inspected.modelName)' is ready; try again shortly")
     }
-    let batchSize = try inspected.validate(against: described.config)
+    let batchSize = try inspected.validate(against: described)
     let version = pool.deployment.version
     return PreparedInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),

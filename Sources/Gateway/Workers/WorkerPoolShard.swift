@@ -27,15 +27,24 @@ protocol WorkerReplyReceiver: AnyObject {
 }
 
 /// A request for a pool: the client's `ModelInferRequest` bytes as they arrived, the variant
-/// the router chose, and who hears the replies.
-struct PoolRequest {
-    var modelName: String
-    var modelVersion: String
+/// the router chose, and who hears the replies. A class: the pool's bookkeeping moves it around
+/// by reference (one retain) instead of copying its fields.
+final class PoolRequest {
+    let modelName: String
+    let modelVersion: String
     /// The client's request bytes; forwarded without a copy.
-    var bytes: ByteBuffer
+    let bytes: ByteBuffer
     /// Nanoseconds since the Unix epoch; 0 for none.
-    var deadlineUnixNanos: Int64
-    var receiver: WorkerReplyReceiver
+    let deadlineUnixNanos: Int64
+    let receiver: WorkerReplyReceiver
+
+    init(modelName: String, modelVersion: String, bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver) {
+        self.modelName = modelName
+        self.modelVersion = modelVersion
+        self.bytes = bytes
+        self.deadlineUnixNanos = deadlineUnixNanos
+        self.receiver = receiver
+    }
 }
 
 /// One event loop's share of a `WorkerPool`: its own connection to every worker, the requests
@@ -298,6 +307,12 @@ final class DescribedModel: Sendable {
         self.config = descriptor.config ?? ModelConfig()
         self.hasConfig = descriptor.config != nil
         self.decoupled = descriptor.decoupled
+    }
+
+    /// Validates `request` against the configuration, which stays in place (no copy of it per
+    /// request); returns the batch size.
+    func validate(_ request: ModelInferRequestScan) throws(InferRequestValidator.Failure) -> Int64 {
+        try InferRequestValidator.validate(request, config: config)
     }
 }
 
