@@ -31,6 +31,15 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "FuzzModelInferRequestScan",
+            dependencies: [
+                "FuzzCommon",
+                .product(name: "ProtoWire", package: "switchyard"),
+                .product(name: "InferenceProtocol", package: "switchyard"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
             name: "FuzzWorkerFrame",
             dependencies: [
                 "FuzzCommon",

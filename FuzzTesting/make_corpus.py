@@ -291,6 +291,8 @@ def main():
         "FuzzWorkerFrame": worker_corpus(w),
         "FuzzGatewayRequests": gateway_corpus(),
     }
+    # The scan's differential target starts from the same requests as the full decode's.
+    targets["FuzzModelInferRequestScan"] = dict(targets["FuzzModelInferRequest"])
     for target, files in targets.items():
         folder = CORPUS / target
         shutil.rmtree(folder, ignore_errors=True)

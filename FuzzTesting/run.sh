@@ -3,7 +3,7 @@
 #
 #   run.sh [TARGET|all] [SECONDS] [-- LIBFUZZER_FLAGS...]
 #
-# TARGET is FuzzModelInferRequest, FuzzWorkerFrame, FuzzGatewayRequests or all (the default);
+# TARGET is FuzzModelInferRequest, FuzzModelInferRequestScan, FuzzWorkerFrame, FuzzGatewayRequests or all (the default);
 # SECONDS is each target's run time (default 60). Targets run one after another. Each works on
 # a copy of Corpus/TARGET in a temporary folder, so the inputs it finds never touch the
 # committed corpus; crash, timeout and out-of-memory inputs, and each run's full log, go to
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 here=$(pwd)
 
-all_targets=(FuzzModelInferRequest FuzzWorkerFrame FuzzGatewayRequests)
+all_targets=(FuzzModelInferRequest FuzzModelInferRequestScan FuzzWorkerFrame FuzzGatewayRequests)
 which=${1:-all}
 seconds=${2:-60}
 shift $(( $# < 2 ? $# : 2 ))

@@ -54,7 +54,7 @@ final class ModelInferRequestScanTests: XCTestCase {
             check(input.datatype == scanned.datatype, "input \(index) datatype \(input.datatype) vs \(scanned.datatype)")
             check(input.shape == scanned.shape, "input \(index) shape \(input.shape) vs \(scanned.shape)")
             check(sameParameters(input.parameters, scanned.parameters), "input \(index) parameters")
-            check(summary(of: input.contents) == scanned.contents, "input \(index) contents \(String(describing: scanned.contents))")
+            check(input.contents.map(ModelInferRequestScan.ContentsSummary.init) == scanned.contents, "input \(index) contents \(String(describing: scanned.contents))")
         }
         check(request.outputs.map(\.name) == scan.outputs.map(\.name), "output names")
         check(
@@ -63,22 +63,6 @@ final class ModelInferRequestScanTests: XCTestCase {
             "output parameters")
         check(request.rawInputContents == scan.rawInputContents, "raw contents")
         return found
-    }
-
-    /// The summary a scan should make of decoded contents.
-    static func summary(of contents: InferTensorContents?) -> ModelInferRequestScan.ContentsSummary? {
-        guard let contents else { return nil }
-        var summary = ModelInferRequestScan.ContentsSummary()
-        summary.boolCount = contents.boolContents.count
-        summary.intCount = contents.intContents.count
-        summary.int64Count = contents.int64Contents.count
-        summary.uintCount = contents.uintContents.count
-        summary.uint64Count = contents.uint64Contents.count
-        summary.fp32Count = contents.fp32Contents.count
-        summary.fp64Count = contents.fp64Contents.count
-        summary.bytesCount = contents.bytesContents.count
-        summary.hasUnknownFields = !contents.unknownFields.isEmpty
-        return summary
     }
 
     /// Parameters compared by their encodings, since a double parameter may be NaN.

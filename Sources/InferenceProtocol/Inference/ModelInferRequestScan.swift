@@ -66,6 +66,19 @@ public struct ModelInferRequestScan: Sendable, Hashable {
         /// A summary of empty contents.
         public init() {}
 
+        /// The summary of contents already decoded: what a scan of their encoding gives.
+        public init(_ contents: InferTensorContents) {
+            boolCount = contents.boolContents.count
+            intCount = contents.intContents.count
+            int64Count = contents.int64Contents.count
+            uintCount = contents.uintContents.count
+            uint64Count = contents.uint64Contents.count
+            fp32Count = contents.fp32Contents.count
+            fp64Count = contents.fp64Contents.count
+            bytesCount = contents.bytesContents.count
+            hasUnknownFields = !contents.unknownFields.isEmpty
+        }
+
         /// True when the decoded contents would equal `InferTensorContents()`: no element in
         /// any typed field and no unknown field.
         public var isEmpty: Bool {
