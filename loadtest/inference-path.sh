@@ -11,7 +11,9 @@
 #       infer16    ModelInfer              h2load -c 16 -m 16 -n N_C16
 #       infer1x16  ModelInfer              h2load -c 1 -m 16 -n N_C16   (same connection shape as stream)
 #       stream     ModelStreamInfer        h2load -c 1 -m 16 -n STREAMS, body = K framed requests;
-#                                          the server answers K messages then trailers; per message
+#                                          the server answers K messages then trailers; per message.
+#                                          16 streams x K messages are in flight at once: keep that
+#                                          under the gateway's queue (--max-queued-requests 1024)
 #       health1    Health/Check            h2load -c 1 -m 1 -n N_C1
 #       infer1     ModelInfer              h2load -c 1 -m 1 -n N_C1
 #     CPU = Δ(utime+stime) from /proc/PID/stat of the gateway, and separately summed over its
@@ -34,9 +36,9 @@
 #   e.g. loadtest/inference-path.sh before=/work/switchyard-before after=.build-release/release/switchyard
 #   --results FILE   also append the markdown section to FILE (e.g. loadtest/RESULTS.md)
 # environment (defaults):
-#   ROUNDS=5  WORKERS="1 2"  N_C16=20000  N_C1=3000  STREAMS=16  K=1024
+#   ROUNDS=5  WORKERS="1 2"  N_C16=20000  N_C1=3000  STREAMS=336  K=48
 #   COUNT_N=5000 (calls of the large counted unary run at -c 16 -m 16; the small run has 1/5)
-#   COUNT_N_C1=1500 (the same at -c 1 -m 1)  COUNT_K=320 (messages per stream, large; small 1/5)
+#   COUNT_N_C1=1500 (the same at -c 1 -m 1)  COUNT_STREAMS=320 (streams of K messages, large; small 1/5)
 #   PA_ROUNDS=1 (0 skips perf_analyzer)  RUN_TIMEOUT=300 (seconds per h2load run)
 #   PHASES="cpu counts pa" (any subset)
 # Needs root (perf probe), linux-perf, nghttp2-client, and .venv with Tests/interop/requirements.txt
@@ -59,11 +61,11 @@ rounds=${ROUNDS:-5}
 workers_list=${WORKERS:-"1 2"}
 n_c16=${N_C16:-20000}
 n_c1=${N_C1:-3000}
-streams=${STREAMS:-16}
-k=${K:-1024}
+streams=${STREAMS:-336}
+k=${K:-48}
 count_n=${COUNT_N:-5000}
 count_n_c1=${COUNT_N_C1:-1500}
-count_k=${COUNT_K:-320}
+count_streams=${COUNT_STREAMS:-320}
 pa_rounds=${PA_ROUNDS:-1}
 run_timeout=${RUN_TIMEOUT:-300}
 phases=${PHASES:-"cpu counts pa"}
@@ -96,8 +98,6 @@ started_at=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 printf '\x00\x00\x00\x00\x00' >"$work/health.body"   # empty HealthCheckRequest
 $py loadtest/grpc_bodies.py body "$work/infer.body" 1
 $py loadtest/grpc_bodies.py body "$work/stream.body" "$k"
-$py loadtest/grpc_bodies.py body "$work/stream-count-large.body" "$count_k"
-$py loadtest/grpc_bodies.py body "$work/stream-count-small.body" $((count_k / 5))
 headers=(-H 'content-type: application/grpc' -H 'te: trailers' -H ':method: POST')
 health_path=/grpc.health.v1.Health/Check
 infer_path=/inference.GRPCInferenceService/ModelInfer
@@ -112,7 +112,7 @@ nb=${#binaries[@]}
 for w in $workers_list; do
     for ((b = 0; b < nb; b++)); do
         binary=${binaries[b]} key="$b,$w"
-        gw_plain[$key]=$(free_port); gw_tls[$key]=$(free_port)
+        read -r "gw_plain[$key]" "gw_tls[$key]" <<<"$(free_ports 2)"
         set_no_admin_args "$binary"
         "$binary" serve --plaintext-address "127.0.0.1:${gw_plain[$key]}" --tls-address "127.0.0.1:${gw_tls[$key]}" \
             "${NO_ADMIN_ARGS[@]}" --dev-certs-dir "$work/certs" --model simple --workers-per-model "$w" \
@@ -162,8 +162,8 @@ workload_spec() {
         count-infer16-small) echo "$infer_path $work/infer.body 16 16 $((count_n / 5)) 1" ;;
         count-infer1-large) echo "$infer_path $work/infer.body 1 1 $count_n_c1 1" ;;
         count-infer1-small) echo "$infer_path $work/infer.body 1 1 $((count_n_c1 / 5)) 1" ;;
-        count-stream-large) echo "$stream_path $work/stream-count-large.body 1 16 $streams $count_k" ;;
-        count-stream-small) echo "$stream_path $work/stream-count-small.body 1 16 $streams $((count_k / 5))" ;;
+        count-stream-large) echo "$stream_path $work/stream.body 1 16 $count_streams $k" ;;
+        count-stream-small) echo "$stream_path $work/stream.body 1 16 $((count_streams / 5)) $k" ;;
     esac
 }
 # Runs h2load; checks it and the model's statistics. Sets run_calls (requests, or messages for a
@@ -265,7 +265,8 @@ if [[ " $phases " == *" counts "* ]]; then
     # $1 small counts, $2 small calls, $3 large counts, $4 large calls → marginal counts per call
     marginal() {
         awk -v s="$1" -v ns="$2" -v l="$3" -v nl="$4" 'BEGIN { n = split(s, a, " "); split(l, c, " ")
-            for (i = 1; i <= n; i++) printf "%.2f%s", (c[i] - a[i]) / (nl - ns), (i < n ? " " : "\n") }'
+            for (i = 1; i <= n; i++) { x = (c[i] - a[i]) / (nl - ns); if (x < 0.005 && x > -0.005) x = 0
+                printf "%.2f%s", x, (i < n ? " " : "\n") } }'
     }
     for w in $workers_list; do
         for wl in health16 infer16 infer1 stream; do
@@ -367,8 +368,8 @@ if [[ " $phases " == *" counts "* ]]; then
 ### Exact counts per call (perf stat -p, gateway and workers separately)
 
 - \`perf stat -x, -e probe_libc:malloc -e probe_libc:pthread_mutex_lock -e probe_libc:pthread_rwlock_rdlock -e probe_libc:pthread_rwlock_wrlock -p PID\` (uprobes from \`perf probe -x $libc SYMBOL\`) and, in separate runs without uprobes (they slow the process and so change how many requests one syscall carries), \`perf stat -x, -e raw_syscalls:sys_enter -e syscalls:sys_enter_futex -e syscalls:sys_enter_futex --filter '$futex_wake_filter' -p PID\`; one perf for the gateway and one for its workers (all their threads), around each h2load run
-- per call = marginal count: (count of the large run − count of the small run) ÷ (calls of the large − calls of the small), so that the 16 (or 1) TLS handshakes, per-stream setup and the ~0.7 s of idle time in each perf window (worker health pings) cancel. Runs (small, large): health16 and infer16 \`-c 16 -m 16 -n $((count_n / 5))\` and \`-n $count_n\`; infer1 \`-c 1 -m 1 -n $((count_n_c1 / 5))\` and \`-n $count_n_c1\`; stream \`-c 1 -m 16 -n $streams\` with K = $((count_k / 5)) and K = $count_k messages per stream (per message, at a fixed number of streams: the steady-state cost of one more message).
-- futex wake = futex calls whose op is FUTEX_WAKE, FUTEX_WAKE_OP or FUTEX_WAKE_BITSET, private or not (the tracepoint filter above; \`op & 0x7f == 1\` is refused by this kernel's filter parser). Swift's Synchronization.Mutex would not show as pthread_mutex_lock; the sources use NIOLock (pthread_mutex) only. Malloc and lock counts do not depend on timing; syscall and futex counts do (how many requests one read or one wake-up carries).
+- per call = marginal count: (count of the large run − count of the small run) ÷ (calls of the large − calls of the small), so that the 16 (or 1) TLS handshakes and the ~0.7 s of idle time in each perf window (worker health pings) cancel (for stream, each stream's own setup is included, spread over its K messages). Runs (small, large): health16 and infer16 \`-c 16 -m 16 -n $((count_n / 5))\` and \`-n $count_n\`; infer1 \`-c 1 -m 1 -n $((count_n_c1 / 5))\` and \`-n $count_n_c1\`; stream \`-c 1 -m 16 -n $((count_streams / 5))\` and \`-n $count_streams\` with K = $k messages per stream (per message).
+- futex wake = futex calls whose op is FUTEX_WAKE, FUTEX_WAKE_OP or FUTEX_WAKE_BITSET, private or not (the tracepoint filter above; \`op & 0x7f == 1\` is refused by this kernel's filter parser). Swift's Synchronization.Mutex would not show as pthread_mutex_lock; the sources use NIOLock (pthread_mutex) only. Malloc counts barely depend on timing; syscall and futex counts do (how many requests one read or one wake-up carries), and so can lock counts where code takes a lock per queued item or retries (compare the small and large runs in the script's stderr log).
 
 | W | workload | binary | side | malloc | mutex_lock | rwlock rd | rwlock wr | syscalls | futex (all) | futex wake |
 |---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|
@@ -388,7 +389,7 @@ if ((${#pa_rows[@]})); then
     out+="
 ### Latency at concurrency 1 (perf_analyzer)
 
-- \`CONCURRENCIES=1 loadtest/perf-analyzer.sh BINARY\` per binary and round (its own gateway with --workers-per-model 2; \`perf_analyzer -m simple -i grpc --concurrency-range 1 --measurement-interval 5000 -s 25 --max-trials 10\`, h2c and TLS; CPU per inference there is over the whole perf_analyzer run, warm-up included)
+- \`CONCURRENCIES=1 loadtest/perf-analyzer.sh BINARY\` per binary and round (its own gateway with --workers-per-model 2; \`perf_analyzer -m simple -i grpc --concurrency-range 1 --measurement-interval ${MEASUREMENT_MS:-5000} -s ${STABILITY:-25} --max-trials ${MAX_TRIALS:-10}\`, h2c and TLS; CPU per inference there is over the whole perf_analyzer run, warm-up included)
 
 | binary | round | transport | concurrency | infer/s | p50 µs | p99 µs | gateway CPU µs/infer | workers CPU µs/infer | total CPU µs/infer | inferences counted | status |
 |---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|

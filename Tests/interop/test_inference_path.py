@@ -54,9 +54,15 @@ class H2cGateway:
         for model in models:
             args += ["--model", model]
         self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         deadline = time.monotonic() + 20
+        # Wait for the listener first: a gRPC channel that finds nothing there backs off for a second.
+        while not self._listening() and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gateway exited with {self.process.returncode} at start:\n{self.log_text()}")
+            time.sleep(0.01)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[
+            ("grpc.initial_reconnect_backoff_ms", 50), ("grpc.min_reconnect_backoff_ms", 50)])
+        self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
         pending = set(models)
         while pending and time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -69,6 +75,11 @@ class H2cGateway:
                     pass
             time.sleep(0.02)
         assert not pending, f"models {pending} not ready within 20 s:\n{self.log_text()}"
+
+    def _listening(self) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(0.2)
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
     def log_text(self) -> str:
         self.log.flush()
