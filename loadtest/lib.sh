@@ -21,6 +21,12 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# Prints N distinct free TCP ports on 127.0.0.1, separated by spaces (free_port, called twice in a
+# row, can print the same port twice).
+free_ports() {
+    python3 -c 'import socket, sys; s = [socket.socket() for _ in range(int(sys.argv[1]))]; [x.bind(("127.0.0.1", 0)) for x in s]; print(*(x.getsockname()[1] for x in s))' "$1"
+}
+
 # Waits (bounded) until something listens on 127.0.0.1:$1.
 wait_for_port() {
     local port=$1 tries=${2:-300}

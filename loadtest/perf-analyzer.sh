@@ -55,7 +55,7 @@ trap cleanup EXIT INT TERM
 
 load_before=$(load_average)
 
-plain_port=$(free_port); tls_port=$(free_port)
+read -r plain_port tls_port <<<"$(free_ports 2)"
 certs="$work/certs"
 set_no_admin_args "$binary"
 "$binary" serve --plaintext-address "127.0.0.1:$plain_port" --tls-address "127.0.0.1:$tls_port" "${NO_ADMIN_ARGS[@]}" \
