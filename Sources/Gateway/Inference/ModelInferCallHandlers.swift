@@ -354,6 +354,9 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     private func writabilityChanged(_ writable: Bool) {
         guard responsesPaused == writable else { return }
         responsesPaused = !writable
+        call.logger.debug(
+            writable ? "client reads again: resuming the stream's requests" : "client does not read: pausing the stream's requests",
+            metadata: ["requests": "\(entries.count)", "buffered_bytes": "\(call.bufferedOutboundBytes)"])
         for entry in entries.values where entry.prepared.decoupled {
             entry.prepared.shard.setPaused(!writable, for: entry.requestID)
         }

@@ -6,6 +6,16 @@ import NIOCore
 protocol InferenceCallReceiver: AnyObject {
     /// Takes one encoded frame for `call`; `final` is true on the last.
     func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall)
+    /// False while the receiver cannot take more frames (its socket's buffer is over its high
+    /// watermark): a streaming call parks and asks `notifyWhenWritable`.
+    var acceptsMoreFrames: Bool { get }
+    /// Calls `RuntimeCore.resumeWritable(call)` once the receiver takes frames again.
+    func notifyWhenWritable(_ call: InferenceCall)
+}
+
+extension InferenceCallReceiver {
+    var acceptsMoreFrames: Bool { true }
+    func notifyWhenWritable(_ call: InferenceCall) {}
 }
 
 /// A receiver that hands frames to a closure (for `WorkerRuntime.infer` and tests).
@@ -60,6 +70,9 @@ final class InferenceCall {
     var pendingResponse: Scheduled<Void>?
     /// Set by PAUSE, cleared by RESUME: a decoupled stream sends nothing more meanwhile.
     var isPaused = false
+    /// A decoupled stream waits for its connection's socket to drain (backpressure from the
+    /// socket, whatever the gateway asks with PAUSE).
+    var isWaitingForWritability = false
     /// The stream's position while it is paused with a response due.
     var parked: ParkedStream?
     /// When the request was queued (its inputs prepared), for statistics and logs.

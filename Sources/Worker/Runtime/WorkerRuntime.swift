@@ -124,6 +124,10 @@ final class RuntimeCore {
     private var inFlightCount = 0
     private var queuedCount = 0
     private var draining = false
+    /// Streams that have sent their run of responses for this turn, or whose socket drained,
+    /// and go on at the next pump (see `schedulePump`).
+    private var readyStreams: [InferenceCall] = []
+    private var pumpScheduled = false
     private var idleWaiters: [EventLoopPromise<Bool>] = []
     /// Batch timers armed so far (for tests: a batch that can run at once arms none).
     private(set) var batchTimersArmed = 0
@@ -277,7 +281,39 @@ final class RuntimeCore {
     func resume(_ call: InferenceCall) {
         guard call.isPaused else { return }
         call.isPaused = false
-        guard !call.isFinished, let parked = call.parked else { return }
+        continueParked(call)
+    }
+
+    /// The call's connection takes frames again after its socket drained.
+    func resumeWritable(_ call: InferenceCall) {
+        guard call.isWaitingForWritability else { return }
+        call.isWaitingForWritability = false
+        readyStreams.append(call)
+        schedulePump()
+    }
+
+    /// Streams go on from one scheduled task, the pump, never from a task of their own: the
+    /// event loop runs every task that is due before it polls its sockets again, so streams that
+    /// each re-scheduled themselves would keep one another due and starve the sockets (no PING,
+    /// PAUSE or CANCEL read). With one pump, re-armed only after it ran, the loop polls its
+    /// sockets between two runs.
+    private func schedulePump() {
+        guard !pumpScheduled else { return }
+        pumpScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(in: Self.yieldDelay) {
+            let ready = self.readyStreams
+            self.readyStreams.removeAll(keepingCapacity: true)
+            // Streams that finish their run now queue for the next pump; it is armed only
+            // after this one has returned, or it could be due before the loop polls again.
+            for call in ready { self.continueParked(call) }
+            self.pumpScheduled = false
+            if !self.readyStreams.isEmpty { self.schedulePump() }
+        }
+    }
+
+    /// Goes on with a parked stream unless something still holds it.
+    private func continueParked(_ call: InferenceCall) {
+        guard !call.isPaused, !call.isWaitingForWritability, !call.isFinished, let parked = call.parked else { return }
         call.parked = nil
         call.pendingResponse?.cancel()  // the deadline watch
         call.pendingResponse = nil
@@ -488,6 +524,9 @@ final class RuntimeCore {
 
     /// Responses sent back to back (no delay between them) before the loop turns to other work.
     private static let responsesPerTurn = 64
+    /// When the pump runs after it is armed: later than at once, so that the loop polls its
+    /// sockets first.
+    static let yieldDelay = TimeAmount.microseconds(50)
 
     /// Sends the plan's responses from `next` on, each after its delay, then STREAM_END. A
     /// paused call parks at the next response that falls due, and `resume` goes on from there.
@@ -511,10 +550,9 @@ final class RuntimeCore {
             }
             if sentThisTurn == Self.responsesPerTurn {
                 // Let pings, cancels and other requests in between long runs of responses.
-                call.pendingResponse = eventLoop.assumeIsolated().scheduleTask(in: .zero) {
-                    call.pendingResponse = nil
-                    self.continueStream(call, plan: plan, next: due, delayElapsed: true)
-                }
+                call.parked = InferenceCall.ParkedStream(plan: plan, next: due)
+                readyStreams.append(call)
+                schedulePump()
                 return
             }
             waited = false
@@ -525,6 +563,12 @@ final class RuntimeCore {
             }
             if call.isPaused {
                 park(call, plan: plan, next: index)
+                return
+            }
+            if !call.receiver.acceptsMoreFrames {
+                call.isWaitingForWritability = true
+                park(call, plan: plan, next: index)
+                call.receiver.notifyWhenWritable(call)
                 return
             }
             guard let model = call.lane?.model, let request = call.prepared else { return }

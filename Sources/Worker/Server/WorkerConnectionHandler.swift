@@ -69,6 +69,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
             core.unregister(context.channel)
             let open = calls
             calls = [:]
+            writabilityWaiters.removeAll()
             for call in open.values { core.cancel(call, reason: "connection closed") }
             logger.info("gateway disconnected", metadata: open.isEmpty ? nil : ["abandoned": "\(open.count)"])
         }
@@ -130,6 +131,28 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     func receive(_ frame: ByteBuffer, final: Bool, for call: InferenceCall) {
         if final { calls[call.requestID] = nil }
         write(frame)
+    }
+
+    /// Streams parked until the socket drains.
+    private var writabilityWaiters: [InferenceCall] = []
+
+    var acceptsMoreFrames: Bool { context?.channel.isWritable ?? true }
+
+    func notifyWhenWritable(_ call: InferenceCall) {
+        writabilityWaiters.append(call)
+        // What is written so far must go out for the socket to drain.
+        context?.flush()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let core, !writabilityWaiters.isEmpty {
+            let waiters = writabilityWaiters
+            writabilityWaiters.removeAll()
+            // Not from inside this call (a flush that drains the socket reports writability in
+            // the middle of the flush): the runtime's pump takes them on later.
+            for call in waiters { core.resumeWritable(call) }
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     private func answerPing(_ frame: WorkerFrame, core: RuntimeCore) {
