@@ -257,7 +257,8 @@ if [[ " $phases " == *" counts "* ]]; then
         awk -F, '
             $3 ~ /^probe_libc:|^raw_syscalls:|^syscalls:/ {
                 name = $3; if (name == "syscalls:sys_enter_futex" && seen_futex++) name = "futex_wake"
-                v[name] = ($1 ~ /^[0-9.]+$/) ? $1 : "nan" }
+                # "<not counted>": the process never ran while perf watched (idle workers during Health/Check).
+                v[name] = ($1 ~ /^[0-9.]+$/) ? $1 : ($1 ~ /not counted/) ? 0 : "nan" }
             END { if ("probe_libc:malloc" in v) print v["probe_libc:malloc"], v["probe_libc:pthread_mutex_lock"],
                       v["probe_libc:pthread_rwlock_rdlock"], v["probe_libc:pthread_rwlock_wrlock"]
                   else print v["raw_syscalls:sys_enter"], v["syscalls:sys_enter_futex"], v["futex_wake"] }' "$1"
