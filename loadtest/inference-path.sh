@@ -19,14 +19,15 @@
 #     CPU = Δ(utime+stime) from /proc/PID/stat of the gateway, and separately summed over its
 #     worker children (`pgrep -P`), divided by calls (messages for stream). ModelInfer/stream
 #     runs are checked against the gateway's ModelStatistics: Δsuccess = calls (messages), Δfail = 0.
-#  2. Exact counts per call (perf stat, uprobes and tracepoints; machine load cannot move the
-#     malloc and lock counts, syscall and futex counts depend on how requests batch): gateway and
-#     workers separately, for health16, infer16, infer1, stream, each as the marginal count of a
-#     large run over a small one, (count_large - count_small) / (calls_large - calls_small), so that
-#     TLS handshakes, per-stream setup and perf's idle start/stop windows cancel: malloc (uprobe libc malloc),
-#     pthread_mutex_lock, pthread_rwlock_rdlock + pthread_rwlock_wrlock (uprobes), syscalls
-#     (raw_syscalls:sys_enter), futex (syscalls:sys_enter_futex, all ops) and futex wakes (the
-#     same tracepoint with --filter on op FUTEX_WAKE, FUTEX_WAKE_OP, FUTEX_WAKE_BITSET, private or not).
+#  2. Exact counts per call with perf stat, gateway and workers (all threads) separately, for
+#     health16, infer16, infer1 and stream: malloc, pthread_mutex_lock, pthread_rwlock_rdlock and
+#     pthread_rwlock_wrlock (uprobes on libc), then in separate runs without uprobes (they slow
+#     the process and so change batching) syscalls (raw_syscalls:sys_enter), futex
+#     (syscalls:sys_enter_futex, all ops) and futex wakes (the same tracepoint with --filter on op
+#     FUTEX_WAKE, FUTEX_WAKE_OP, FUTEX_WAKE_BITSET, private or not). Each is the marginal count of
+#     a large run over a small one, (count_large - count_small) / (calls_large - calls_small), so
+#     TLS handshakes and perf's idle start/stop windows cancel. Machine load cannot move malloc
+#     counts; syscall, futex and (where code locks per queued item) lock counts follow batching.
 #  3. p50/p99 at concurrency 1 with perf_analyzer: loadtest/perf-analyzer.sh with CONCURRENCIES=1
 #     for each binary (its own gateway, --workers-per-model 2, h2c and TLS), PA_ROUNDS times.
 # Before measuring, one call of each kind is checked with nghttp: :status 200, grpc-status 0, and
@@ -257,7 +258,8 @@ if [[ " $phases " == *" counts "* ]]; then
         awk -F, '
             $3 ~ /^probe_libc:|^raw_syscalls:|^syscalls:/ {
                 name = $3; if (name == "syscalls:sys_enter_futex" && seen_futex++) name = "futex_wake"
-                v[name] = ($1 ~ /^[0-9.]+$/) ? $1 : "nan" }
+                # "<not counted>": the process never ran while perf watched (idle workers during Health/Check).
+                v[name] = ($1 ~ /^[0-9.]+$/) ? $1 : ($1 ~ /not counted/) ? 0 : "nan" }
             END { if ("probe_libc:malloc" in v) print v["probe_libc:malloc"], v["probe_libc:pthread_mutex_lock"],
                       v["probe_libc:pthread_rwlock_rdlock"], v["probe_libc:pthread_rwlock_wrlock"]
                   else print v["raw_syscalls:sys_enter"], v["syscalls:sys_enter_futex"], v["futex_wake"] }' "$1"
