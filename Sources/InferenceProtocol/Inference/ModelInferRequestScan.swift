@@ -143,8 +143,11 @@ public struct ModelInferRequestScan: Sendable, Hashable {
                 case 3: id = try reader.readString(tag)
                 case 4: try reader.readMapEntry(tag, into: &parameters)
                 case 5:
+                    // Scanned in place at the end of the array, not built apart and copied in.
                     if inputs.capacity == 0 { inputs.reserveCapacity(4) }
-                    inputs.append(try reader.readEmbeddedMessage(tag, Self.scanInput))
+                    inputs.append(Input())
+                    let last = inputs.count &- 1
+                    try reader.readEmbeddedMessage(tag) { try Self.scanInput(&$0, into: &inputs[last]) }
                 case 6:
                     outputs.append(try reader.readEmbeddedMessage(tag, Self.scanOutput))
                 case 7: try reader.appendBytes(tag, to: &rawInputContents)
@@ -157,8 +160,7 @@ public struct ModelInferRequestScan: Sendable, Hashable {
         }
     }
 
-    private static func scanInput(_ reader: inout ProtoReader) throws -> Input {
-        var input = Input()
+    private static func scanInput(_ reader: inout ProtoReader, into input: inout Input) throws {
         while let tag = try reader.nextTag() {
             do {
                 switch tag.fieldNumber {
@@ -179,7 +181,6 @@ public struct ModelInferRequestScan: Sendable, Hashable {
                 throw error
             }
         }
-        return input
     }
 
     private static func scanOutput(_ reader: inout ProtoReader) throws -> RequestedOutput {
