@@ -36,6 +36,13 @@ final class ModelInferRequestScanTests: XCTestCase {
         case (.success(let request), .success(let scanned)):
             let differences = Self.differences(request, scanned)
             XCTAssert(differences.isEmpty, "\(label()): \(differences.joined(separator: "; "))", file: file, line: line)
+            // The summary of the decoded value is the scan (compared as values: NaN parameters aside).
+            if Self.sameParameters(request.parameters, scanned.parameters), request.parameters.values.allSatisfy({ $0 == $0 }),
+                request.inputs.allSatisfy({ $0.parameters.values.allSatisfy { $0 == $0 } }),
+                request.outputs.allSatisfy({ $0.parameters.values.allSatisfy { $0 == $0 } })
+            {
+                XCTAssertEqual(ModelInferRequestScan(request), scanned, "\(label()): init(_:) differs", file: file, line: line)
+            }
             return true
         }
     }

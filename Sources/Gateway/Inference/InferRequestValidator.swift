@@ -1,6 +1,5 @@
 import InferenceProtocol
 import NIOCore
-import ProtoWire
 
 /// Checks a `ModelInferRequest`, from its one-pass scan (`ModelInferRequestScan`, no tensor
 /// materialised), against the model's configuration before it reaches a worker: input names,
@@ -147,17 +146,11 @@ public enum InferRequestValidator {
     }
 
     /// The pre-scan entry point, kept only until `prepareInfer` scans instead of decoding: it
-    /// re-encodes the decoded request and validates its scan.
+    /// validates the scan summary of the decoded request (`ModelInferRequestScan.init(_:)`).
     @available(*, deprecated, message: "scan the request bytes with ModelInferRequestScan and validate the scan")
     @discardableResult
     public static func validate(_ request: ModelInferRequest, config: ModelConfig) throws(Failure) -> Int64 {
-        let scan: ModelInferRequestScan
-        do {
-            scan = try ModelInferRequestScan(decoding: request.encoded(), limits: ProtoLimits(maxMessageSize: .max, maxDepth: .max))
-        } catch {
-            throw Failure(description: "request is not a valid inference.ModelInferRequest: \(error)")
-        }
-        return try validate(scan, config: config)
+        try validate(ModelInferRequestScan(request), config: config)
     }
 
     private static func checkContents(

@@ -160,6 +160,31 @@ public struct ModelInferRequestScan: Sendable, Hashable {
         }
     }
 
+    /// What a scan of `request`'s encoding gives, taken from the decoded value without encoding
+    /// it (for callers that already hold a decoded request).
+    public init(_ request: ModelInferRequest) {
+        modelName = request.modelName
+        modelVersion = request.modelVersion
+        id = request.id
+        parameters = request.parameters
+        inputs = request.inputs.map { tensor in
+            var input = Input()
+            input.name = tensor.name
+            input.datatype = tensor.datatype
+            input.shape = tensor.shape
+            input.parameters = tensor.parameters
+            input.contents = tensor.contents.map(ContentsSummary.init)
+            return input
+        }
+        outputs = request.outputs.map { tensor in
+            var output = RequestedOutput()
+            output.name = tensor.name
+            output.parameters = tensor.parameters
+            return output
+        }
+        rawInputContents = request.rawInputContents
+    }
+
     private static func scanInput(_ reader: inout ProtoReader, into input: inout Input) throws {
         while let tag = try reader.nextTag() {
             do {
