@@ -17,6 +17,8 @@ let package = Package(
         .executable(name: "switchyard", targets: ["switchyard"]),
         .library(name: "ProtoWire", targets: ["ProtoWire"]),
         .library(name: "InferenceProtocol", targets: ["InferenceProtocol"]),
+        // For Benchmarks/ (the validation path, issue 8); not an API promise.
+        .library(name: "Gateway", targets: ["Gateway"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -40,11 +40,23 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The gateway's validation path before and after the one-pass scan (issue 8); it links
+        // the old validator from Tests/GatewayTests, where it is the tests' oracle.
+        .target(
+            name: "ValidationFixtures",
+            dependencies: [
+                "CodecFixtures", "SwiftProtobufPeer",
+                .product(name: "Gateway", package: "switchyard"),
+                .product(name: "InferenceProtocol", package: "switchyard"),
+                .product(name: "ProtoWire", package: "switchyard"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // One operation in a loop without the harness, for callgrind or perf.
         .executableTarget(
             name: "codec-profile",
             dependencies: [
-                "CodecFixtures", "SwiftProtobufPeer",
+                "CodecFixtures", "SwiftProtobufPeer", "ValidationFixtures",
                 .product(name: "InferenceProtocol", package: "switchyard"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -63,6 +75,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/ProtoCodec",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+        .executableTarget(
+            name: "InferValidation",
+            dependencies: [
+                "ValidationFixtures",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/InferValidation",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]

@@ -56,6 +56,40 @@ final class InferRequestValidatorTests: XCTestCase {
         return config
     }()
 
+    /// An input of every datatype a configuration can name, for the datatype mapping.
+    static let allTypes: ModelConfig = {
+        var config = ModelConfig()
+        config.name = "all_types"
+        config.maxBatchSize = 4
+        let types: [DataType] = [
+            .invalid, .bool, .uint8, .uint16, .uint32, .uint64, .int8, .int16, .int32, .int64, .fp16, .fp32, .fp64, .string,
+            .bf16, .unrecognized(99),
+        ]
+        config.input = types.enumerated().map { ModelInput(name: "IN\($0)", dataType: $1, dims: [2]) }
+        config.output = [ModelOutput(name: "OUT", dataType: .fp32, dims: [1])]
+        return config
+    }()
+    /// More inputs and outputs than the validator looks up without a dictionary or tracks in
+    /// its bit mask; a repeated input name in the configuration (the first one counts).
+    static let wide: ModelConfig = {
+        var config = ModelConfig()
+        config.name = "wide"
+        config.maxBatchSize = 0
+        config.input = (0..<70).map { ModelInput(name: "X\($0)", dataType: .int32, dims: [1]) }
+        config.input.append(ModelInput(name: "X3", dataType: .fp32, dims: [9]))
+        config.input[68].optional = true
+        config.output = (0..<20).map { ModelOutput(name: "Y\($0 % 19)", dataType: .int32, dims: [1]) }
+        return config
+    }()
+    /// A few inputs, one repeated in the configuration.
+    static let twice: ModelConfig = {
+        var config = ModelConfig()
+        config.name = "twice"
+        config.input = [ModelInput(name: "A", dataType: .int32, dims: [1]), ModelInput(name: "A", dataType: .fp32, dims: [2])]
+        config.output = [ModelOutput(name: "B", dataType: .int32, dims: [1]), ModelOutput(name: "B", dataType: .int32, dims: [1])]
+        return config
+    }()
+
     // MARK: Building requests
 
     static func tensor(_ name: String, _ datatype: String, _ shape: TensorShape, contents: InferTensorContents? = nil) -> ModelInferRequest.InferInputTensor {
@@ -188,6 +222,16 @@ final class InferRequestValidatorTests: XCTestCase {
                 tensor("HALF", "FP16", [4]), tensor("ODD", "(a type this gateway cannot check)", [1]),
                 tensor("FLAGS", "BOOL", [0, 2]), tensor("BIG", "UINT64", [0]), tensor("WIDE", "INT64", [0]), tensor("REAL", "FP32", [0]),
             ], raw: [raw(8), rawStrings(1), raw(0), raw(0), raw(0), raw(0)], outputs: ["Y"]), expected: nil),
+            Case(label: "wide valid", config: wide, request: request("wide", (0..<70).map { tensor("X\($0)", "INT32", [1], contents: ints(1)) }, outputs: ["Y18", "Y0"]), expected: nil),
+            Case(label: "wide without its optional input", config: wide, request: request("wide", (0..<70).map { tensor("X\($0)", "INT32", [1], contents: ints(1)) }.filter { $0.name != "X68" }), expected: nil),
+            Case(label: "wide duplicate past 64", config: wide, request: request("wide", (0..<70).map { tensor("X\($0)", "INT32", [1], contents: ints(1)) } + [tensor("X66", "INT32", [1], contents: ints(1))]), expected: "input 'X66' appears more than once"),
+            Case(label: "wide missing past 64", config: wide, request: request("wide", (0..<70).map { tensor("X\($0)", "INT32", [1], contents: ints(1)) }.filter { $0.name != "X65" }), expected: "input 'X65' of model 'wide' is missing"),
+            Case(label: "wide unknown input", config: wide, request: request("wide", [tensor("X70", "INT32", [1])]), expected: "unexpected input 'X70' for model 'wide'; it takes: X0, X1, X10"),
+            Case(label: "wide unknown output", config: wide, request: request("wide", (0..<70).map { tensor("X\($0)", "INT32", [1], contents: ints(1)) }, outputs: ["Y19"]), expected: "it has: Y0, Y1, Y10, Y11"),
+            Case(label: "repeated spec name, first wins", config: twice, request: request("twice", [tensor("A", "INT32", [1], contents: ints(1))], outputs: ["B"]), expected: nil),
+            Case(label: "repeated spec name, second type", config: twice, request: request("twice", [tensor("A", "FP32", [2])]), expected: "has datatype FP32; model 'twice' expects INT32"),
+            Case(label: "repeated spec name, twice", config: twice, request: request("twice", [tensor("A", "INT32", [1], contents: ints(1)), tensor("A", "INT32", [1], contents: ints(1))]), expected: "appears more than once"),
+            Case(label: "unknown output of repeated names", config: twice, request: request("twice", [tensor("A", "INT32", [1], contents: ints(1))], outputs: ["C"]), expected: "it has: B"),
         ]
     }()
 
@@ -237,10 +281,10 @@ final class InferRequestValidatorTests: XCTestCase {
     /// contents drawn near the valid ones, so each check is reached often, valid or not.
     func testTheScanValidatorGivesTheReferenceResultOnRandomRequests() throws {
         var random = SplitMix64(seed: 0x7A11_DA7E)
-        let configs = [Self.simple, Self.simpleString, Self.simpleIdentity, Self.repeatInt32, Self.mixed]
+        let configs = [Self.simple, Self.simpleString, Self.simpleIdentity, Self.repeatInt32, Self.mixed, Self.allTypes, Self.wide, Self.twice]
         let datatypes = TensorDatatype.allCases.map(\.rawValue) + ["", "(a type this gateway cannot check)", "int32"]
         var outcomes: [String: Int] = [:]
-        for round in 0..<3000 {
+        for round in 0..<4000 {
             let config = configs[Int(random.next() % UInt64(configs.count))]
             let names = config.input.map(\.name) + ["EXTRA"]
             let inputCount = random.next() % 4 == 0 ? Int(random.next() % UInt64(config.input.count + 2)) : config.input.count

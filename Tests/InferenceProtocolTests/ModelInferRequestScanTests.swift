@@ -36,6 +36,13 @@ final class ModelInferRequestScanTests: XCTestCase {
         case (.success(let request), .success(let scanned)):
             let differences = Self.differences(request, scanned)
             XCTAssert(differences.isEmpty, "\(label()): \(differences.joined(separator: "; "))", file: file, line: line)
+            // The summary of the decoded value is the scan (compared as values: NaN parameters aside).
+            if Self.sameParameters(request.parameters, scanned.parameters), request.parameters.values.allSatisfy({ $0 == $0 }),
+                request.inputs.allSatisfy({ $0.parameters.values.allSatisfy { $0 == $0 } }),
+                request.outputs.allSatisfy({ $0.parameters.values.allSatisfy { $0 == $0 } })
+            {
+                XCTAssertEqual(ModelInferRequestScan(request), scanned, "\(label()): init(_:) differs", file: file, line: line)
+            }
             return true
         }
     }
@@ -295,6 +302,30 @@ final class ModelInferRequestScanTests: XCTestCase {
         XCTAssertEqual(scan.inputs.first?.contents?.intCount, 4096)
         XCTAssertEqual(scan.inputs.first?.contents?.elementCount(for: .int32), 4096)
         XCTAssertEqual(scan.inputs.first?.contents?.isEmpty, false)
+    }
+
+    /// Long packed runs (the counting sums its byte lanes every 255 words) of varints of every
+    /// length, long ones (10 bytes) rare or frequent.
+    func testLongPackedRunsAreCountedExactly() throws {
+        var random = SplitMix64(seed: 0x5CA7_0003)
+        for (count, negativeEvery) in [(100_000, 0), (70_001, 1000), (5_000, 3), (2_041, 0)] {
+            var contents = InferTensorContents()
+            contents.intContents = (0..<count).map { index in
+                let magnitude = Int32(truncatingIfNeeded: random.next() >> UInt64(33 + random.next() % 31))
+                return negativeEvery > 0 && index % negativeEvery == 0 ? -1 - magnitude : magnitude
+            }
+            contents.uint64Contents = (0..<count).map { _ in random.next() >> (random.next() % 64) }
+            var input = ModelInferRequest.InferInputTensor()
+            input.name = "X"
+            input.contents = contents
+            var request = ModelInferRequest()
+            request.inputs = [input]
+            let bytes = request.encoded()
+            XCTAssertTrue(assertAgree(bytes, "\(count) varints"))
+            let scan = try ModelInferRequestScan(decoding: bytes)
+            XCTAssertEqual(scan.inputs.first?.contents?.intCount, count)
+            XCTAssertEqual(scan.inputs.first?.contents?.uint64Count, count)
+        }
     }
 
     func testRawContentsAreSlicesOfTheScannedBuffer() throws {

@@ -76,5 +76,13 @@ let benchmarks: @Sendable () -> Void = {
                 blackHole(try ModelInferRequestPeek(peeking: fixture.buffer))
             }
         }
+
+        // MARK: Scan (the gateway's validation pass: descriptions and element counts, no tensor)
+
+        Benchmark("Scan \(fixture.label) ours", configuration: config) { benchmark in
+            for _ in benchmark.scaledIterations {
+                blackHole(try ModelInferRequestScan(decoding: fixture.buffer))
+            }
+        }
     }
 }

@@ -3,8 +3,10 @@
 //
 //   codec-profile OPERATION FIXTURE [ITERATIONS]
 //   codec-profile sizes        (each fixture's encoded size, after verifying it)
-//   OPERATION: decode-ours | decode-swiftprotobuf | encode-ours | encode-swiftprotobuf | peek-ours
+//   OPERATION: decode-ours | decode-swiftprotobuf | encode-ours | encode-swiftprotobuf | peek-ours | scan-ours
 //   FIXTURE:   int32x2-raw | fp32-1MiB-raw | fp32-1MiB-typed
+//   codec-profile validate-decode|validate-scan FIXTURE [ITERATIONS]
+//   FIXTURE:   int32x2-raw | int32-1MiB-raw | int32-1MiB-typed  (ValidationFixture)
 
 import CodecFixtures
 import Foundation
@@ -12,6 +14,7 @@ import InferenceProtocol
 import NIOCore
 import SwiftProtobuf
 import SwiftProtobufPeer
+import ValidationFixtures
 
 /// Keeps `value` alive and opaque to the optimiser (the benchmark package's `blackHole` does the same).
 @inline(never)
@@ -35,6 +38,24 @@ enum CodecProfile {
             exit(2)
         }
         let operation = arguments[1]
+        if operation.hasPrefix("validate-") {
+            guard let fixture = ValidationFixture.all().first(where: { $0.label == arguments[2] }) else {
+                print("unknown fixture \(arguments[2]); one of: \(ValidationFixture.all().map(\.label))")
+                exit(2)
+            }
+            let iterations = arguments.count > 3 ? Int(arguments[3]) ?? 1 : 1
+            fixture.verify()
+            switch operation {
+            case "validate-decode":
+                for _ in 0..<iterations { consume(try fixture.decodeAndValidate()) }
+            case "validate-scan":
+                for _ in 0..<iterations { consume(try fixture.scanAndValidate()) }
+            default:
+                print("unknown operation \(operation)")
+                exit(2)
+            }
+            return
+        }
         guard let fixture = CodecFixture.all().first(where: { $0.label == arguments[2] }) else {
             print("unknown fixture \(arguments[2]); one of: \(CodecFixture.all().map(\.label))")
             exit(2)
@@ -56,6 +77,8 @@ enum CodecProfile {
             }
         case "peek-ours":
             for _ in 0..<iterations { consume(try ModelInferRequestPeek(peeking: fixture.buffer)) }
+        case "scan-ours":
+            for _ in 0..<iterations { consume(try ModelInferRequestScan(decoding: fixture.buffer)) }
         default:
             print("unknown operation \(operation)")
             exit(2)

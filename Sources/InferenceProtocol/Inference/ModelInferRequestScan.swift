@@ -143,8 +143,11 @@ public struct ModelInferRequestScan: Sendable, Hashable {
                 case 3: id = try reader.readString(tag)
                 case 4: try reader.readMapEntry(tag, into: &parameters)
                 case 5:
+                    // Scanned in place at the end of the array, not built apart and copied in.
                     if inputs.capacity == 0 { inputs.reserveCapacity(4) }
-                    inputs.append(try reader.readEmbeddedMessage(tag, Self.scanInput))
+                    inputs.append(Input())
+                    let last = inputs.count &- 1
+                    try reader.readEmbeddedMessage(tag) { try Self.scanInput(&$0, into: &inputs[last]) }
                 case 6:
                     outputs.append(try reader.readEmbeddedMessage(tag, Self.scanOutput))
                 case 7: try reader.appendBytes(tag, to: &rawInputContents)
@@ -157,8 +160,32 @@ public struct ModelInferRequestScan: Sendable, Hashable {
         }
     }
 
-    private static func scanInput(_ reader: inout ProtoReader) throws -> Input {
-        var input = Input()
+    /// What a scan of `request`'s encoding gives, taken from the decoded value without encoding
+    /// it (for callers that already hold a decoded request).
+    public init(_ request: ModelInferRequest) {
+        modelName = request.modelName
+        modelVersion = request.modelVersion
+        id = request.id
+        parameters = request.parameters
+        inputs = request.inputs.map { tensor in
+            var input = Input()
+            input.name = tensor.name
+            input.datatype = tensor.datatype
+            input.shape = tensor.shape
+            input.parameters = tensor.parameters
+            input.contents = tensor.contents.map(ContentsSummary.init)
+            return input
+        }
+        outputs = request.outputs.map { tensor in
+            var output = RequestedOutput()
+            output.name = tensor.name
+            output.parameters = tensor.parameters
+            return output
+        }
+        rawInputContents = request.rawInputContents
+    }
+
+    private static func scanInput(_ reader: inout ProtoReader, into input: inout Input) throws {
         while let tag = try reader.nextTag() {
             do {
                 switch tag.fieldNumber {
@@ -179,7 +206,6 @@ public struct ModelInferRequestScan: Sendable, Hashable {
                 throw error
             }
         }
-        return input
     }
 
     private static func scanOutput(_ reader: inout ProtoReader) throws -> RequestedOutput {

@@ -1,0 +1,1 @@
+../../../Tests/GatewayTests/ReferenceInferRequestValidator.swift
