@@ -41,6 +41,10 @@ struct BatchQueue<Job> {
     /// Jobs waiting for a batch.
     var waitingCount: Int { entries.count }
 
+    /// True when no batch runs and no job waits: a job enqueued now is the head of the next
+    /// batch and decides alone whether it runs at once.
+    var isIdle: Bool { !isExecuting && entries.isEmpty }
+
     /// Adds a job of `rows` rows.
     mutating func enqueue(_ job: Job, rows: Int, key: [[Int64]], now: NIODeadline) -> Action {
         entries.append(Entry(job: job, rows: rows, key: key, enqueuedAt: now))

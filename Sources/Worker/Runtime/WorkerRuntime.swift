@@ -73,12 +73,20 @@ public final class WorkerRuntime: Sendable {
     }
 
     /// Runs one request as if it had arrived in an INFER_REQUEST frame with `requestID`, and
-    /// returns every frame the worker sends for it, the final one last.
+    /// returns every frame the worker sends for it, the final one last. Like a connection, it
+    /// answers a request that the model's fast path takes at once, and starts any other.
     public func infer(requestID: UInt64, _ request: WorkerProtocol.InferRequest) -> EventLoopFuture<[WorkerFrame]> {
         let promise = eventLoop.makePromise(of: [WorkerFrame].self)
         let payload = request.encoded()
         eventLoop.execute {
             var frames: [WorkerFrame] = []
+            var answer = ByteBuffer()
+            if self.core.value.answerAtOnce(requestID: requestID, payload: payload, into: &answer) {
+                // The runtime's own frame, whole: reading it cannot fail.
+                if let frame = try? WorkerFrame.read(from: &answer) { frames.append(frame) }
+                promise.succeed(frames)
+                return
+            }
             _ = self.core.value.start(requestID: requestID, payload: payload) { bytes, final in
                 var bytes = bytes
                 // The runtime's own frames, whole: reading one cannot fail.
@@ -120,6 +128,11 @@ final class RuntimeCore {
     let logger: Logger
     private let lanes: [String: ModelLane]
     private let modelNames: [String]
+    /// The lanes of models with a fast path, searched by name in `answerAtOnce` (a model or
+    /// two: comparing names costs less than hashing one).
+    private let fastLanes: [ModelLane]
+    /// Whether `answerAtOnce` answers requests (tests turn it off to compare with the general path).
+    var answersAtOnce = true
 
     private var inFlightCount = 0
     private var queuedCount = 0
@@ -139,6 +152,7 @@ final class RuntimeCore {
         for model in models where lanes[model.name] == nil { lanes[model.name] = ModelLane(model: model) }
         self.lanes = lanes
         self.modelNames = models.map(\.name)
+        self.fastLanes = lanes.values.filter { $0.fastPath != nil }
     }
 
     var statistics: WorkerStatistics {
@@ -157,6 +171,39 @@ final class RuntimeCore {
     func unregister(_ channel: any Channel) { connections[ObjectIdentifier(channel)] = nil }
 
     // MARK: Admission
+
+    /// Answers a request of a model with a fast path (`simple`) at once, straight from its
+    /// INFER_REQUEST payload into `buffer`, when the general path would run it at once as a batch
+    /// of its own and give the same answer: the worker is not draining, the model's batch queue
+    /// is idle and would not wait for more rows, the deadline (if any) has not passed, and the
+    /// request is a plain one (`SimpleFastPath`). Counts it as `start` and a batch would.
+    ///
+    /// Returns false, having written nothing and changed nothing, for any other request; the
+    /// caller then starts it with `start`, which answers or rejects it as before.
+    func answerAtOnce(requestID: UInt64, payload: ByteBuffer, into buffer: inout ByteBuffer) -> Bool {
+        guard answersAtOnce, !fastLanes.isEmpty, !draining, logger.logLevel > .trace else { return false }
+        let arrivedAt = NIODeadline.now()
+        guard let request = try? WorkerProtocol.InferRequest(decoding: payload) else { return false }
+        var found: ModelLane?
+        for lane in fastLanes where lane.name == request.modelName {
+            found = lane
+            break
+        }
+        guard let lane = found, let fastPath = lane.fastPath, let queue = lane.batchQueue, queue.isIdle,
+            request.modelVersion.isEmpty || request.modelVersion == lane.model.version,
+            request.request.readableBytes <= Self.inlineRequestLimit
+        else { return false }
+        if request.deadlineUnixNanos != 0 && request.deadlineUnixNanos <= WallClock.nowUnixNanos() { return false }
+        guard
+            let rows = fastPath.answer(
+                request.request, requestID: requestID, arrivedAt: arrivedAt, fullBatchOnly: queue.maxQueueDelay > .zero,
+                into: &buffer)
+        else { return false }
+        lane.counters.executions += 1
+        lane.counters.inferences += rows
+        lane.counters.succeeded += 1
+        return true
+    }
 
     /// `start(requestID:payload:receiver:)` with a closure for the frames (tests, `infer`).
     func start(

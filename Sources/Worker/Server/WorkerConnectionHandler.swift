@@ -14,6 +14,11 @@ import NIOCore
 /// while frames are being read (a batch that runs inline, a refusal) at `channelReadComplete`,
 /// those produced later (timers, thread-pool completions) by one flush scheduled for the end of
 /// the turn. So a burst of requests read together goes out in one `writev`.
+///
+/// Requests that a model's fast path answers at once (`RuntimeCore.answerAtOnce`) are answered
+/// into one buffer per read burst, which is written as one write at the end of the burst (or
+/// before any other frame, to keep the order). The buffer is reused once the socket has taken
+/// its bytes, so such answers allocate nothing per request.
 final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, InferenceCallReceiver {
     typealias InboundIn = WorkerFrame
     typealias OutboundOut = ByteBuffer
@@ -31,6 +36,11 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var unflushed = false
     /// A flush is scheduled for the end of this event-loop turn.
     private var flushScheduled = false
+    /// Fast-path answers of this read burst not yet written (its readable bytes); once written,
+    /// the storage is kept for the next burst.
+    private var gathered = ByteBuffer()
+    /// The capacity a fresh gathering buffer starts with: room for a burst of small answers.
+    private static let gatheringCapacity = 16 * 1024
 
     init(runtime: WorkerRuntime, logger: Logger) {
         self.runtime = runtime
@@ -116,13 +126,18 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
 
     private func startRequest(_ frame: WorkerFrame, core: RuntimeCore) {
         let id = frame.requestID
-        guard calls[id] == nil else {
+        guard calls.isEmpty || calls[id] == nil else {
             logger.warning("request id \(id) is already in flight on this connection; refusing the duplicate")
             write(Self.encode(WorkerFrame(
                 kind: .error, requestID: id,
                 message: InferenceError.invalidArgument("request id \(id) is already in flight on this connection").status)))
             return
         }
+        if gathered.readableBytes == 0 {
+            // Reuses the storage when the socket has let go of the last burst's bytes.
+            gathered.clear(minimumCapacity: Self.gatheringCapacity)
+        }
+        if core.answerAtOnce(requestID: id, payload: frame.payload, into: &gathered) { return }
         let call = core.start(requestID: id, payload: frame.payload, receiver: self)
         if !call.isFinished { calls[id] = call }
     }
@@ -159,6 +174,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// or of this turn.
     private func write(_ frame: ByteBuffer) {
         guard let context else { return }
+        writeGathered(context: context)
         context.write(wrapOutboundOut(frame), promise: nil)
         unflushed = true
         guard !reading, !flushScheduled else { return }
@@ -170,9 +186,21 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func flushIfNeeded() {
-        guard unflushed, let context else { return }
+        guard let context else { return }
+        writeGathered(context: context)
+        guard unflushed else { return }
         unflushed = false
         context.flush()
+    }
+
+    /// Writes the gathered fast-path answers, if any, without flushing.
+    private func writeGathered(context: ChannelHandlerContext) {
+        guard gathered.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(gathered), promise: nil)
+        // Only the indices move: the storage stays shared with the write until the socket
+        // has taken it, and `clear` reuses it after that.
+        gathered.moveReaderIndex(to: gathered.writerIndex)
+        unflushed = true
     }
 
     /// Closes the connection once every frame written so far has gone out (for shutdown): the
