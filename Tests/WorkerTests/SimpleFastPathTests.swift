@@ -79,6 +79,7 @@ final class SimpleFastPathTests: RuntimeTestCase {
                     let timing = try XCTUnwrap(envelope.timing)
                     XCTAssertTrue(timing.countsExecution)
                     XCTAssertGreaterThan(timing.computeInferNs, 0)
+                    XCTAssertEqual(timing.queueNs, 0, "it did not wait")
                 }
             }
         }

@@ -11,8 +11,8 @@ import ProtoWire
 /// byte, up to the timing. Anything else (typed contents, parameters, a wrong shape, name or
 /// datatype, more inputs than the model has) is left to the general path, which gives the
 /// precise error. The model name and version, and each output's name and datatype, are encoded
-/// once, when the lane is made.
-struct SimpleFastPath {
+/// once, when the lane is made. Immutable, so it may be used from any thread.
+final class SimpleFastPath: Sendable {
     private let input0Name: String
     private let input1Name: String
     /// The configured output names: the first is the sum, the second the difference.
@@ -23,10 +23,10 @@ struct SimpleFastPath {
     private let elementsPerRow: Int
     private let maxBatchSize: Int
     /// `ModelInferResponse` fields 1 and 2: model name and version.
-    private let responseHead: ByteBuffer
+    private let responseHead: [UInt8]
     /// Each output's `InferOutputTensor` up to its shape: name, datatype and the shape's tag.
-    private let output0Head: ByteBuffer
-    private let output1Head: ByteBuffer
+    private let output0Head: [UInt8]
+    private let output1Head: [UInt8]
 
     /// The fast path of `model`, or nil when `model` is not the built-in `simple` executing
     /// inline with a configuration of the shape it was built with (a test's recording wrapper
@@ -50,15 +50,15 @@ struct SimpleFastPath {
         maxBatchSize = Int(config.maxBatchSize)
 
         var head = ProtoWriter(capacity: 64)
-        head.writeString(field: 1, model.name)
+        if !model.name.isEmpty { head.writeString(field: 1, model.name) }
         if !model.version.isEmpty { head.writeString(field: 2, model.version) }
-        responseHead = head.buffer
-        func outputHead(_ name: String) -> ByteBuffer {
+        responseHead = Array(head.buffer.readableBytesView)
+        func outputHead(_ name: String) -> [UInt8] {
             var writer = ProtoWriter(capacity: 32)
             writer.writeString(field: 1, name)
             writer.writeString(field: 2, TensorDatatype.int32.rawValue)
             writer.writeTag(3, .lengthDelimited)
-            return writer.buffer
+            return Array(writer.buffer.readableBytesView)
         }
         output0Head = outputHead(output0Name)
         output1Head = outputHead(output1Name)
@@ -69,7 +69,8 @@ struct SimpleFastPath {
     /// request is not one this path takes. With `fullBatchOnly`, only a request of
     /// `max_batch_size` rows is taken (the batcher would make a smaller one wait).
     ///
-    /// `arrivedAt` is when the request arrived, for its timing.
+    /// `arrivedAt` is when the request arrived: the timing counts everything from then on as
+    /// inference, since decoding, computing and encoding are one pass here.
     func answer(
         _ bytes: ByteBuffer, requestID: UInt64, arrivedAt: NIODeadline, fullBatchOnly: Bool, into buffer: inout ByteBuffer
     ) -> Int? {
@@ -78,23 +79,19 @@ struct SimpleFastPath {
         else { return nil }
 
         // Which of the request's inputs (and raw contents, which follow their order) is which.
-        let first = request.input0
-        let second = request.input1
         let firstIsInput0: Bool
-        if first.name == input0Name && second.name == input1Name {
+        if request.input0.name == input0Name && request.input1.name == input1Name {
             firstIsInput0 = true
-        } else if first.name == input1Name && second.name == input0Name {
+        } else if request.input0.name == input1Name && request.input1.name == input0Name {
             firstIsInput0 = false
         } else {
             return nil
         }
-        guard let rows = rowCount(first), let secondRows = rowCount(second), rows == secondRows else { return nil }
+        guard let rows = rowCount(request.input0), let secondRows = rowCount(request.input1), rows == secondRows else { return nil }
         guard !fullBatchOnly || rows == maxBatchSize else { return nil }
         let count = rows * elementsPerRow
         let dataLength = count * 4
         guard request.raw0.readableBytes == dataLength, request.raw1.readableBytes == dataLength else { return nil }
-        let left = firstIsInput0 ? request.raw0 : request.raw1
-        let right = firstIsInput0 ? request.raw1 : request.raw0
 
         // Requested outputs, in request order without repeats (as `PreparedRequest` lists them);
         // none means both, in configuration order. `true` is the difference.
@@ -118,84 +115,134 @@ struct SimpleFastPath {
             }
         }
 
-        // Every size is known before a byte is written, so each length is written once.
+        // Every size is known before a byte is written, so each length is written once, and
+        // the whole frame is written through one pointer.
         var shapeLength = varintSize(UInt64(rows))
         for dimension in innerDims { shapeLength += varintSize(UInt64(dimension)) }
-        func tensorLength(_ isDifference: Bool) -> Int {
-            let head = (isDifference ? output1Head : output0Head).readableBytes
-            return head + varintSize(UInt64(shapeLength)) + shapeLength
-        }
-        let idLength = request.id.utf8.count
-        var responseLength = responseHead.readableBytes + (idLength == 0 ? 0 : 1 + varintSize(UInt64(idLength)) + idLength)
+        let tensor0Length = output0Head.count + varintSize(UInt64(shapeLength)) + shapeLength
+        let tensor1Length = output1Head.count + varintSize(UInt64(shapeLength)) + shapeLength
+        var id = request.id
+        let idLength = id.utf8.count
+        var responseLength = responseHead.count + (idLength == 0 ? 0 : 1 + varintSize(UInt64(idLength)) + idLength)
         for index in 0..<outputCount {
-            let tensor = tensorLength(index == 0 ? outputs.0 : outputs.1)
+            let tensor = (index == 0 ? outputs.0 : outputs.1) ? tensor1Length : tensor0Length
             responseLength += 1 + varintSize(UInt64(tensor)) + tensor + 1 + varintSize(UInt64(dataLength)) + dataLength
         }
+        // Header, `InferResponse.response`, `final` and the timing (at most 2 + 11 + 2 bytes).
+        let capacity = WorkerFrame.headerSize + 1 + varintSize(UInt64(responseLength)) + responseLength + 2 + 16
 
-        let start = buffer.writerIndex
-        var writer = ProtoWriter(buffer: buffer)
-        buffer = ByteBuffer()  // the writer holds the only reference while it appends
-        // Header, `InferResponse.response` and room for `final` and the timing.
-        writer.buffer.reserveCapacity(minimumWritableBytes: WorkerFrame.headerSize + 4 + responseLength + 40)
-        WorkerFrame.writeHeader(kind: .inferResponse, requestID: requestID, payloadLength: 0, to: &writer.buffer)
-        writer.writeTag(1, .lengthDelimited)
-        writer.writeVarint(UInt64(responseLength))
-        writer.buffer.writeImmutableBuffer(responseHead)
-        if idLength > 0 { writer.writeString(field: 3, request.id) }
-        for index in 0..<outputCount {
-            let isDifference = index == 0 ? outputs.0 : outputs.1
-            writer.writeTag(5, .lengthDelimited)
-            writer.writeVarint(UInt64(tensorLength(isDifference)))
-            writer.buffer.writeImmutableBuffer(isDifference ? output1Head : output0Head)
-            writer.writeVarint(UInt64(shapeLength))
-            writer.writeVarint(UInt64(rows))
-            for dimension in innerDims { writer.writeVarint(UInt64(dimension)) }
+        request.raw0.withUnsafeReadableBytes { raw0 in
+            request.raw1.withUnsafeReadableBytes { raw1 in
+                id.withUTF8 { idBytes in
+                    _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { out in
+                        var cursor = Cursor(out)
+                        cursor.putInteger(UInt32(0).bigEndian)  // the length, filled in at the end
+                        cursor.putByte(WorkerFrame.Kind.inferResponse.rawValue)
+                        cursor.putInteger(requestID.bigEndian)
+                        cursor.putByte(0x0A)  // InferResponse.response
+                        cursor.putVarint(responseLength)
+                        cursor.put(responseHead)
+                        if idLength > 0 {
+                            cursor.putByte(0x1A)
+                            cursor.putVarint(idLength)
+                            cursor.put(UnsafeRawBufferPointer(idBytes))
+                        }
+                        for index in 0..<outputCount {
+                            let isDifference = index == 0 ? outputs.0 : outputs.1
+                            cursor.putByte(0x2A)
+                            cursor.putVarint(isDifference ? tensor1Length : tensor0Length)
+                            cursor.put(isDifference ? output1Head : output0Head)
+                            cursor.putVarint(shapeLength)
+                            cursor.putVarint(rows)
+                            for dimension in innerDims { cursor.putVarint(Int(dimension)) }
+                        }
+                        let left = firstIsInput0 ? raw0 : raw1
+                        let right = firstIsInput0 ? raw1 : raw0
+                        for index in 0..<outputCount {
+                            cursor.putByte(0x32)
+                            cursor.putVarint(dataLength)
+                            cursor.putElementwise(left, right, count: count, difference: index == 0 ? outputs.0 : outputs.1)
+                        }
+                        cursor.putByte(0x18)  // final: true
+                        cursor.putByte(0x01)
+                        // The timing: everything since arrival is inference (one pass), and it is
+                        // the batch's one request, so it counts the execution.
+                        let inferNanos = UInt64(max(0, (NIODeadline.now() - arrivedAt).nanoseconds))
+                        cursor.putByte(0x22)
+                        cursor.putByte(UInt8(2 + (inferNanos == 0 ? 0 : 1 + varintSize(inferNanos))))
+                        if inferNanos != 0 {
+                            cursor.putByte(0x18)
+                            cursor.putVarint(inferNanos)
+                        }
+                        cursor.putByte(0x28)
+                        cursor.putByte(0x01)
+                        out.storeBytes(of: UInt32(cursor.offset - 4).bigEndian, toByteOffset: 0, as: UInt32.self)
+                        return cursor.offset
+                    }
+                }
+            }
         }
-        let computeStart = NIODeadline.now()
-        for index in 0..<outputCount {
-            writer.writeTag(6, .lengthDelimited)
-            writer.writeVarint(UInt64(dataLength))
-            Self.write(left, right, count: count, difference: index == 0 ? outputs.0 : outputs.1, to: &writer.buffer)
-        }
-        let computeEnd = NIODeadline.now()
-        writer.write(ProtoBool.self, field: 3, true)
-        // Computing is writing the response here: it all counts as inference, and the request
-        // neither waited in a queue nor had an output to encode afterwards.
-        var timing = WorkerProtocol.Timing()
-        timing.computeInputNs = UInt64(max(0, (computeStart - arrivedAt).nanoseconds))
-        timing.computeInferNs = UInt64(max(0, (computeEnd - computeStart).nanoseconds))
-        timing.countsExecution = true
-        writer.writeMessage(field: 4, timing)
-        let length = writer.buffer.writerIndex - start - 4
-        writer.buffer.setInteger(UInt32(length), at: start, endianness: .big)
-        buffer = writer.buffer
         return rows
     }
 
     /// The batch size of an input of the model's datatype and shape, or nil.
     private func rowCount(_ input: CompactInferRequest.Input) -> Int? {
         guard input.datatype == TensorDatatype.int32.rawValue, input.shape.count == innerDims.count + 1 else { return nil }
-        for (actual, wanted) in zip(input.shape.dropFirst(), innerDims) where actual != wanted { return nil }
+        for index in innerDims.indices where input.shape[index + 1] != innerDims[index] { return nil }
         let rows = input.shape[0]
         guard rows >= 1, rows <= Int64(maxBatchSize) else { return nil }
         return Int(rows)
     }
 
-    /// Appends `left + right` (or `left - right`), element-wise over `count` little-endian
-    /// INT32 values with wrap-around, as raw contents.
-    private static func write(_ left: ByteBuffer, _ right: ByteBuffer, count: Int, difference: Bool, to buffer: inout ByteBuffer) {
-        left.withUnsafeReadableBytes { x in
-            right.withUnsafeReadableBytes { y in
-                _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: count &* 4) { out in
-                    for index in 0..<count {
-                        let offset = index &* 4
-                        let a = Int32(littleEndian: x.loadUnaligned(fromByteOffset: offset, as: Int32.self))
-                        let b = Int32(littleEndian: y.loadUnaligned(fromByteOffset: offset, as: Int32.self))
-                        out.storeBytes(of: (difference ? a &- b : a &+ b).littleEndian, toByteOffset: offset, as: Int32.self)
-                    }
-                    return count &* 4
-                }
+    /// Writes bytes at an offset of a buffer that the caller has sized for everything written.
+    private struct Cursor {
+        let out: UnsafeMutableRawBufferPointer
+        var offset = 0
+
+        init(_ out: UnsafeMutableRawBufferPointer) { self.out = out }
+
+        /// Stores `value`'s bytes as they are in memory (callers pass `.bigEndian` values).
+        mutating func putInteger<Value: FixedWidthInteger>(_ value: Value) {
+            out.storeBytes(of: value, toByteOffset: offset, as: Value.self)
+            offset &+= MemoryLayout<Value>.size
+        }
+
+        mutating func putByte(_ byte: UInt8) {
+            out.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self)
+            offset &+= 1
+        }
+
+        mutating func putVarint(_ value: Int) { putVarint(UInt64(value)) }
+
+        mutating func putVarint(_ value: UInt64) {
+            var value = value
+            while value >= 0x80 {
+                putByte(UInt8(truncatingIfNeeded: value) | 0x80)
+                value >>= 7
             }
+            putByte(UInt8(truncatingIfNeeded: value))
+        }
+
+        mutating func put(_ bytes: [UInt8]) {
+            bytes.withUnsafeBytes { put($0) }
+        }
+
+        mutating func put(_ bytes: UnsafeRawBufferPointer) {
+            guard let source = bytes.baseAddress, let target = out.baseAddress else { return }
+            (target + offset).copyMemory(from: source, byteCount: bytes.count)
+            offset &+= bytes.count
+        }
+
+        /// `left + right` (or `left - right`), element-wise over `count` little-endian INT32
+        /// values with wrap-around.
+        mutating func putElementwise(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer, count: Int, difference: Bool) {
+            for index in 0..<count {
+                let position = index &* 4
+                let a = Int32(littleEndian: left.loadUnaligned(fromByteOffset: position, as: Int32.self))
+                let b = Int32(littleEndian: right.loadUnaligned(fromByteOffset: position, as: Int32.self))
+                out.storeBytes(of: (difference ? a &- b : a &+ b).littleEndian, toByteOffset: offset &+ position, as: Int32.self)
+            }
+            offset &+= count &* 4
         }
     }
 }
