@@ -5,7 +5,10 @@ import NIOCore
 /// Serves one gateway connection: sends HELLO, answers PING, starts each INFER_REQUEST on the
 /// runtime and writes its answers back, and passes CANCEL, PAUSE and RESUME on.
 ///
-/// Sits after a `WorkerFrameDecoder`, and writes whole encoded frames (`ByteBuffer`s): the
+/// Sits after its `FrameReader` (see `pipeline(runtime:logger:maxFrameSize:)`), which hands it
+/// each frame by a direct call (a `WorkerFrame` passed down the pipeline would be boxed in an
+/// `NIOAny`, an allocation per request); frames fired by a `WorkerFrameDecoder` work as well.
+/// It writes whole encoded frames (`ByteBuffer`s): the
 /// runtime encodes each answer straight into the buffer that goes to the socket, so no encoder
 /// copies it again. Must run on the runtime's event loop. Requests are matched by id only:
 /// answers go out in whatever order they finish.
@@ -85,10 +88,46 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         context.fireChannelInactive()
     }
 
+    /// The handlers of one gateway connection, in pipeline order: the frame reader, then the
+    /// connection handler it feeds.
+    static func pipeline(
+        runtime: WorkerRuntime, logger: Logger, maxFrameSize: Int = WorkerFrame.defaultMaxFrameSize
+    ) -> (reader: ByteToMessageHandler<FrameReader>, handler: WorkerConnectionHandler) {
+        let handler = WorkerConnectionHandler(runtime: runtime, logger: logger)
+        return (ByteToMessageHandler(FrameReader(maxFrameSize: maxFrameSize, handler: handler)), handler)
+    }
+
+    /// Splits the gateway's bytes into frames, as `WorkerFrameDecoder` does (same limits, same
+    /// `FramingError`s), and hands each to the connection handler by a direct call instead of
+    /// firing it down the pipeline. The read burst still ends with `channelReadComplete`,
+    /// which `ByteToMessageHandler` passes on to the handler.
+    struct FrameReader: ByteToMessageDecoder {
+        typealias InboundOut = WorkerFrame
+
+        let maxFrameSize: Int
+        let handler: WorkerConnectionHandler
+
+        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+            guard let frame = try WorkerFrame.read(from: &buffer, maxFrameSize: maxFrameSize) else { return .needMoreData }
+            handler.handle(frame)
+            return .continue
+        }
+
+        mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+            // Whole frames still buffered are handled; a partial one at EOF goes with the connection.
+            while try decode(context: context, buffer: &buffer) == .continue {}
+            return .needMoreData
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(unwrapInboundIn(data))
+    }
+
+    /// Acts on one frame from the gateway, within a read burst.
+    func handle(_ frame: WorkerFrame) {
         guard let core else { return }
         reading = true
-        let frame = unwrapInboundIn(data)
         switch frame.kind {
         case .inferRequest:
             startRequest(frame, core: core)
