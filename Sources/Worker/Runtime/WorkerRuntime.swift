@@ -373,13 +373,15 @@ final class RuntimeCore {
     /// Runs a batch and encodes each request's answer frame, on the thread pool or inline.
     private static func run(_ members: [BatchMember], on model: ServedModel) -> [Result<ByteBuffer, InferenceError>] {
         let started = NIODeadline.now()
-        let responses = model.executeBatch(members.map(\.request))
+        let outputs = model.executeBatchOutputs(members.map(\.request))
         let inferNanos = UInt64(max(0, (NIODeadline.now() - started).nanoseconds))
-        return zip(members, responses).enumerated().map { index, pair in
-            let (member, response) = pair
-            return response.map { response in
+        return zip(members, outputs).enumerated().map { index, pair in
+            let (member, outputs) = pair
+            return Result { () throws(InferenceError) in
+                let outputs = try outputs.get()
+                try model.checkOutputs(for: member.request, outputs)
                 let encodeStart = NIODeadline.now()
-                return AnswerFrame.response(requestID: member.requestID, response, final: true) {
+                return AnswerFrame.response(requestID: member.requestID, model: model, request: member.request, outputs: outputs, final: true) {
                     var timing = member.timing
                     timing.computeInferNs = inferNanos
                     timing.computeOutputNs = UInt64(max(0, (NIODeadline.now() - encodeStart).nanoseconds))
@@ -480,8 +482,11 @@ final class RuntimeCore {
                 return
             }
             do throws(InferenceError) {
-                let response = try lane.model.response(for: request, outputs: answer.outputs)
-                self.succeed(call, frame: AnswerFrame.response(requestID: call.requestID, response, final: true))
+                try lane.model.checkOutputs(for: request, answer.outputs)
+                self.succeed(
+                    call,
+                    frame: AnswerFrame.response(
+                        requestID: call.requestID, model: lane.model, request: request, outputs: answer.outputs, final: true))
             } catch {
                 self.fail(call, error)
             }
@@ -576,8 +581,11 @@ final class RuntimeCore {
             }
             guard let model = call.lane?.model, let request = call.prepared else { return }
             do {
-                let response = try model.response(for: request, outputs: plan.outputs(at: index))
-                call.send(AnswerFrame.response(requestID: call.requestID, response, final: false), final: false)
+                let outputs = plan.outputs(at: index)
+                try model.checkOutputs(for: request, outputs)
+                call.send(
+                    AnswerFrame.response(requestID: call.requestID, model: model, request: request, outputs: outputs, final: false),
+                    final: false)
             } catch {
                 fail(call, error)
                 return
