@@ -51,10 +51,12 @@ public struct PreparedRequest: Sendable {
                     + "send one entry per input, in the order of inputs")
         }
 
-        var inputs: [String: Tensor] = [:]
+        // Sized once for every input the model takes, not grown at the second.
+        var inputs = [String: Tensor](minimumCapacity: config.input.count)
         var batchSize: Int?
         var batchSizeSource = ""
         var batchKey: [TensorShape] = []
+        if batching { batchKey.reserveCapacity(config.input.count) }
         for spec in config.input {
             guard let index = request.inputs.firstIndex(where: { $0.name == spec.name }) else {
                 if spec.optional { continue }
