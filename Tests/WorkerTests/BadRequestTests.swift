@@ -54,6 +54,14 @@ final class BadRequestTests: XCTestCase {
         var duplicate = Requests.simple(ones(), ones(), raw: false)
         duplicate.inputs[1].name = "INPUT0"
         assertInvalid(duplicate, "input 'INPUT0' appears more than once")
+
+        // Past a few inputs duplicates are found with a set: the same errors, in the same order.
+        var many = Requests.simple(ones(), ones(), raw: false)
+        many.inputs += [many.inputs[1]] + (0..<8).map { Requests.input("EXTRA\($0)", "INT32", shape: [1, 16]) }
+        assertInvalid(many, "input 'INPUT1' appears more than once")
+        var manyUnknown = Requests.simple(ones(), ones(), raw: false)
+        manyUnknown.inputs += (0..<8).map { Requests.input("EXTRA\($0)", "INT32", shape: [1, 16]) } + [manyUnknown.inputs[0]]
+        assertInvalid(manyUnknown, "unexpected input 'EXTRA0' for model 'simple'")
     }
 
     func testWrongDatatypes() {

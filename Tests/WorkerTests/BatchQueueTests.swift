@@ -1,3 +1,4 @@
+import InferenceProtocol
 import NIOCore
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 /// The dynamic batcher's rules, without a clock or an event loop.
 final class BatchQueueTests: XCTestCase {
     private let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
-    private let key: [[Int64]] = [[16], [16]]
+    private let key: [TensorShape] = [[16], [16]]
 
     private func executed(_ action: BatchQueue<String>.Action) -> [String]? {
         if case .execute(let jobs) = action { return jobs }

@@ -18,6 +18,39 @@ final class BuiltinModelTests: XCTestCase {
         return try model.executeBatch(prepared).map { try $0.get() }
     }
 
+    func testAnswerFramesCarryTheSameResponseBytesAsTheResponseItself() throws {
+        // The runtime writes tensors straight into the answer frame; the bytes must be those of
+        // `response(for:outputs:)`, for INT32 and BYTES models, batches of one and of several.
+        let strings = (0..<16).map { String($0 * 7 - 40) }
+        var identity = ModelInferRequest()
+        identity.modelName = "simple_identity"
+        identity.id = "identity"
+        identity.inputs = [Requests.input("INPUT0", "BYTES", shape: [2, 3])]
+        identity.rawInputContents = [Requests.raw(["a", "", "ccc", "dd", "é", "\u{0}"])]
+        var onlyOne = Requests.simple(Array(0..<32), [Int32](repeating: 3, count: 32), raw: true, id: "one")
+        onlyOne.outputs = [{ var output = ModelInferRequest.InferRequestedOutputTensor(); output.name = "OUTPUT1"; return output }()]
+        let batches: [(String, [ModelInferRequest])] = [
+            ("simple", [Requests.simple(Array(0..<16), [Int32](repeating: -5, count: 16), raw: false)]),
+            ("simple", [onlyOne, Requests.simple(Array(0..<16), Array(0..<16), raw: true, id: "two")]),
+            ("simple_string", [Requests.simpleString(strings, strings.reversed(), raw: true)]),
+            ("simple_string", [Requests.simpleString(strings, strings, raw: false), Requests.simpleString(strings, strings, raw: true)]),
+            ("simple_identity", [identity, identity]),
+        ]
+        for (name, requests) in batches {
+            let model = try model(name)
+            let prepared = try requests.map { try model.prepare($0.encoded()).0 }
+            for (request, outputs) in zip(prepared, model.executeBatchOutputs(prepared)) {
+                let outputs = try outputs.get()
+                try model.checkOutputs(for: request, outputs)
+                var frameBytes = AnswerFrame.response(requestID: 3, model: model, request: request, outputs: outputs, final: true)
+                let frame = try XCTUnwrap(try WorkerFrame.read(from: &frameBytes))
+                let envelope = try frame.inferResponse()
+                XCTAssertTrue(envelope.final)
+                XCTAssertEqual(envelope.response, try model.response(for: request, outputs: outputs).encoded(), name)
+            }
+        }
+    }
+
     func testSimpleAddsAndSubtractsTypedInputs() throws {
         let input0 = (0..<16).map { Int32($0) }
         let input1 = [Int32](repeating: 1, count: 16)

@@ -40,11 +40,9 @@ final class WorkerConnectionHandlerTests: XCTestCase {
         runtime = WorkerRuntime(
             workerID: "embedded", models: models, eventLoop: channel.embeddedEventLoop, threadPool: threadPool,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try channel.pipeline.syncOperations.addHandlers([
-            ByteToMessageHandler(WorkerFrameDecoder()),
-            flushCounter,
-            WorkerConnectionHandler(runtime: runtime, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })),
-        ])
+        let connection = WorkerConnectionHandler.pipeline(
+            runtime: runtime, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        try channel.pipeline.syncOperations.addHandlers([connection.reader, flushCounter, connection.handler])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         XCTAssertEqual(try sent().map(\.kind), [.hello])
         flushCounter.flushes = 0
@@ -116,6 +114,49 @@ final class WorkerConnectionHandlerTests: XCTestCase {
         let later = try sent()
         XCTAssertEqual(later.map(\.requestID), [1, 1, 2, 2])
         XCTAssertEqual(later.map(\.kind), [.inferResponse, .streamEnd, .inferResponse, .streamEnd])
+    }
+
+    // MARK: Frame reader
+
+    func testFramesSplitAtEveryByteAreReadAndAnswered() throws {
+        let burst = bytes(of: [infer(1, simple(1)), control(.ping, 0), infer(2, simple(2))])
+        var remaining = burst
+        while let byte = remaining.readSlice(length: 1) {
+            try channel.writeInbound(byte)
+        }
+        let answers = try sent()
+        XCTAssertEqual(answers.map(\.kind), [.inferResponse, .pong, .inferResponse])
+        XCTAssertEqual(try answers[2].modelResponse().int32s("OUTPUT0"), [Int32](repeating: 3, count: 16))
+    }
+
+    func testFastAndGeneralAnswersOfOneBurstAllGoOutInOneFlush() throws {
+        // simple is answered at once (gathered), repeat_int32 and a bad request by the general path.
+        var bad = simple(5)
+        bad.inputs[0].datatype = "FP32"
+        try channel.writeInbound(bytes(of: [
+            infer(1, simple(1)), infer(2, Requests.repeatInt32([7], delays: [0])), infer(3, simple(3)), infer(4, bad),
+            infer(5, simple(5)),
+        ]))
+        XCTAssertEqual(flushCounter.flushes, 1)
+        let answers = try sent()
+        XCTAssertEqual(Set(answers.map(\.requestID)), [1, 2, 3, 4, 5])
+        XCTAssertEqual(answers.count, 6, "repeat_int32 adds STREAM_END")
+        for answer in answers where [1, 3, 5].contains(answer.requestID) {
+            XCTAssertEqual(try answer.modelResponse().int32s("OUTPUT1"), [Int32](repeating: Int32(answer.requestID) - 1, count: 16))
+        }
+        let refused = try XCTUnwrap(answers.first { $0.requestID == 4 }?.inferResponse().status)
+        XCTAssertEqual(refused.code, 3)
+        XCTAssertTrue(refused.message.contains("input 'INPUT0' has datatype FP32"), refused.message)
+
+        // The next burst reuses the gathering buffer; its answers are whole and new.
+        try channel.writeInbound(bytes(of: [infer(6, simple(6)), infer(7, simple(7))]))
+        XCTAssertEqual(try sent().map { try $0.modelResponse().int32s("OUTPUT0")?.first }, [7, 8])
+    }
+
+    func testAFramingErrorClosesTheConnection() throws {
+        // The handler takes the reader's FramingError and closes: nothing reaches the pipeline's end.
+        XCTAssertNoThrow(try channel.writeInbound(ByteBuffer(bytes: [0, 0, 0, 3, 1, 2, 3])))
+        XCTAssertFalse(channel.isActive)
     }
 
     // MARK: PAUSE and RESUME

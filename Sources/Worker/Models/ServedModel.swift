@@ -1,5 +1,6 @@
 import InferenceProtocol
 import NIOCore
+import ProtoWire
 
 /// A model whose requests the dynamic batcher queues and runs in batches: the inputs of every
 /// request in a batch are joined along dimension 0, the model runs once, and each output is cut
@@ -181,10 +182,51 @@ public struct ServedModel: Sendable {
         return response
     }
 
+    /// Checks that `outputs` hold every output `request` asked for, as `response(for:outputs:)`
+    /// does before building a response.
+    ///
+    /// - Throws: `InferenceError` (`INTERNAL`) naming the first missing output.
+    func checkOutputs(for request: PreparedRequest, _ outputs: [String: Tensor]) throws(InferenceError) {
+        for outputName in request.requestedOutputs where outputs[outputName] == nil {
+            throw InferenceError(.internal, "model '\(name)' produced no output '\(outputName)'")
+        }
+    }
+
+    /// Writes the `ModelInferResponse` that `response(for:outputs:)` makes, the same bytes,
+    /// straight into `writer`: each tensor's raw contents go into the frame's buffer in place,
+    /// with no buffer or response of their own. `outputs` must pass `checkOutputs`.
+    func writeResponse(for request: PreparedRequest, outputs: [String: Tensor], to writer: inout ProtoWriter) {
+        if !name.isEmpty { writer.writeString(field: 1, name) }
+        if !version.isEmpty { writer.writeString(field: 2, version) }
+        if !request.id.isEmpty { writer.writeString(field: 3, request.id) }
+        for outputName in request.requestedOutputs {
+            guard let tensor = outputs[outputName] else { continue }
+            var output = ModelInferResponse.InferOutputTensor()
+            output.name = outputName
+            output.datatype = tensor.datatype.rawValue
+            output.shape = tensor.shape
+            writer.writeMessage(field: 5, output)
+        }
+        for outputName in request.requestedOutputs {
+            guard let tensor = outputs[outputName] else { continue }
+            writer.writeTag(6, .lengthDelimited)
+            writer.writeVarint(UInt64(tensor.rawContentsByteCount))
+            tensor.writeRawContents(to: &writer.buffer)
+        }
+    }
+
     /// Runs a batch of prepared requests of a batched model at once: joins their inputs along
     /// dimension 0, executes, and cuts the outputs back into one response per request, in order.
     /// Runs on the worker's thread pool.
     func executeBatch(_ requests: [PreparedRequest]) -> [Result<ModelInferResponse, InferenceError>] {
+        zip(requests, executeBatchOutputs(requests)).map { request, outputs in
+            Result { () throws(InferenceError) in try response(for: request, outputs: outputs.get()) }
+        }
+    }
+
+    /// `executeBatch`, with each request's outputs (its rows of every output the model made)
+    /// instead of a response, for encoding straight into its answer frame.
+    func executeBatchOutputs(_ requests: [PreparedRequest]) -> [Result<[String: Tensor], InferenceError>] {
         guard case .batched(let model) = backend else {
             return requests.map { _ in .failure(InferenceError(.internal, "model '\(name)' does not batch")) }
         }
@@ -208,15 +250,9 @@ public struct ServedModel: Sendable {
                     + "for a batch of \(totalRows) rows")
             return requests.map { _ in .failure(error) }
         }
-        if single {
-            return [Result { () throws(InferenceError) in try response(for: requests[0], outputs: outputs) }]
-        }
+        if single { return [.success(outputs)] }
         let rows = requests.map(\.batchSize)
         let pieces = outputs.mapValues { $0.split(rows: rows) }
-        return requests.enumerated().map { index, request in
-            Result { () throws(InferenceError) in
-                try response(for: request, outputs: pieces.mapValues { $0[index] })
-            }
-        }
+        return requests.indices.map { index in .success(pieces.mapValues { $0[index] }) }
     }
 }

@@ -1,3 +1,4 @@
+import InferenceProtocol
 import NIOCore
 
 /// The dynamic batcher's rules for one model, as a value type with no I/O: which waiting
@@ -23,7 +24,7 @@ struct BatchQueue<Job> {
     private struct Entry {
         var job: Job
         var rows: Int
-        var key: [[Int64]]
+        var key: [TensorShape]
         var enqueuedAt: NIODeadline
     }
 
@@ -41,8 +42,12 @@ struct BatchQueue<Job> {
     /// Jobs waiting for a batch.
     var waitingCount: Int { entries.count }
 
+    /// True when no batch runs and no job waits: a job enqueued now is the head of the next
+    /// batch and decides alone whether it runs at once.
+    var isIdle: Bool { !isExecuting && entries.isEmpty }
+
     /// Adds a job of `rows` rows.
-    mutating func enqueue(_ job: Job, rows: Int, key: [[Int64]], now: NIODeadline) -> Action {
+    mutating func enqueue(_ job: Job, rows: Int, key: [TensorShape], now: NIODeadline) -> Action {
         entries.append(Entry(job: job, rows: rows, key: key, enqueuedAt: now))
         return nextAction(now: now)
     }

@@ -1,5 +1,6 @@
 import InferenceProtocol
 import NIOCore
+import ProtoWire
 
 /// Where a request's frames go: the connection that sent it. One receiver serves every request
 /// of its connection, so starting a request allocates no closure. Called on the runtime's loop.
@@ -106,6 +107,23 @@ enum AnswerFrame {
         let capacity = 160 + 48 * response.outputs.count + tensorBytes
         return WorkerFrame.encoded(kind: .inferResponse, requestID: requestID, payloadCapacity: capacity) {
             WorkerProtocol.InferResponse.write(response: response, final: final, to: &$0, timing: timing)
+        }
+    }
+
+    /// INFER_RESPONSE carrying the response `model` makes for `request` with `outputs`, which
+    /// must pass `ServedModel.checkOutputs`: the same bytes as `response(requestID:_:final:timing:)`
+    /// with `model.response(for:outputs:)`, but the tensors are written straight into the frame.
+    static func response(
+        requestID: UInt64, model: ServedModel, request: PreparedRequest, outputs: [String: Tensor], final: Bool,
+        timing: () -> WorkerProtocol.Timing? = { nil }
+    ) -> ByteBuffer {
+        var tensorBytes = 0
+        for (_, tensor) in outputs { tensorBytes += tensor.rawContentsByteCount }
+        let capacity = 160 + 48 * outputs.count + tensorBytes
+        return WorkerFrame.encoded(kind: .inferResponse, requestID: requestID, payloadCapacity: capacity) { writer in
+            writer.writeLengthDelimited(field: 1) { model.writeResponse(for: request, outputs: outputs, to: &$0) }
+            if final { writer.write(ProtoBool.self, field: 3, final) }
+            if let timing = timing() { writer.writeMessage(field: 4, timing) }
         }
     }
 

@@ -22,9 +22,13 @@ final class ModelLane {
     var batchTimer: (deadline: NIODeadline, task: Scheduled<Void>)?
     /// The instance of a decoupled model; nil for other models.
     var instance: DecoupledInstance?
+    /// How requests of the model are answered straight from their bytes, when the model has
+    /// such a path (`simple`); nil for other models.
+    let fastPath: SimpleFastPath?
 
     init(model: ServedModel) {
         self.model = model
+        self.fastPath = SimpleFastPath(model: model)
         switch model.backend {
         case .batched:
             var delay = TimeAmount.zero

@@ -73,12 +73,20 @@ public final class WorkerRuntime: Sendable {
     }
 
     /// Runs one request as if it had arrived in an INFER_REQUEST frame with `requestID`, and
-    /// returns every frame the worker sends for it, the final one last.
+    /// returns every frame the worker sends for it, the final one last. Like a connection, it
+    /// answers a request that the model's fast path takes at once, and starts any other.
     public func infer(requestID: UInt64, _ request: WorkerProtocol.InferRequest) -> EventLoopFuture<[WorkerFrame]> {
         let promise = eventLoop.makePromise(of: [WorkerFrame].self)
         let payload = request.encoded()
         eventLoop.execute {
             var frames: [WorkerFrame] = []
+            var answer = ByteBuffer()
+            if self.core.value.answerAtOnce(requestID: requestID, payload: payload, into: &answer) {
+                // The runtime's own frame, whole: reading it cannot fail.
+                if let frame = try? WorkerFrame.read(from: &answer) { frames.append(frame) }
+                promise.succeed(frames)
+                return
+            }
             _ = self.core.value.start(requestID: requestID, payload: payload) { bytes, final in
                 var bytes = bytes
                 // The runtime's own frames, whole: reading one cannot fail.
@@ -120,6 +128,11 @@ final class RuntimeCore {
     let logger: Logger
     private let lanes: [String: ModelLane]
     private let modelNames: [String]
+    /// The lanes of models with a fast path, searched by name in `answerAtOnce` (a model or
+    /// two: comparing names costs less than hashing one).
+    private let fastLanes: [ModelLane]
+    /// Whether `answerAtOnce` answers requests (tests turn it off to compare with the general path).
+    var answersAtOnce = true
 
     private var inFlightCount = 0
     private var queuedCount = 0
@@ -143,6 +156,7 @@ final class RuntimeCore {
         for model in models where lanes[model.name] == nil { lanes[model.name] = ModelLane(model: model) }
         self.lanes = lanes
         self.modelNames = models.map(\.name)
+        self.fastLanes = lanes.values.filter { $0.fastPath != nil }
     }
 
     var statistics: WorkerStatistics {
@@ -161,6 +175,39 @@ final class RuntimeCore {
     func unregister(_ channel: any Channel) { connections[ObjectIdentifier(channel)] = nil }
 
     // MARK: Admission
+
+    /// Answers a request of a model with a fast path (`simple`) at once, straight from its
+    /// INFER_REQUEST payload into `buffer`, when the general path would run it at once as a batch
+    /// of its own and give the same answer: the worker is not draining, the model's batch queue
+    /// is idle and would not wait for more rows, the deadline (if any) has not passed, and the
+    /// request is a plain one (`SimpleFastPath`). Counts it as `start` and a batch would.
+    ///
+    /// Returns false, having written nothing and changed nothing, for any other request; the
+    /// caller then starts it with `start`, which answers or rejects it as before.
+    func answerAtOnce(requestID: UInt64, payload: ByteBuffer, into buffer: inout ByteBuffer) -> Bool {
+        guard answersAtOnce, !fastLanes.isEmpty, !draining, logger.logLevel > .trace else { return false }
+        let arrivedAt = NIODeadline.now()
+        guard let request = try? WorkerProtocol.InferRequest(decoding: payload) else { return false }
+        var found: ModelLane?
+        for lane in fastLanes where lane.name == request.modelName {
+            found = lane
+            break
+        }
+        guard let lane = found, let fastPath = lane.fastPath, let queue = lane.batchQueue, queue.isIdle,
+            request.modelVersion.isEmpty || request.modelVersion == lane.model.version,
+            request.request.readableBytes <= Self.inlineRequestLimit
+        else { return false }
+        if request.deadlineUnixNanos != 0 && request.deadlineUnixNanos <= WallClock.nowUnixNanos() { return false }
+        guard
+            let rows = fastPath.answer(
+                request.request, requestID: requestID, arrivedAt: arrivedAt, fullBatchOnly: queue.maxQueueDelay > .zero,
+                into: &buffer)
+        else { return false }
+        lane.counters.executions += 1
+        lane.counters.inferences += rows
+        lane.counters.succeeded += 1
+        return true
+    }
 
     /// `start(requestID:payload:receiver:)` with a closure for the frames (tests, `infer`).
     func start(
@@ -362,13 +409,15 @@ final class RuntimeCore {
     /// Runs a batch and encodes each request's answer frame, on the thread pool or inline.
     private static func run(_ members: [BatchMember], on model: ServedModel) -> [Result<ByteBuffer, InferenceError>] {
         let started = NIODeadline.now()
-        let responses = model.executeBatch(members.map(\.request))
+        let outputs = model.executeBatchOutputs(members.map(\.request))
         let inferNanos = UInt64(max(0, (NIODeadline.now() - started).nanoseconds))
-        return zip(members, responses).enumerated().map { index, pair in
-            let (member, response) = pair
-            return response.map { response in
+        return zip(members, outputs).enumerated().map { index, pair in
+            let (member, outputs) = pair
+            return Result { () throws(InferenceError) in
+                let outputs = try outputs.get()
+                try model.checkOutputs(for: member.request, outputs)
                 let encodeStart = NIODeadline.now()
-                return AnswerFrame.response(requestID: member.requestID, response, final: true) {
+                return AnswerFrame.response(requestID: member.requestID, model: model, request: member.request, outputs: outputs, final: true) {
                     var timing = member.timing
                     timing.computeInferNs = inferNanos
                     timing.computeOutputNs = UInt64(max(0, (NIODeadline.now() - encodeStart).nanoseconds))
@@ -469,8 +518,11 @@ final class RuntimeCore {
                 return
             }
             do throws(InferenceError) {
-                let response = try lane.model.response(for: request, outputs: answer.outputs)
-                self.succeed(call, frame: AnswerFrame.response(requestID: call.requestID, response, final: true))
+                try lane.model.checkOutputs(for: request, answer.outputs)
+                self.succeed(
+                    call,
+                    frame: AnswerFrame.response(
+                        requestID: call.requestID, model: lane.model, request: request, outputs: answer.outputs, final: true))
             } catch {
                 self.fail(call, error)
             }
@@ -573,8 +625,11 @@ final class RuntimeCore {
             }
             guard let model = call.lane?.model, let request = call.prepared else { return }
             do {
-                let response = try model.response(for: request, outputs: plan.outputs(at: index))
-                call.send(AnswerFrame.response(requestID: call.requestID, response, final: false), final: false)
+                let outputs = plan.outputs(at: index)
+                try model.checkOutputs(for: request, outputs)
+                call.send(
+                    AnswerFrame.response(requestID: call.requestID, model: model, request: request, outputs: outputs, final: false),
+                    final: false)
             } catch {
                 fail(call, error)
                 return

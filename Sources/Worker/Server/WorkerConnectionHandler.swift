@@ -5,7 +5,10 @@ import NIOCore
 /// Serves one gateway connection: sends HELLO, answers PING, starts each INFER_REQUEST on the
 /// runtime and writes its answers back, and passes CANCEL, PAUSE and RESUME on.
 ///
-/// Sits after a `WorkerFrameDecoder`, and writes whole encoded frames (`ByteBuffer`s): the
+/// Sits after its `FrameReader` (see `pipeline(runtime:logger:maxFrameSize:)`), which hands it
+/// each frame by a direct call (a `WorkerFrame` passed down the pipeline would be boxed in an
+/// `NIOAny`, an allocation per request); frames fired by a `WorkerFrameDecoder` work as well.
+/// It writes whole encoded frames (`ByteBuffer`s): the
 /// runtime encodes each answer straight into the buffer that goes to the socket, so no encoder
 /// copies it again. Must run on the runtime's event loop. Requests are matched by id only:
 /// answers go out in whatever order they finish.
@@ -14,6 +17,11 @@ import NIOCore
 /// while frames are being read (a batch that runs inline, a refusal) at `channelReadComplete`,
 /// those produced later (timers, thread-pool completions) by one flush scheduled for the end of
 /// the turn. So a burst of requests read together goes out in one `writev`.
+///
+/// Requests that a model's fast path answers at once (`RuntimeCore.answerAtOnce`) are answered
+/// into one buffer per read burst, which is written as one write at the end of the burst (or
+/// before any other frame, to keep the order). The buffer is reused once the socket has taken
+/// its bytes, so such answers allocate nothing per request.
 final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, InferenceCallReceiver {
     typealias InboundIn = WorkerFrame
     typealias OutboundOut = ByteBuffer
@@ -31,6 +39,11 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     private var unflushed = false
     /// A flush is scheduled for the end of this event-loop turn.
     private var flushScheduled = false
+    /// Fast-path answers of this read burst not yet written (its readable bytes); once written,
+    /// the storage is kept for the next burst.
+    private var gathered = ByteBuffer()
+    /// The capacity a fresh gathering buffer starts with: room for a burst of small answers.
+    private static let gatheringCapacity = 16 * 1024
 
     init(runtime: WorkerRuntime, logger: Logger) {
         self.runtime = runtime
@@ -76,10 +89,46 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         context.fireChannelInactive()
     }
 
+    /// The handlers of one gateway connection, in pipeline order: the frame reader, then the
+    /// connection handler it feeds.
+    static func pipeline(
+        runtime: WorkerRuntime, logger: Logger, maxFrameSize: Int = WorkerFrame.defaultMaxFrameSize
+    ) -> (reader: ByteToMessageHandler<FrameReader>, handler: WorkerConnectionHandler) {
+        let handler = WorkerConnectionHandler(runtime: runtime, logger: logger)
+        return (ByteToMessageHandler(FrameReader(maxFrameSize: maxFrameSize, handler: handler)), handler)
+    }
+
+    /// Splits the gateway's bytes into frames, as `WorkerFrameDecoder` does (same limits, same
+    /// `FramingError`s), and hands each to the connection handler by a direct call instead of
+    /// firing it down the pipeline. The read burst still ends with `channelReadComplete`,
+    /// which `ByteToMessageHandler` passes on to the handler.
+    struct FrameReader: ByteToMessageDecoder {
+        typealias InboundOut = WorkerFrame
+
+        let maxFrameSize: Int
+        let handler: WorkerConnectionHandler
+
+        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+            guard let frame = try WorkerFrame.read(from: &buffer, maxFrameSize: maxFrameSize) else { return .needMoreData }
+            handler.handle(frame)
+            return .continue
+        }
+
+        mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+            // Whole frames still buffered are handled; a partial one at EOF goes with the connection.
+            while try decode(context: context, buffer: &buffer) == .continue {}
+            return .needMoreData
+        }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handle(unwrapInboundIn(data))
+    }
+
+    /// Acts on one frame from the gateway, within a read burst.
+    func handle(_ frame: WorkerFrame) {
         guard let core else { return }
         reading = true
-        let frame = unwrapInboundIn(data)
         switch frame.kind {
         case .inferRequest:
             startRequest(frame, core: core)
@@ -117,13 +166,18 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
 
     private func startRequest(_ frame: WorkerFrame, core: RuntimeCore) {
         let id = frame.requestID
-        guard calls[id] == nil else {
+        guard calls.isEmpty || calls[id] == nil else {
             logger.warning("request id \(id) is already in flight on this connection; refusing the duplicate")
             write(Self.encode(WorkerFrame(
                 kind: .error, requestID: id,
                 message: InferenceError.invalidArgument("request id \(id) is already in flight on this connection").status)))
             return
         }
+        if gathered.readableBytes == 0 {
+            // Reuses the storage when the socket has let go of the last burst's bytes.
+            gathered.clear(minimumCapacity: Self.gatheringCapacity)
+        }
+        if core.answerAtOnce(requestID: id, payload: frame.payload, into: &gathered) { return }
         let call = core.start(requestID: id, payload: frame.payload, receiver: self)
         if !call.isFinished { calls[id] = call }
     }
@@ -182,6 +236,7 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// or of this turn.
     private func write(_ frame: ByteBuffer) {
         guard let context else { return }
+        writeGathered(context: context)
         context.write(wrapOutboundOut(frame), promise: nil)
         unflushed = true
         guard !reading, !flushScheduled else { return }
@@ -193,9 +248,21 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     }
 
     private func flushIfNeeded() {
-        guard unflushed, let context else { return }
+        guard let context else { return }
+        writeGathered(context: context)
+        guard unflushed else { return }
         unflushed = false
         context.flush()
+    }
+
+    /// Writes the gathered fast-path answers, if any, without flushing.
+    private func writeGathered(context: ChannelHandlerContext) {
+        guard gathered.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(gathered), promise: nil)
+        // Only the indices move: the storage stays shared with the write until the socket
+        // has taken it, and `clear` reuses it after that.
+        gathered.moveReaderIndex(to: gathered.writerIndex)
+        unflushed = true
     }
 
     /// Closes the connection once every frame written so far has gone out (for shutdown): the

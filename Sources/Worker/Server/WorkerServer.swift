@@ -103,10 +103,8 @@ public final class WorkerServer: Sendable {
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandlers([
-                        ByteToMessageHandler(WorkerFrameDecoder(maxFrameSize: maxFrameSize)),
-                        WorkerConnectionHandler(runtime: runtime, logger: logger),
-                    ])
+                    let connection = WorkerConnectionHandler.pipeline(runtime: runtime, logger: logger, maxFrameSize: maxFrameSize)
+                    try channel.pipeline.syncOperations.addHandlers([connection.reader, connection.handler])
                 }
             }
         let serverChannel: any Channel

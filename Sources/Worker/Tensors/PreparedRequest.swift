@@ -19,7 +19,7 @@ public struct PreparedRequest: Sendable {
     /// The rows along dimension 0 for a batching model; 1 for a model that does not batch.
     public var batchSize: Int
     /// Requests whose inputs agree in every dimension after the first may share a batch.
-    var batchKey: [[Int64]]
+    var batchKey: [TensorShape]
 
     /// Checks `request` against `config` and decodes its inputs.
     ///
@@ -29,9 +29,15 @@ public struct PreparedRequest: Sendable {
         let batching = config.maxBatchSize > 0
         id = request.id
 
+        // A request has a few inputs: looking back over them costs less than hashing into a
+        // set, which is kept for requests with many.
         var seen: Set<String> = []
-        for input in request.inputs {
-            guard seen.insert(input.name).inserted else {
+        let manyInputs = request.inputs.count > Self.inputsCheckedLinearly
+        for (position, input) in request.inputs.enumerated() {
+            let repeated = manyInputs
+                ? !seen.insert(input.name).inserted
+                : request.inputs[..<position].contains(where: { $0.name == input.name })
+            guard !repeated else {
                 throw .invalidArgument("input '\(input.name)' appears more than once in the request")
             }
             guard config.input.contains(where: { $0.name == input.name }) else {
@@ -45,10 +51,12 @@ public struct PreparedRequest: Sendable {
                     + "send one entry per input, in the order of inputs")
         }
 
-        var inputs: [String: Tensor] = [:]
+        // Sized once for every input the model takes, not grown at the second.
+        var inputs = [String: Tensor](minimumCapacity: config.input.count)
         var batchSize: Int?
         var batchSizeSource = ""
-        var batchKey: [[Int64]] = []
+        var batchKey: [TensorShape] = []
+        if batching { batchKey.reserveCapacity(config.input.count) }
         for spec in config.input {
             guard let index = request.inputs.firstIndex(where: { $0.name == spec.name }) else {
                 if spec.optional { continue }
@@ -67,20 +75,22 @@ public struct PreparedRequest: Sendable {
             }
 
             // Shape: the batch dimension (if the model batches) and then the configured dims.
+            // The expected shape is spelled out only for an error message.
             let shape = input.shape
-            let expectedShape = (batching ? [-1] : []) + spec.dims
-            guard shape.count == expectedShape.count else {
+            let leading = batching ? 1 : 0
+            func expectedShape() -> [Int64] { (batching ? [-1] : []) + spec.dims }
+            guard shape.count == leading + spec.dims.count else {
                 throw .invalidArgument(
-                    "input '\(name)' has shape \(Self.format(shape)); model '\(model)' expects \(Self.format(expectedShape))"
+                    "input '\(name)' has shape \(Self.format(shape)); model '\(model)' expects \(Self.format(expectedShape()))"
                         + (batching ? " (batch dimension first, at most \(config.maxBatchSize))" : ""))
             }
             if let negative = shape.first(where: { $0 < 0 }) {
                 throw .invalidArgument("input '\(name)' has shape \(Self.format(shape)) with negative dimension \(negative)")
             }
-            for (dimension, (actual, wanted)) in zip(shape, expectedShape).enumerated() where wanted >= 0 && actual != wanted {
+            for (index, wanted) in spec.dims.enumerated() where wanted >= 0 && shape[leading + index] != wanted {
                 throw .invalidArgument(
-                    "input '\(name)' has shape \(Self.format(shape)); model '\(model)' expects \(Self.format(expectedShape)) "
-                        + "(dimension \(dimension) must be \(wanted))")
+                    "input '\(name)' has shape \(Self.format(shape)); model '\(model)' expects \(Self.format(expectedShape())) "
+                        + "(dimension \(leading + index) must be \(wanted))")
             }
             if batching {
                 let rows = Int(shape[0])
@@ -97,7 +107,7 @@ public struct PreparedRequest: Sendable {
                 }
                 batchSize = rows
                 batchSizeSource = name
-                batchKey.append(Array(shape.dropFirst()))
+                batchKey.append(TensorShape(shape.dropFirst()))
             }
             guard let count = Self.elementCount(shape) else {
                 throw .invalidArgument("input '\(name)' has shape \(Self.format(shape)), which describes too many elements")
@@ -145,6 +155,9 @@ public struct PreparedRequest: Sendable {
         }
         requestedOutputs = outputs.isEmpty ? config.output.map(\.name) : outputs
     }
+
+    /// Up to this many inputs, duplicates are found by looking back rather than with a set.
+    static let inputsCheckedLinearly = 8
 
     // MARK: Data
 

@@ -78,23 +78,42 @@ public struct Tensor: Sendable, Hashable {
     /// The elements as `raw_output_contents` carries them: little-endian fixed-width values, or
     /// for BYTES each element as a 4-byte little-endian length followed by its bytes.
     public func rawContents(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: rawContentsByteCount)
+        writeRawContents(to: &buffer)
+        return buffer
+    }
+
+    /// The size of `rawContents()`, in bytes.
+    var rawContentsByteCount: Int {
+        switch elements {
+        case .int32(let values): return values.count * 4
+        case .uint32(let values): return values.count * 4
+        case .bytes(let values): return values.reduce(0) { $0 + 4 + $1.readableBytes }
+        }
+    }
+
+    /// Appends `rawContents()` to `buffer`, with no buffer of its own.
+    func writeRawContents(to buffer: inout ByteBuffer) {
         switch elements {
         case .int32(let values):
-            var buffer = allocator.buffer(capacity: values.count * 4)
-            for value in values { buffer.writeInteger(value, endianness: .little) }
-            return buffer
+            Self.writeLittleEndian(values, to: &buffer)
         case .uint32(let values):
-            var buffer = allocator.buffer(capacity: values.count * 4)
-            for value in values { buffer.writeInteger(value, endianness: .little) }
-            return buffer
+            Self.writeLittleEndian(values, to: &buffer)
         case .bytes(let values):
-            var buffer = allocator.buffer(capacity: values.reduce(0) { $0 + 4 + $1.readableBytes })
             for value in values {
                 buffer.writeInteger(UInt32(value.readableBytes), endianness: .little)
                 buffer.writeImmutableBuffer(value)
             }
-            return buffer
         }
+    }
+
+    private static func writeLittleEndian<Value: FixedWidthInteger>(_ values: [Value], to buffer: inout ByteBuffer) {
+        #if _endian(little)
+        // Little-endian values are their memory on this host: one copy.
+        _ = values.withUnsafeBytes { buffer.writeBytes($0) }
+        #else
+        for value in values { buffer.writeInteger(value, endianness: .little) }
+        #endif
     }
 }
 
