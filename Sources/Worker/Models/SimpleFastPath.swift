@@ -69,8 +69,9 @@ final class SimpleFastPath: Sendable {
     /// request is not one this path takes. With `fullBatchOnly`, only a request of
     /// `max_batch_size` rows is taken (the batcher would make a smaller one wait).
     ///
-    /// `arrivedAt` is when the request arrived: the timing counts everything from then on as
-    /// inference, since decoding, computing and encoding are one pass here.
+    /// `arrivedAt` is when the request arrived: the timing counts the time until the request is
+    /// decoded and checked as compute_input, and the rest as compute_infer, since computing and
+    /// encoding are one pass here.
     func answer(
         _ bytes: ByteBuffer, requestID: UInt64, arrivedAt: NIODeadline, fullBatchOnly: Bool, into buffer: inout ByteBuffer
     ) -> Int? {
@@ -128,8 +129,10 @@ final class SimpleFastPath: Sendable {
             let tensor = (index == 0 ? outputs.0 : outputs.1) ? tensor1Length : tensor0Length
             responseLength += 1 + varintSize(UInt64(tensor)) + tensor + 1 + varintSize(UInt64(dataLength)) + dataLength
         }
-        // Header, `InferResponse.response`, `final` and the timing (at most 2 + 11 + 2 bytes).
-        let capacity = WorkerFrame.headerSize + 1 + varintSize(UInt64(responseLength)) + responseLength + 2 + 16
+        // Header, `InferResponse.response`, `final` and the timing (at most 2 + 11 + 11 + 2 bytes).
+        let capacity = WorkerFrame.headerSize + 1 + varintSize(UInt64(responseLength)) + responseLength + 2 + 26
+        let decoded = NIODeadline.now()
+        let inputNanos = UInt64(max(0, (decoded - arrivedAt).nanoseconds))
 
         request.raw0.withUnsafeReadableBytes { raw0 in
             request.raw1.withUnsafeReadableBytes { raw1 in
@@ -165,11 +168,17 @@ final class SimpleFastPath: Sendable {
                         }
                         cursor.putByte(0x18)  // final: true
                         cursor.putByte(0x01)
-                        // The timing: everything since arrival is inference (one pass), and it is
-                        // the batch's one request, so it counts the execution.
-                        let inferNanos = UInt64(max(0, (NIODeadline.now() - arrivedAt).nanoseconds))
+                        // The timing: decoding and checking as compute_input, computing and
+                        // encoding (one pass) as compute_infer; it is the batch's one request, so
+                        // it counts the execution.
+                        let inferNanos = UInt64(max(0, (NIODeadline.now() - decoded).nanoseconds))
                         cursor.putByte(0x22)
-                        cursor.putByte(UInt8(2 + (inferNanos == 0 ? 0 : 1 + varintSize(inferNanos))))
+                        cursor.putByte(
+                            UInt8(2 + (inputNanos == 0 ? 0 : 1 + varintSize(inputNanos)) + (inferNanos == 0 ? 0 : 1 + varintSize(inferNanos))))
+                        if inputNanos != 0 {
+                            cursor.putByte(0x10)
+                            cursor.putVarint(inputNanos)
+                        }
                         if inferNanos != 0 {
                             cursor.putByte(0x18)
                             cursor.putVarint(inferNanos)
