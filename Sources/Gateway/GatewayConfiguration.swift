@@ -76,6 +76,9 @@ public struct GatewayConfiguration: Sendable {
     /// gateway ends it with RESOURCE_EXHAUSTED. Well before that, the stream stops being read
     /// and workers are asked to pause its streamed responses. Default 8 MiB.
     public var maxStreamBufferedBytes = 8 * 1024 * 1024
+    /// The routing seam every inference request passes through (see `InferenceRouter`).
+    /// Default: `VersionRouter`, the version a request names or the newest.
+    public var router: any InferenceRouter = VersionRouter()
     /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
     public var enableEchoService = false
     /// The models to serve and their workers. Default: the built-in example models

@@ -54,7 +54,7 @@ public final class GatewayServer: Sendable {
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
         self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: logger)
         InferenceService(
-            repository: repository, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
+            repository: repository, router: configuration.router, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
             maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes
         ).register(on: registry)
 

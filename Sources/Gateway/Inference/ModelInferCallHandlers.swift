@@ -21,6 +21,8 @@ struct InferenceCallContext: Sendable {
 struct PreparedInfer {
     let shard: WorkerPoolShard
     let shadow: WorkerPoolShard?
+    /// The variant the shadow pool serves (a copy must name it, not the primary's).
+    let shadowVariant: ModelVariantKey?
     let model: String
     let version: String
     let id: String
@@ -36,7 +38,10 @@ struct PreparedInfer {
     /// Submits a copy to the shadow variant, if there is one; its answer is dropped.
     func submitShadow(bytes: ByteBuffer, deadlineUnixNanos: Int64) {
         guard let shadow else { return }
-        _ = shadow.submit(poolRequest(bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver()))
+        _ = shadow.submit(
+            PoolRequest(
+                modelName: shadowVariant?.model ?? model, modelVersion: shadowVariant?.version ?? version, bytes: bytes,
+                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver()))
     }
 }
 
@@ -70,6 +75,7 @@ func prepareInfer(
     let version = pool.deployment.version
     return PreparedInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
+        shadowVariant: shadowPool.map { ModelVariantKey(model: $0.deployment.model, version: $0.deployment.version) },
         model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: described.decoupled,
         wantsEmptyFinal: inspected.wantsEmptyFinal)
 }
