@@ -127,12 +127,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(
+        name: .customLong("log-format"),
+        help: "text (one line per event for people) or json (one JSON object per line, written off the event loops, for log pipelines).")
+    var logFormat = "text"
+
     @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core).")
     var threads = System.coreCount
 
     func validate() throws {
         _ = try http2Configuration()
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json, not '\(logFormat)'") }
         guard maxStreamRequestsInFlight > 0 else { throw ValidationError("--max-stream-requests-in-flight must be at least 1") }
         guard maxStreamBufferedBytes >= 65_536 else { throw ValidationError("--max-stream-buffered-bytes must be at least 65536") }
         let variants = try modelVariants()
@@ -161,11 +167,27 @@ struct ServeCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown --log-level '\(logLevel)'")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        var jsonWriter: LogLineWriter?
+        switch logFormat {
+        case "text":
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+        case "json":
+            let writer = LogLineWriter()
+            jsonWriter = writer
+            LoggingSystem.bootstrap { label in
+                var handler = JSONLogHandler(label: label, writer: writer)
+                handler.logLevel = level
+                return handler
+            }
+        default:
+            throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
         }
+        // The JSON writer's last lines go out before the process ends.
+        defer { jsonWriter?.shutdown() }
         let logger = Logger(label: "switchyard")
         var configuration = GatewayConfiguration()
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
