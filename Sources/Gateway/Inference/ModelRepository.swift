@@ -150,11 +150,6 @@ public final class ModelRepository: Sendable {
         entries.withLockedValue { $0[key]?.pool }
     }
 
-    /// True when the model is known (loaded or not).
-    public func knows(_ model: String) -> Bool {
-        catalog.models[model] != nil
-    }
-
     /// Starts the workers of every version of `model`; returns when each is ready (or failed).
     public func load(_ model: String) async throws {
         let pools: [WorkerPool] = try entries.withLockedValue { entries in

@@ -220,9 +220,6 @@ public final class WorkerPool: Sendable {
     /// True while at least one worker is ready.
     public var isReady: Bool { slots.contains { $0.isReady } }
 
-    /// The number of ready workers.
-    public var readyWorkers: Int { slots.filter { $0.isReady }.count }
-
     /// What the workers said about the model in HELLO (config, max batch size, decoupled);
     /// kept after the workers are gone.
     public var modelDescriptor: WorkerProtocol.ModelDescriptor? { published.withLockedValue { $0.model?.descriptor } }
