@@ -156,7 +156,7 @@ final class DiagnosticModelTests: RuntimeTestCase {
     func testADeadlineThatPassesDuringTheSleepIsDeadlineExceeded() throws {
         let runtime = runtime()
         var payload = request("diagnostic_crash", 3, sleepMilliseconds: 300)
-        payload.deadlineUnixNanos = WallClock.nowUnixNanos() + 100_000_000
+        payload.deadlineUnixNanos = WorkerProtocol.unixTimeNanoseconds() + 100_000_000
         let status = try XCTUnwrap(try runtime.infer(requestID: 1, payload).wait().first?.inferResponse().status)
         XCTAssertEqual(status.code, 4)
         XCTAssertTrue(status.message.contains("model 'diagnostic_crash'"), status.message)

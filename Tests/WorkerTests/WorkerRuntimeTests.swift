@@ -193,7 +193,7 @@ final class WorkerRuntimeVersionAndPauseTests: RuntimeTestCase {
         let runtime = try runtime(version: "1")
         let eventLoop = runtime.eventLoop
         var payload = Requests.frame(Requests.repeatInt32([1, 2, 3], delays: [0, 10, 10]))
-        payload.deadlineUnixNanos = WallClock.nowUnixNanos() + 200_000_000
+        payload.deadlineUnixNanos = WorkerProtocol.unixTimeNanoseconds() + 200_000_000
         let encoded = payload.encoded()
         let frames = NIOLockedValueBox<[WorkerFrame]>([])
         let ended = eventLoop.makePromise(of: Void.self)

@@ -95,7 +95,7 @@ final class ShadowReceiver: WorkerReplyReceiver {
 /// The call's deadline as Unix nanoseconds for the worker protocol; 0 for none.
 func deadlineUnixNanos(of call: GRPCServerCall) -> Int64 {
     guard let deadline = call.head.deadline else { return 0 }
-    return WallClock.nowUnixNanos() + (deadline - .now()).nanoseconds
+    return WorkerProtocol.unixTimeNanoseconds() + (deadline - .now()).nanoseconds
 }
 
 /// Inspects large requests on the repository's thread pool (so that a large request does not

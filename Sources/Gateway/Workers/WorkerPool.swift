@@ -135,7 +135,7 @@ struct VariantStatistics: Sendable {
     var lastInferenceUnixMillis: UInt64 {
         guard let lastInference else { return 0 }
         let age = NIODeadline.now() - lastInference
-        return UInt64(max(0, (WallClock.nowUnixNanos() - age.nanoseconds) / 1_000_000))
+        return UInt64(max(0, (WorkerProtocol.unixTimeNanoseconds() - age.nanoseconds) / 1_000_000))
     }
 }
 

@@ -4,9 +4,6 @@ import Logging
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// What a worker said about one request, as its owner hears it.
 enum WorkerReply {
@@ -320,14 +317,5 @@ extension GRPCStatus {
     /// A worker protocol status as a gRPC status (unknown codes become UNKNOWN).
     init(workerStatus status: WorkerProtocol.Status) {
         self.init(code: GRPCStatus.Code(rawValue: Int(status.code)) ?? .unknown, message: status.message)
-    }
-}
-
-/// The wall clock, for deadlines that the worker protocol carries as Unix time.
-enum WallClock {
-    static func nowUnixNanos() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }

@@ -245,7 +245,7 @@ final class WorkerSlot: Sendable {
             }
             var ping = WorkerProtocol.Ping()
             ping.nonce = sent
-            ping.sentUnixNanos = WallClock.nowUnixNanos()
+            ping.sentUnixNanos = WorkerProtocol.unixTimeNanoseconds()
             var buffer = channel.allocator.buffer(capacity: 32)
             WorkerFrame(kind: .ping, requestID: 0, message: ping).write(to: &buffer)
             channel.writeAndFlush(buffer, promise: nil)

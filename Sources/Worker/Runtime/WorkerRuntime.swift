@@ -197,7 +197,7 @@ final class RuntimeCore {
             request.modelVersion.isEmpty || request.modelVersion == lane.model.version,
             request.request.readableBytes <= Self.inlineRequestLimit
         else { return false }
-        if request.deadlineUnixNanos != 0 && request.deadlineUnixNanos <= WallClock.nowUnixNanos() { return false }
+        if request.deadlineUnixNanos != 0 && request.deadlineUnixNanos <= WorkerProtocol.unixTimeNanoseconds() { return false }
         guard
             let rows = fastPath.answer(
                 request.request, requestID: requestID, arrivedAt: arrivedAt, fullBatchOnly: queue.maxQueueDelay > .zero,
@@ -249,7 +249,7 @@ final class RuntimeCore {
         }
         call.lane = lane
         if request.deadlineUnixNanos != 0 {
-            let remaining = request.deadlineUnixNanos - WallClock.nowUnixNanos()
+            let remaining = request.deadlineUnixNanos - WorkerProtocol.unixTimeNanoseconds()
             guard remaining > 0 else {
                 fail(call, InferenceError(.deadlineExceeded, "the request's deadline passed before worker \(workerID) received it"))
                 return call
@@ -722,14 +722,5 @@ final class RuntimeCore {
         let waiters = idleWaiters
         idleWaiters = []
         for waiter in waiters { waiter.succeed(true) }
-    }
-}
-
-/// The wall clock, for deadlines that the gateway sends as Unix time.
-enum WallClock {
-    static func nowUnixNanos() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 }
