@@ -72,12 +72,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("max-stream-requests-in-flight"),
         help: "Requests of one ModelStreamInfer stream inside the gateway at once; beyond that the stream is not read until one finishes.")
-    var maxStreamRequestsInFlight = 32
+    var maxStreamRequestsInFlight = GatewayConfiguration().maxStreamRequestsInFlight
 
     @Option(
         name: .customLong("max-stream-buffered-bytes"),
         help: "Response bytes one ModelStreamInfer stream may leave unread by its client before it is ended with RESOURCE_EXHAUSTED.")
-    var maxStreamBufferedBytes = 8 * 1024 * 1024
+    var maxStreamBufferedBytes = GatewayConfiguration().maxStreamBufferedBytes
 
     @Option(name: .customLong("handshake-timeout-ms"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
     var handshakeTimeoutMilliseconds: Int64 = 10_000

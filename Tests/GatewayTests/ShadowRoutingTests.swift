@@ -83,6 +83,7 @@ final class ShadowRoutingTests: XCTestCase {
         let shadowed = await shadow.statistics()
         XCTAssertEqual(shadowed.successCount, UInt64(calls), "every request ran on the shadow variant too")
         XCTAssertEqual(shadowed.failCount, 0)
+        XCTAssertGreaterThan(shadowed.successNanos, 0, "the shadow's time is counted too")
         let answered = await primary.statistics()
         XCTAssertEqual(answered.successCount, UInt64(calls))
 

@@ -21,8 +21,8 @@ public struct InferenceService: Sendable {
     ///     once before the stream is no longer read.
     ///   - maxStreamBufferedBytes: unread response bytes one stream may leave before it is ended.
     public init(
-        repository: ModelRepository, router: any InferenceRouter = VersionRouter(), version: String, maxMessageSize: Int,
-        maxStreamRequestsInFlight: Int = 32, maxStreamBufferedBytes: Int = 8 * 1024 * 1024
+        repository: ModelRepository, router: any InferenceRouter, version: String, maxMessageSize: Int,
+        maxStreamRequestsInFlight: Int, maxStreamBufferedBytes: Int
     ) {
         self.context = InferenceCallContext(
             repository: repository, router: router, limits: ProtoLimits(maxMessageSize: maxMessageSize),

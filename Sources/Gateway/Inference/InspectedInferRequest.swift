@@ -30,6 +30,11 @@ struct InspectedInferRequest: Sendable {
         parameters = request.parameters
     }
 
+    /// `init`, with its error as the result's failure.
+    static func inspect(_ bytes: ByteBuffer, limits: ProtoLimits) -> Result<InspectedInferRequest, RPCError> {
+        Result { () throws(RPCError) in try InspectedInferRequest(bytes, limits: limits) }
+    }
+
     /// Checks the request against the model's configuration; returns its batch size.
     /// INVALID_ARGUMENT otherwise.
     func validate(against model: DescribedModel) throws(RPCError) -> Int64 {

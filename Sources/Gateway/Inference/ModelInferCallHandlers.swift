@@ -41,7 +41,7 @@ struct PreparedInfer {
         _ = shadow.submit(
             PoolRequest(
                 modelName: shadowVariant?.model ?? model, modelVersion: shadowVariant?.version ?? version, bytes: bytes,
-                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver()))
+                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver(batchSize: batchSize)))
     }
 }
 
@@ -82,12 +82,27 @@ func prepareInfer(
 
 /// Sends a copy of a request to a shadow variant and drops whatever it answers.
 final class ShadowReceiver: WorkerReplyReceiver {
+    private let batchSize: UInt64
+    private let started = NIODeadline.now()
+
+    init(batchSize: Int64) {
+        self.batchSize = UInt64(max(0, batchSize))
+    }
+
+    /// Counted in the shadow variant's statistics like any request of its own.
     func workerReplied(_ reply: WorkerReply, requestID: UInt64, queueNanoseconds: Int64, shard: WorkerPoolShard) {
+        let now = NIODeadline.now()
+        let elapsed = UInt64(max(0, (now - started).nanoseconds))
+        let queued = UInt64(max(0, queueNanoseconds))
         switch reply {
         case .response(_, let final, let timing):
-            if final { shard.statistics.record(success: true, nanoseconds: 0, batchSize: 1, timing: timing, now: .now()) }
-        case .streamEnd: break
-        case .failed: shard.statistics.record(success: false, nanoseconds: 0, batchSize: 0, now: .now())
+            if final {
+                shard.statistics.record(success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, timing: timing, now: now)
+            }
+        case .streamEnd:
+            shard.statistics.record(success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, now: now)
+        case .failed:
+            shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: now)
         }
     }
 }
@@ -107,7 +122,7 @@ func inspectOffLoop(
 ) {
     let limits = context.limits
     context.repository.threadPool.runIfActive(eventLoop: loop) {
-        Result { () throws(RPCError) in try InspectedInferRequest(bytes, limits: limits) }
+        InspectedInferRequest.inspect(bytes, limits: limits)
     }.assumeIsolated().whenComplete { result in
         switch result {
         case .success(let inspected): body(inspected)
@@ -147,7 +162,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
         if request.readableBytes > InspectedInferRequest.inlineLimit {
             inspectOffLoop(request, context: context, loop: call.eventLoop) { result in self.submit(result, bytes: request) }
         } else {
-            submit(Result { () throws(RPCError) in try InspectedInferRequest(request, limits: context.limits) }, bytes: request)
+            submit(InspectedInferRequest.inspect(request, limits: context.limits), bytes: request)
         }
     }
 
@@ -254,7 +269,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     func callReceived(message: ByteBuffer) {
         let started = NIODeadline.now()
         guard message.readableBytes > InspectedInferRequest.inlineLimit else {
-            submit(Result { () throws(RPCError) in try InspectedInferRequest(message, limits: context.limits) }, bytes: message, started: started)
+            submit(InspectedInferRequest.inspect(message, limits: context.limits), bytes: message, started: started)
             updateReceiving()
             return
         }

@@ -102,7 +102,7 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     // MARK: Writing (on the shard's loop)
 
     /// Writes an INFER_REQUEST for `request` as request `id`, unflushed.
-    func writeRequest(id: UInt64, _ request: PoolRequest, shard: WorkerPoolShard) {
+    func writeRequest(id: UInt64, _ request: PoolRequest) {
         guard let context else { return }
         WorkerProtocol.InferRequest.writeFrameHead(
             requestID: id, modelName: request.modelName, modelVersion: request.modelVersion,
@@ -113,16 +113,16 @@ final class WorkerChannelHandler: ChannelInboundHandler {
             writeOutbound(context)
             context.write(wrapOutboundOut(request.bytes), promise: nil)
         }
-        markUnflushed(shard)
+        markUnflushed()
     }
 
     /// Writes any other frame, unflushed.
-    func write(_ frame: WorkerFrame, shard: WorkerPoolShard) {
+    func write(_ frame: WorkerFrame) {
         frame.write(to: &outbound)
-        markUnflushed(shard)
+        markUnflushed()
     }
 
-    private func markUnflushed(_ shard: WorkerPoolShard) {
+    private func markUnflushed() {
         guard !flushPending else { return }
         flushPending = true
         shard.needsFlush(self)

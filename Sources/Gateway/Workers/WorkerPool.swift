@@ -156,10 +156,8 @@ public final class WorkerPool: Sendable {
     private let shards: [ObjectIdentifier: NIOLoopBoundBox<WorkerPoolShard>]
     private let shardList: [NIOLoopBoundBox<WorkerPoolShard>]
 
-    private struct Published: Sendable {
-        var model: DescribedModel?
-    }
-    private let published = NIOLockedValueBox(Published())
+    /// The model as the last ready worker described it, for readers on any thread.
+    private let published = NIOLockedValueBox<DescribedModel?>(nil)
 
     /// A pool with one shard per loop of `group` (the loops that serve calls); its workers are
     /// supervised on `control` and started with the help of `threadPool`.
@@ -222,10 +220,10 @@ public final class WorkerPool: Sendable {
 
     /// What the workers said about the model in HELLO (config, max batch size, decoupled);
     /// kept after the workers are gone.
-    public var modelDescriptor: WorkerProtocol.ModelDescriptor? { published.withLockedValue { $0.model?.descriptor } }
+    public var modelDescriptor: WorkerProtocol.ModelDescriptor? { published.withLockedValue { $0?.descriptor } }
 
     /// The same, shared by reference.
-    var describedModel: DescribedModel? { published.withLockedValue { $0.model } }
+    var describedModel: DescribedModel? { published.withLockedValue { $0 } }
 
     /// The worker processes' ids (pids), for tests and the admin API.
     public var workerPIDs: [Int32] { slots.compactMap { $0.pid } }
@@ -251,7 +249,7 @@ public final class WorkerPool: Sendable {
         socketPath: String
     ) {
         if let model = hello.models.first(where: { $0.name == deployment.model }) {
-            published.withLockedValue { $0.model = DescribedModel(model) }
+            published.withLockedValue { $0 = DescribedModel(model) }
         }
         let timeout = launcher.startTimeout
         for shard in shardList {

@@ -109,7 +109,7 @@ final class WorkerPoolShard {
         case .cancelRunning(_, let slot, let next):
             var cancel = WorkerProtocol.Cancel()
             cancel.reason = reason
-            connections[slot]?.write(WorkerFrame(kind: .cancel, requestID: id, message: cancel), shard: self)
+            connections[slot]?.write(WorkerFrame(kind: .cancel, requestID: id, message: cancel))
             if let next { send(next) }
         }
         resolveStopWaitersIfIdle()
@@ -119,12 +119,12 @@ final class WorkerPoolShard {
     /// Workers that do not know these frames ignore them; the owner bounds its buffers anyway.
     func setPaused(_ paused: Bool, for id: UInt64) {
         guard let slot = machine.runningSlot(of: id) else { return }
-        connections[slot]?.write(WorkerFrame(kind: paused ? .pause : .resume, requestID: id, payload: ByteBuffer()), shard: self)
+        connections[slot]?.write(WorkerFrame(kind: paused ? .pause : .resume, requestID: id, payload: ByteBuffer()))
     }
 
     private func send(_ dispatch: WorkerPoolStateMachine<PoolRequest>.Dispatch) {
         guard let request = machine.payload(of: dispatch.id), let connection = connections[dispatch.slot] else { return }
-        connection.writeRequest(id: dispatch.id, request, shard: self)
+        connection.writeRequest(id: dispatch.id, request)
     }
 
     // MARK: Replies
