@@ -9,8 +9,8 @@ import NIOCore
 /// Request bytes are not copied: a request goes out as a small head (frame header and the
 /// `InferRequest` envelope up to the `request` field's length) followed by the client's bytes,
 /// two buffers in one `writev`.
-final class WorkerChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+final class WorkerChannelHandler: ChannelInboundHandler, WorkerFrameHandling {
+    typealias InboundIn = WorkerFrame
     typealias OutboundOut = ByteBuffer
 
     /// The worker process this connection reaches.
@@ -22,8 +22,6 @@ final class WorkerChannelHandler: ChannelInboundHandler {
     private let logger: Logger
     private var context: ChannelHandlerContext?
     private var ready = false
-    /// The start of a frame whose rest has not arrived yet.
-    private var partial: ByteBuffer?
     private var flushPending = false
     /// Frames of this tick not yet handed to the channel: heads, and small requests' bytes.
     private var outbound: ByteBuffer
@@ -48,28 +46,9 @@ final class WorkerChannelHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    /// Splits the bytes into frames itself (no decoder handler, no boxing per frame); a frame's
-    /// payload is a slice of the read buffer.
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        if var earlier = partial {
-            partial = nil
-            earlier.writeBuffer(&buffer)
-            buffer = earlier
-        }
-        do {
-            while let frame = try WorkerFrame.read(from: &buffer), self.context != nil {
-                received(frame, context: context)
-            }
-        } catch {
-            logger.warning("worker sent bytes that are not worker protocol frames; closing", metadata: ["worker": "\(name)", "error": "\(error)"])
-            context.close(promise: nil)
-            return
-        }
-        if buffer.readableBytes > 0 { partial = buffer }
-    }
-
-    private func received(_ frame: WorkerFrame, context: ChannelHandlerContext) {
+    /// One frame from the worker, from the `WorkerFrameReader` before this handler.
+    func handle(_ frame: WorkerFrame) {
+        guard let context else { return }
         guard ready else {
             guard frame.kind == .hello, let hello = try? frame.decodePayload(as: WorkerProtocol.Hello.self) else {
                 logger.warning("worker's first frame is not a valid HELLO; closing", metadata: ["worker": "\(name)", "kind": "\(frame.kind)"])

@@ -186,6 +186,7 @@ final class WorkerPoolShard {
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(WorkerFrameReader(handler: handler.value)))
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
             }

@@ -43,3 +43,38 @@ public struct WorkerFrameEncoder: MessageToByteEncoder {
         data.write(to: &out)
     }
 }
+
+/// Takes each frame a `WorkerFrameReader` splits off, by a direct call.
+public protocol WorkerFrameHandling: AnyObject {
+    /// One whole frame, its payload a slice of the bytes read; called on the channel's loop.
+    func handle(_ frame: WorkerFrame)
+}
+
+/// Splits a worker socket's bytes into frames as `WorkerFrameDecoder` does (same limits, same
+/// `FramingError`s), and hands each to `handler` by a direct call instead of firing it down the
+/// pipeline: no boxing per frame. Put `handler` after it in the pipeline too, so that it sees
+/// `channelReadComplete`, errors and the connection's end.
+public struct WorkerFrameReader<Handler: WorkerFrameHandling>: ByteToMessageDecoder {
+    public typealias InboundOut = WorkerFrame
+
+    /// The largest frame (kind + request id + payload) accepted.
+    public let maxFrameSize: Int
+    public let handler: Handler
+
+    public init(handler: Handler, maxFrameSize: Int = WorkerFrame.defaultMaxFrameSize) {
+        self.handler = handler
+        self.maxFrameSize = maxFrameSize
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try WorkerFrame.read(from: &buffer, maxFrameSize: maxFrameSize) else { return .needMoreData }
+        handler.handle(frame)
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // Whole frames still buffered are handled; a partial one at EOF goes with the connection.
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}

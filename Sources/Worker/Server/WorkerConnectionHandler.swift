@@ -5,7 +5,7 @@ import NIOCore
 /// Serves one gateway connection: sends HELLO, answers PING, starts each INFER_REQUEST on the
 /// runtime and writes its answers back, and passes CANCEL, PAUSE and RESUME on.
 ///
-/// Sits after its `FrameReader` (see `pipeline(runtime:logger:maxFrameSize:)`), which hands it
+/// Sits after its `WorkerFrameReader` (see `pipeline(runtime:logger:maxFrameSize:)`), which hands it
 /// each frame by a direct call (a `WorkerFrame` passed down the pipeline would be boxed in an
 /// `NIOAny`, an allocation per request); frames fired by a `WorkerFrameDecoder` work as well.
 /// It writes whole encoded frames (`ByteBuffer`s): the
@@ -22,7 +22,7 @@ import NIOCore
 /// into one buffer per read burst, which is written as one write at the end of the burst (or
 /// before any other frame, to keep the order). The buffer is reused once the socket has taken
 /// its bytes, so such answers allocate nothing per request.
-final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, InferenceCallReceiver {
+final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, InferenceCallReceiver, WorkerFrameHandling {
     typealias InboundIn = WorkerFrame
     typealias OutboundOut = ByteBuffer
 
@@ -93,32 +93,9 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
     /// connection handler it feeds.
     static func pipeline(
         runtime: WorkerRuntime, logger: Logger, maxFrameSize: Int = WorkerFrame.defaultMaxFrameSize
-    ) -> (reader: ByteToMessageHandler<FrameReader>, handler: WorkerConnectionHandler) {
+    ) -> (reader: ByteToMessageHandler<WorkerFrameReader<WorkerConnectionHandler>>, handler: WorkerConnectionHandler) {
         let handler = WorkerConnectionHandler(runtime: runtime, logger: logger)
-        return (ByteToMessageHandler(FrameReader(maxFrameSize: maxFrameSize, handler: handler)), handler)
-    }
-
-    /// Splits the gateway's bytes into frames, as `WorkerFrameDecoder` does (same limits, same
-    /// `FramingError`s), and hands each to the connection handler by a direct call instead of
-    /// firing it down the pipeline. The read burst still ends with `channelReadComplete`,
-    /// which `ByteToMessageHandler` passes on to the handler.
-    struct FrameReader: ByteToMessageDecoder {
-        typealias InboundOut = WorkerFrame
-
-        let maxFrameSize: Int
-        let handler: WorkerConnectionHandler
-
-        mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-            guard let frame = try WorkerFrame.read(from: &buffer, maxFrameSize: maxFrameSize) else { return .needMoreData }
-            handler.handle(frame)
-            return .continue
-        }
-
-        mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-            // Whole frames still buffered are handled; a partial one at EOF goes with the connection.
-            while try decode(context: context, buffer: &buffer) == .continue {}
-            return .needMoreData
-        }
+        return (ByteToMessageHandler(WorkerFrameReader(handler: handler, maxFrameSize: maxFrameSize)), handler)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
