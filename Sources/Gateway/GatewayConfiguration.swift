@@ -81,6 +81,10 @@ public struct GatewayConfiguration: Sendable {
     public var router: any InferenceRouter = VersionRouter()
     /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
     public var enableEchoService = false
+    /// Levels per subsystem (`--log-level`); nil: the logger given to the server, as it is.
+    public var logLevels: LogLevels?
+    /// Metrics, the access log and request ids.
+    public var metrics = MetricsConfiguration()
     /// The models to serve and their workers. Default: the built-in example models
     /// (simple, simple_string, simple_identity, repeat_int32), 2 workers each.
     public var models: [ModelDeployment] = GatewayConfiguration.builtinModels.map { ModelDeployment(model: $0, workers: 2) }

@@ -15,6 +15,8 @@ public final class GatewayServer: Sendable {
     public let registry = GRPCServiceRegistry()
     /// The models and their worker pools.
     public let repository: ModelRepository
+    /// Counters of calls, connections and models; `GET /metrics` renders them.
+    public let metrics: GatewayMetrics
     private let server: GRPCServer
     /// The admin listener (HTTP/1.1: /healthz, /readyz, /tls/reload); nil without one.
     private let adminServer: AdminHTTPServer?
@@ -46,13 +48,21 @@ public final class GatewayServer: Sendable {
         serverConfiguration.http2 = configuration.http2
         serverConfiguration.http2.prefaceTimeout = configuration.handshakeTimeout
         serverConfiguration.calls.maxReceiveMessageSize = configuration.maxReceiveMessageSize
-        self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: logger)
+        let metrics = try GatewayMetrics(configuration: configuration.metrics, group: group)
+        self.metrics = metrics
+        serverConfiguration.observer = { loop in metrics.observer(on: loop) }
+        serverConfiguration.echoRequestID = configuration.metrics.echoRequestID
+        let levels = configuration.logLevels
+        let transportLogger = levels?.logger(logger, for: "transport") ?? logger
+        let poolLogger = levels?.logger(logger, for: "pool") ?? logger
+        self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: transportLogger)
         self.logger = logger
         self.tlsContexts = contexts
-        let launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
+        var launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
+        if let levels, levels.levels["worker"] != nil { launcher.outputLogLevel = levels.level("worker") }
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
-        self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: logger)
+        self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: poolLogger)
         InferenceService(
             repository: repository, router: configuration.router, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
             maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes
@@ -77,11 +87,12 @@ public final class GatewayServer: Sendable {
                     variants.contains { $0.model == key.model && $0.version != key.version } ? "\(key.model) version \(key.version)" : key.model
                 }
             }
+            let registry = self.registry
+            var actions = AdminHTTPServer.Actions(reloadTLS: reloadTLS, modelsNotReady: modelsNotReady)
+            actions.metrics = { await metrics.render(methods: registry.methodDescriptors, repository: repository, version: Self.version) }
             // Its own loop: a TLS reload reads files and builds an SSL_CTX, which must not
             // hold up a loop that serves calls.
-            self.adminServer = AdminHTTPServer(
-                host: admin.host, port: admin.port, actions: .init(reloadTLS: reloadTLS, modelsNotReady: modelsNotReady),
-                group: adminGroup)
+            self.adminServer = AdminHTTPServer(host: admin.host, port: admin.port, actions: actions, group: adminGroup)
         } else {
             self.adminServer = nil
         }
@@ -145,6 +156,7 @@ public final class GatewayServer: Sendable {
         await repository.unloadAll()
         await repository.shutdown()
         if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
+        metrics.shutdown()
         logger.info("stopped: every worker has exited")
     }
 }

@@ -4,6 +4,8 @@ import Foundation
 import Gateway
 import H2Transport
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -124,8 +126,27 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("drain-timeout"), help: "How long calls in flight may finish after GOAWAY (max age or shutdown).")
     var drainTimeout = DurationArgument(.seconds(30), "30s")
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp(
+            "trace, debug, info, notice, warning, error or critical; optionally per subsystem, e.g. info,transport=debug,pool=warning,access=off.",
+            discussion: "Subsystems: transport (connections, TLS, HTTP/2, calls), pool (worker supervision and dispatch), worker (lines the workers write), admin, access (the access log; 'off' turns it off)."))
     var logLevel = "info"
+
+    @Option(
+        name: .customLong("access-log"),
+        help: "Where the access log (one JSON line per call) goes: stdout, stderr, a file path (appended to), or off.")
+    var accessLog = "stdout"
+
+    @Option(
+        name: .customLong("access-log-sample-rate"),
+        help: "Fraction (0 to 1) of successful calls written to the access log; failed calls are always written.")
+    var accessLogSampleRate = 1.0
+
+    @Option(
+        name: .customLong("metrics-latency-buckets"),
+        help: "Upper bounds in seconds of the latency histograms' buckets on /metrics, comma-separated (default 0.0001 ... 10).")
+    var metricsLatencyBuckets: String?
 
     @Option(
         name: .customLong("log-format"),
@@ -139,6 +160,15 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try http2Configuration()
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json, not '\(logFormat)'") }
+        do {
+            _ = try LogLevels(parsing: logLevel)
+        } catch {
+            throw ValidationError("--log-level: \(error)")
+        }
+        guard (0...1).contains(accessLogSampleRate) else {
+            throw ValidationError("--access-log-sample-rate must be between 0 and 1, not \(accessLogSampleRate)")
+        }
+        _ = try latencyBuckets()
         guard maxStreamRequestsInFlight > 0 else { throw ValidationError("--max-stream-requests-in-flight must be at least 1") }
         guard maxStreamBufferedBytes >= 65_536 else { throw ValidationError("--max-stream-buffered-bytes must be at least 65536") }
         let variants = try modelVariants()
@@ -164,9 +194,14 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("unknown --log-level '\(logLevel)'")
+        let levels: LogLevels
+        do {
+            levels = try LogLevels(parsing: logLevel)
+        } catch {
+            throw ValidationError("--log-level: \(error)")
         }
+        // Handlers let the lowest level through; each subsystem's logger applies its own.
+        let level = levels.lowestLevel
         var jsonWriter: LogLineWriter?
         switch logFormat {
         case "text":
@@ -188,8 +223,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // The JSON writer's last lines go out before the process ends.
         defer { jsonWriter?.shutdown() }
-        let logger = Logger(label: "switchyard")
+        var logger = Logger(label: "switchyard")
+        logger.logLevel = levels.defaultLevel
         var configuration = GatewayConfiguration()
+        configuration.logLevels = levels
+        configuration.metrics.diagnosticLogWriter = jsonWriter
+        if let buckets = try latencyBuckets() { configuration.metrics.latencyBucketsSeconds = buckets }
+        if accessLog != "off", levels.accessLogEnabled {
+            configuration.metrics.accessLog = AccessLogConfiguration(destination: accessLog, sampleRate: accessLogSampleRate)
+        }
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
         configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
         configuration.adminListener = try address(adminAddress, option: "--admin-address")
@@ -227,6 +269,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let gateway = try GatewayServer(configuration: configuration, group: group, logger: logger)
+        // What is counted through swift-metrics lands in the registry that /metrics serves.
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: gateway.metrics.registry))
         // SIGHUP re-reads the TLS certificate, key and client CA bundle without dropping connections.
         signal(SIGHUP, SIG_IGN)
         let reloadSignal = DispatchSource.makeSignalSource(signal: SIGHUP)
@@ -240,6 +284,16 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await serviceGroup.run()
         try await group.shutdownGracefully()
+    }
+
+    /// `--metrics-latency-buckets` as seconds; nil when not given.
+    func latencyBuckets() throws -> [Double]? {
+        guard let metricsLatencyBuckets else { return nil }
+        let values = metricsLatencyBuckets.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else {
+            throw ValidationError("--metrics-latency-buckets must be positive numbers of seconds separated by commas, such as 0.001,0.01,0.1,1")
+        }
+        return values.compactMap { $0 }
     }
 
     /// The HTTP/2 settings from the flags, each checked against what the protocol allows.

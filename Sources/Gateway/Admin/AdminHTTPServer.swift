@@ -24,6 +24,8 @@ public final class AdminHTTPServer: Sendable {
         public var reloadTLS: (@Sendable (_ requestedBy: String) throws -> [PeerIdentity])?
         /// The models that have no live worker yet (empty when ready).
         public var modelsNotReady: @Sendable () -> [String]
+        /// The Prometheus text of `GET /metrics`; nil serves no metrics.
+        public var metrics: (@Sendable () async -> String)?
 
         public init(reloadTLS: (@Sendable (_ requestedBy: String) throws -> [PeerIdentity])?, modelsNotReady: @escaping @Sendable () -> [String]) {
             self.reloadTLS = reloadTLS
@@ -94,21 +96,38 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             guard let request = head else { return }
             head = nil
             let remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
+            let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+            if path == "/metrics", request.method == .GET || request.method == .HEAD, let metrics = actions.metrics {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                let loop = context.eventLoop
+                Task {
+                    let body = await metrics()
+                    loop.execute {
+                        let (handler, context) = loopBound.value
+                        handler.respond(context: context, request: request, status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
+                    }
+                }
+                return
+            }
             let (status, contentType, body) = answer(request, from: remote)
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: contentType)
-            headers.add(name: "content-length", value: String(body.utf8.count))
-            headers.add(name: "cache-control", value: "no-store")
-            let keepAlive = request.isKeepAlive
-            if !keepAlive { headers.add(name: "connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
-            if request.method != .HEAD {
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-            }
-            let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-                if !keepAlive { loopBound.value.close(promise: nil) }
-            }
+            respond(context: context, request: request, status: status, contentType: contentType, body: body)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, request: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: String) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: contentType)
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "cache-control", value: "no-store")
+        let keepAlive = request.isKeepAlive
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        }
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { loopBound.value.close(promise: nil) }
         }
     }
 
@@ -128,7 +147,7 @@ final class AdminHTTPHandler: ChannelInboundHandler {
             let allowed = path == "/tls/reload" ? "POST" : "GET"
             return (.methodNotAllowed, text, "\(request.method) is not allowed on \(path); use \(allowed)\n")
         default:
-            return (.notFound, text, "no admin endpoint \(path); there are GET /healthz, GET /readyz and POST /tls/reload\n")
+            return (.notFound, text, "no admin endpoint \(path); there are GET /healthz, GET /readyz, GET /metrics and POST /tls/reload\n")
         }
     }
 

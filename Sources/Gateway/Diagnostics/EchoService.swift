@@ -14,7 +14,7 @@ import NIOCore
 public enum EchoService {
     /// Registers both methods on `registry`.
     public static func register(on registry: GRPCServiceRegistry) {
-        registry.register("/switchyard.diagnostics.Echo/Unary") { call in UnaryEcho(call: call) }
+        registry.register("/switchyard.diagnostics.Echo/Unary", type: .unary) { call in UnaryEcho(call: call) }
         registry.register("/switchyard.diagnostics.Echo/Stream") { call in StreamEcho(call: call) }
     }
 }

@@ -68,7 +68,7 @@ public final class HealthService: Sendable {
             }
             return response
         }
-        registry.register("/grpc.health.v1.Health/Watch") { [self] call in
+        registry.register("/grpc.health.v1.Health/Watch", type: .serverStreaming) { [self] call in
             let watcherID = NIOLockedValueBox<Int?>(nil)
             return ServerStreamingCallHandler<HealthCheckRequest>(
                 call: call,

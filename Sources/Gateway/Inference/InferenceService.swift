@@ -130,7 +130,7 @@ public struct InferenceService: Sendable {
             return promise.futureResult
         }
         let context = self.context
-        registry.register(path("ModelInfer")) { call in
+        registry.register(path("ModelInfer"), type: .unary) { call in
             ModelInferCallHandler(call: call, context: context)
         }
         registry.register(path("ModelStreamInfer")) { call in

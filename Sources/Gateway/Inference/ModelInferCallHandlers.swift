@@ -97,12 +97,12 @@ final class ShadowReceiver: WorkerReplyReceiver {
         switch reply {
         case .response(_, let final, let timing):
             if final {
-                shard.statistics.record(success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, timing: timing, now: now)
+                shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, timing: timing, now: now)
             }
         case .streamEnd:
-            shard.statistics.record(success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, now: now)
-        case .failed:
-            shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: now)
+            shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, now: now)
+        case .failed(let status):
+            shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: now)
         }
     }
 }
@@ -184,9 +184,11 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
         case .success(let id):
             self.prepared = prepared
             self.requestID = id
+            call.annotations.model = prepared.model
+            call.annotations.modelVersion = prepared.version
             prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
         case .failure(let status):
-            prepared.shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
+            prepared.shard.statistics.recordFailure(.rejected, nanoseconds: elapsed, now: .now())
             call.finish(status)
         }
     }
@@ -195,23 +197,27 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
 
     func workerReplied(_ reply: WorkerReply, requestID: UInt64, queueNanoseconds: Int64, shard: WorkerPoolShard) {
         guard let prepared, !call.isFinished else { return }
+        call.annotations.workerPID = shard.replyingWorkerPID
         switch reply {
         case .response(let bytes, _, let timing):
-            shard.statistics.record(
-                success: true, nanoseconds: elapsed, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize),
-                timing: timing, now: .now())
+            shard.statistics.recordSuccess(
+                nanoseconds: elapsed, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize), timing: timing,
+                now: .now())
             call.sendMessage(bytes)
             call.finish(.ok)
         case .streamEnd:
             call.finish(GRPCStatus(code: .internalError, message: "model '\(prepared.model)' sent no response"))
         case .failed(let status):
-            shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
+            shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: .now())
             call.finish(status)
         }
     }
 
     func callCancelled(_ status: GRPCStatus) {
-        if let prepared, let requestID { prepared.shard.cancel(requestID, reason: "\(status)") }
+        if let prepared, let requestID {
+            prepared.shard.cancel(requestID, reason: "\(status)")
+            prepared.shard.statistics.recordFailure(.canceled, nanoseconds: elapsed, now: .now())
+        }
     }
 }
 
@@ -295,11 +301,15 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         let deadline = deadlineUnixNanos(of: call)
         switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self)) {
         case .success(let id):
+            if call.annotations.model.isEmpty {
+                call.annotations.model = prepared.model
+                call.annotations.modelVersion = prepared.version
+            }
             entries[Key(shard: ObjectIdentifier(prepared.shard), id: id)] = Entry(prepared: prepared, requestID: id, started: started)
             if responsesPaused && prepared.decoupled { prepared.shard.setPaused(true, for: id) }
             prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
         case .failure(let status):
-            prepared.shard.statistics.record(success: false, nanoseconds: 0, batchSize: 0, now: .now())
+            prepared.shard.statistics.recordFailure(.rejected, nanoseconds: 0, now: .now())
             sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
         }
     }
@@ -314,13 +324,12 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         case .response(let bytes, let final, let timing):
             sendResponse(bytes)
             if final && !prepared.decoupled {
-                shard.statistics.record(
-                    success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), timing: timing,
-                    now: .now())
+                shard.statistics.recordSuccess(
+                    nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), timing: timing, now: .now())
                 complete(key)
             }
         case .streamEnd:
-            shard.statistics.record(success: true, nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), now: .now())
+            shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), now: .now())
             if prepared.wantsEmptyFinal {
                 var empty = ModelInferResponse()
                 empty.modelName = prepared.model
@@ -331,7 +340,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
             }
             complete(key)
         case .failed(let status):
-            shard.statistics.record(success: false, nanoseconds: elapsed, batchSize: 0, now: .now())
+            shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: .now())
             sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
             complete(key)
         }
@@ -398,7 +407,11 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     private func cancelAll(reason: String) {
         let open = entries
         entries.removeAll()
-        for entry in open.values { entry.prepared.shard.cancel(entry.requestID, reason: reason) }
+        let now = NIODeadline.now()
+        for entry in open.values {
+            entry.prepared.shard.cancel(entry.requestID, reason: reason)
+            entry.prepared.shard.statistics.recordFailure(.canceled, nanoseconds: UInt64(max(0, (now - entry.started).nanoseconds)), now: now)
+        }
     }
 
     func callCancelled(_ status: GRPCStatus) {

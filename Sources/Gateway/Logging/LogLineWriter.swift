@@ -13,7 +13,10 @@ import Glibc
 /// and counted (`droppedLines`) instead of queued without bound. Thread-safe.
 public final class LogLineWriter: Sendable {
     private struct State {
+        /// Entries of one line, or of several lines joined by newlines (`write(batch:lines:)`).
         var lines = CircularBuffer<String>()
+        /// Lines in `lines`.
+        var waiting = 0
         var dropped = 0
         var stopping = false
     }
@@ -48,13 +51,20 @@ public final class LogLineWriter: Sendable {
     /// Hands `line` (without its newline) to the writer; never blocks on I/O. Drops it when
     /// `capacity` lines already wait.
     public func write(_ line: String) {
+        write(batch: line, lines: 1)
+    }
+
+    /// Hands `lines` lines joined by newlines (without the last newline) to the writer, all or
+    /// none: dropped (and counted) when they do not fit under `capacity`. One lock for all.
+    public func write(batch: String, lines: Int) {
         let accepted = state.withLockedValue { state -> Bool in
             guard !state.stopping else { return false }
-            guard state.lines.count < capacity else {
-                state.dropped += 1
+            guard state.waiting + lines <= capacity else {
+                state.dropped += lines
                 return false
             }
-            state.lines.append(line)
+            state.lines.append(batch)
+            state.waiting += lines
             return true
         }
         if accepted {
@@ -83,6 +93,7 @@ public final class LogLineWriter: Sendable {
             let stopping = state.withLockedValue { state -> Bool in
                 batch.append(contentsOf: state.lines)
                 state.lines.removeAll(keepingCapacity: true)
+                state.waiting = 0
                 return state.stopping
             }
             if !batch.isEmpty {

@@ -17,7 +17,8 @@ final class WorkerChannelHandler: ChannelInboundHandler, WorkerFrameHandling {
     let worker: WorkerPoolStateMachine<PoolRequest>.WorkerID
     /// For logs and messages: "simple-0 (pid 123)".
     let name: String
-    private let expectedPID: Int32
+    /// The worker's process id.
+    let expectedPID: Int32
     private let shard: WorkerPoolShard
     private let logger: Logger
     private var context: ChannelHandlerContext?

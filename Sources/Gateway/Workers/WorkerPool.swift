@@ -1,4 +1,5 @@
 import Foundation
+import H2Transport
 import InferenceProtocol
 import Logging
 import NIOConcurrencyHelpers
@@ -48,6 +49,8 @@ public struct WorkerLauncher: Sendable {
     /// Restart back-off: first delay, doubled per consecutive failure up to the maximum.
     public var restartDelay: TimeAmount = .milliseconds(200)
     public var maxRestartDelay: TimeAmount = .seconds(30)
+    /// The level of the lines workers write (forwarded to the gateway's log); nil: the pool's.
+    public var outputLogLevel: Logger.Level?
 
     public init(executable: String, socketDirectory: String) {
         self.executable = executable
@@ -63,13 +66,105 @@ public struct WorkerLauncher: Sendable {
     }
 }
 
-/// The counters behind ModelStatistics for one variant (one shard's, or summed), nanosecond
-/// totals.
+/// Why an inference request of a variant failed, as Triton's `nv_inference_request_failure`
+/// labels it (`reason`).
+enum InferenceFailureReason: Int, CaseIterable, Sendable {
+    /// The gateway refused it before a worker saw it: queue full, no ready worker, drained.
+    case rejected
+    /// The client cancelled it or its deadline passed.
+    case canceled
+    /// The worker answered with an error (or died with it).
+    case backend
+    /// Anything else.
+    case other
+
+    /// Triton's label value.
+    var label: String {
+        switch self {
+        case .rejected: "REJECTED"
+        case .canceled: "CANCELED"
+        case .backend: "BACKEND"
+        case .other: "OTHER"
+        }
+    }
+
+    /// The reason for a request that ended with `status` after it was sent to a worker.
+    init(afterDispatch status: GRPCStatus) {
+        switch status.code {
+        case .cancelled, .deadlineExceeded: self = .canceled
+        case .resourceExhausted: self = .rejected
+        default: self = .backend
+        }
+    }
+}
+
+/// Upper bounds of latency histogram buckets, in nanoseconds, ascending; a bucket above the
+/// last (+Inf) is implied. Shared by every variant's statistics.
+struct LatencyBuckets: Sendable, Hashable {
+    let upperBoundsNanos: [UInt64]
+
+    /// 100 µs to 10 s, roughly 1-2.5-5 per decade: fits calls of a fast local model as well as
+    /// a slow batch.
+    static let `default` = LatencyBuckets(seconds: [
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ])
+
+    /// Bounds in seconds (sorted, duplicates dropped, non-positive ones ignored).
+    init(seconds: [Double]) {
+        upperBoundsNanos = Array(Set(seconds.filter { $0 > 0 }.map { UInt64(($0 * 1e9).rounded()) })).sorted()
+    }
+
+    /// The bucket `nanoseconds` falls in: the first bound at or above it, or `count` for +Inf.
+    @inline(__always)
+    func index(of nanoseconds: UInt64) -> Int {
+        var low = 0
+        var high = upperBoundsNanos.count
+        while low < high {
+            let middle = (low + high) >> 1
+            if upperBoundsNanos[middle] >= nanoseconds { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+
+    /// Buckets including +Inf.
+    var bucketCount: Int { upperBoundsNanos.count + 1 }
+}
+
+/// Counts per bucket (not cumulative) and the sum, in nanoseconds.
+struct LatencyHistogram: Sendable {
+    var counts: [UInt64]
+    var sumNanos: UInt64 = 0
+
+    init(buckets: LatencyBuckets) {
+        counts = Array(repeating: 0, count: buckets.bucketCount)
+    }
+
+    @inline(__always)
+    mutating func record(_ nanoseconds: UInt64, buckets: LatencyBuckets) {
+        counts[buckets.index(of: nanoseconds)] &+= 1
+        sumNanos &+= nanoseconds
+    }
+
+    var count: UInt64 { counts.reduce(0, &+) }
+
+    static func + (a: LatencyHistogram, b: LatencyHistogram) -> LatencyHistogram {
+        var sum = a
+        if sum.counts.count < b.counts.count { sum.counts += Array(repeating: 0, count: b.counts.count - sum.counts.count) }
+        for (index, value) in b.counts.enumerated() { sum.counts[index] &+= value }
+        sum.sumNanos &+= b.sumNanos
+        return sum
+    }
+}
+
+/// The counters behind ModelStatistics and the `nv_inference_*` metrics for one variant (one
+/// shard's, or summed), nanosecond totals.
 struct VariantStatistics: Sendable {
     var successCount: UInt64 = 0
     var successNanos: UInt64 = 0
     var failCount: UInt64 = 0
     var failNanos: UInt64 = 0
+    /// Failures by `InferenceFailureReason.rawValue`.
+    var failuresByReason: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
     var queueNanos: UInt64 = 0
     var computeInputNanos: UInt64 = 0
     var computeInferNanos: UInt64 = 0
@@ -78,36 +173,82 @@ struct VariantStatistics: Sendable {
     var executionCount: UInt64 = 0
     /// When the last request finished, on the uptime clock; nil before any.
     var lastInference: NIODeadline?
+    /// Requests of a worker that died, sent to another worker (or queued for one).
+    var redispatched: UInt64 = 0
+    /// Requests failed as poison: in flight on two workers that both died.
+    var poisoned: UInt64 = 0
+    /// Other requests failed because their worker died (non-idempotent models).
+    var failedOnWorkerExit: UInt64 = 0
+    /// The buckets of the histograms below.
+    let buckets: LatencyBuckets
+    /// Successful requests' whole time in the gateway (receipt to answer).
+    var requestDuration: LatencyHistogram
+    /// Their time waiting: in the gateway's queue and in the worker's.
+    var queueDuration: LatencyHistogram
+    /// Their time executing on the worker (compute input + infer + output).
+    var computeDuration: LatencyHistogram
 
-    /// Records one request. `queueNanoseconds` is the time it waited in the gateway's queue;
-    /// `timing`, when the worker reported it, splits the rest (and says whether this request
-    /// stands for its batch's execution); without it the whole rest counts as compute_infer and
-    /// the request as one execution.
-    mutating func record(
-        success: Bool, nanoseconds: UInt64, queueNanoseconds: UInt64 = 0, batchSize: UInt64, timing: WorkerProtocol.Timing? = nil,
-        now: NIODeadline
+    init(buckets: LatencyBuckets = .default) {
+        self.buckets = buckets
+        requestDuration = LatencyHistogram(buckets: buckets)
+        queueDuration = LatencyHistogram(buckets: buckets)
+        computeDuration = LatencyHistogram(buckets: buckets)
+    }
+
+    /// Records one successful request. `queueNanoseconds` is the time it waited in the
+    /// gateway's queue; `timing`, when the worker reported it, splits the rest (and says whether
+    /// this request stands for its batch's execution); without it the whole rest counts as
+    /// compute_infer and the request as one execution.
+    mutating func recordSuccess(
+        nanoseconds: UInt64, queueNanoseconds: UInt64 = 0, batchSize: UInt64, timing: WorkerProtocol.Timing? = nil, now: NIODeadline
     ) {
-        if success {
-            let gatewayQueue = min(queueNanoseconds, nanoseconds)
-            successCount += 1
-            successNanos += nanoseconds
-            inferenceCount += batchSize
-            if let timing {
-                queueNanos += gatewayQueue + timing.queueNs
-                computeInputNanos += timing.computeInputNs
-                computeInferNanos += timing.computeInferNs
-                computeOutputNanos += timing.computeOutputNs
-                if timing.countsExecution { executionCount += 1 }
-            } else {
-                queueNanos += gatewayQueue
-                computeInferNanos += nanoseconds - gatewayQueue
-                executionCount += 1
-            }
+        let gatewayQueue = min(queueNanoseconds, nanoseconds)
+        successCount += 1
+        successNanos += nanoseconds
+        inferenceCount += batchSize
+        let queued: UInt64
+        let compute: UInt64
+        if let timing {
+            queued = gatewayQueue &+ timing.queueNs
+            compute = timing.computeInputNs &+ timing.computeInferNs &+ timing.computeOutputNs
+            computeInputNanos += timing.computeInputNs
+            computeInferNanos += timing.computeInferNs
+            computeOutputNanos += timing.computeOutputNs
+            if timing.countsExecution { executionCount += 1 }
         } else {
-            failCount += 1
-            failNanos += nanoseconds
+            queued = gatewayQueue
+            compute = nanoseconds - gatewayQueue
+            computeInferNanos += compute
+            executionCount += 1
+        }
+        queueNanos += queued
+        requestDuration.record(nanoseconds, buckets: buckets)
+        queueDuration.record(queued, buckets: buckets)
+        computeDuration.record(compute, buckets: buckets)
+        lastInference = now
+    }
+
+    /// Records one failed request.
+    mutating func recordFailure(_ reason: InferenceFailureReason, nanoseconds: UInt64, now: NIODeadline) {
+        failCount += 1
+        failNanos += nanoseconds
+        switch reason {
+        case .rejected: failuresByReason.0 += 1
+        case .canceled: failuresByReason.1 += 1
+        case .backend: failuresByReason.2 += 1
+        case .other: failuresByReason.3 += 1
         }
         lastInference = now
+    }
+
+    /// Failures with `reason`.
+    func failures(_ reason: InferenceFailureReason) -> UInt64 {
+        switch reason {
+        case .rejected: failuresByReason.0
+        case .canceled: failuresByReason.1
+        case .backend: failuresByReason.2
+        case .other: failuresByReason.3
+        }
     }
 
     /// The sum of two shards' counters.
@@ -117,12 +258,22 @@ struct VariantStatistics: Sendable {
         sum.successNanos += b.successNanos
         sum.failCount += b.failCount
         sum.failNanos += b.failNanos
+        sum.failuresByReason.0 += b.failuresByReason.0
+        sum.failuresByReason.1 += b.failuresByReason.1
+        sum.failuresByReason.2 += b.failuresByReason.2
+        sum.failuresByReason.3 += b.failuresByReason.3
         sum.queueNanos += b.queueNanos
         sum.computeInputNanos += b.computeInputNanos
         sum.computeInferNanos += b.computeInferNanos
         sum.computeOutputNanos += b.computeOutputNanos
         sum.inferenceCount += b.inferenceCount
         sum.executionCount += b.executionCount
+        sum.redispatched += b.redispatched
+        sum.poisoned += b.poisoned
+        sum.failedOnWorkerExit += b.failedOnWorkerExit
+        sum.requestDuration = sum.requestDuration + b.requestDuration
+        sum.queueDuration = sum.queueDuration + b.queueDuration
+        sum.computeDuration = sum.computeDuration + b.computeDuration
         switch (a.lastInference, b.lastInference) {
         case (let x?, let y?): sum.lastInference = max(x, y)
         case (nil, let y): sum.lastInference = y
@@ -214,6 +365,12 @@ public final class WorkerPool: Sendable {
         }
         return true
     }
+
+    /// Worker processes configured (running or not).
+    var workerCount: Int { slots.count }
+
+    /// Workers ready now.
+    var readyWorkerCount: Int { slots.reduce(0) { $0 + ($1.isReady ? 1 : 0) } }
 
     /// True while at least one worker is ready.
     public var isReady: Bool { slots.contains { $0.isReady } }

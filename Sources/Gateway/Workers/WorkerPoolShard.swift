@@ -61,6 +61,9 @@ final class WorkerPoolShard {
     private(set) var model: DescribedModel?
     /// The counters behind ModelStatistics for this loop's calls.
     var statistics = VariantStatistics()
+    /// While a receiver hears a worker's reply (`workerReplied`): that worker's process id, for
+    /// access logs; 0 at any other time.
+    private(set) var replyingWorkerPID: Int32 = 0
     private var flushScheduled = false
     private var unflushed: [WorkerChannelHandler] = []
     private var stopWaiters: [EventLoopPromise<Void>] = []
@@ -169,7 +172,9 @@ final class WorkerPoolShard {
             return
         case .deliver(let request, let finished, let queueNanoseconds, let next):
             if let next { send(next) }
+            replyingWorkerPID = connection.expectedPID
             request.receiver.workerReplied(reply, requestID: id, queueNanoseconds: queueNanoseconds, shard: self)
+            replyingWorkerPID = 0
             if finished { resolveStopWaitersIfIdle() }
         }
     }
@@ -219,11 +224,14 @@ final class WorkerPoolShard {
             switch action {
             case .dispatch(let dispatch):
                 logger.info("re-dispatching a request from a dead worker", metadata: ["worker": "\(connection.name)"])
+                statistics.redispatched += 1
                 send(dispatch)
             case .requeued:
+                statistics.redispatched += 1
                 logger.info("a request of a dead worker waits for a replacement", metadata: ["worker": "\(connection.name)"])
             case .fail(let id, let status, let request):
                 logger.warning("request failed after a worker died", metadata: ["worker": "\(connection.name)", "reason": "\(status.message)"])
+                if status.message.hasPrefix("poison request") { statistics.poisoned += 1 } else { statistics.failedOnWorkerExit += 1 }
                 request.receiver.workerReplied(.failed(status), requestID: id, queueNanoseconds: 0, shard: self)
             }
         }

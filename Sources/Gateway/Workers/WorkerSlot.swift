@@ -158,7 +158,10 @@ final class WorkerSlot: Sendable {
 
     /// Logs the worker's output line by line, on the control loop; `drained` at its end.
     private func readOutput(from descriptor: CInt, drained: EventLoopPromise<Void>) {
-        let handler = WorkerOutputHandler(logger: logger, drained: drained)
+        var outputLogger = logger
+        if let level = launcher.outputLogLevel { outputLogger.logLevel = level }
+        outputLogger[metadataKey: "subsystem"] = "worker"
+        let handler = WorkerOutputHandler(logger: outputLogger, drained: drained)
         NIOPipeBootstrap(group: control)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }

@@ -27,6 +27,13 @@ public final class GRPCServer: Sendable {
         public var listeners: [Listener]
         public var http2 = HTTP2Configuration()
         public var calls = GRPCServerStreamStateMachine.Configuration()
+        /// The observer of a loop's connections and calls (metrics, access logs): asked once
+        /// per connection, on the connection's loop. Return the same object for every
+        /// connection of a loop so that it can count without locks. Nil: nobody listens.
+        public var observer: (@Sendable (EventLoop) -> (any GRPCServerObserver)?)?
+        /// Whether every call's request id (`GRPCServerCall.requestID`, when not empty) goes
+        /// back to the client as `x-request-id` in the response headers. Default false.
+        public var echoRequestID = false
 
         public init(listeners: [Listener]) {
             self.listeners = listeners
@@ -100,16 +107,23 @@ public final class GRPCServer: Sendable {
                 channel.closeFuture.whenComplete { _ in _ = state.withLockedValue { $0.connections.removeValue(forKey: id) } }
                 return channel.eventLoop.makeCompletedFuture {
                     var connectionLogger = logger
-                    connectionLogger[metadataKey: "peer"] = "\(channel.remoteAddress.map { "\($0)" } ?? "?")"
+                    connectionLogger[metadataKey: "peer"] = "\(channel.remoteAddress?.hostAndPort ?? "?")"
+                    let observer = configuration.observer?(channel.eventLoop)
+                    let echoRequestID = configuration.echoRequestID
                     let sync = channel.pipeline.syncOperations
                     if let tls = listener.tls {
-                        try sync.addHandler(TLSHandler(context: tls, logger: connectionLogger))
+                        let handler = TLSHandler(context: tls, logger: connectionLogger)
+                        handler.observer = observer
+                        try sync.addHandler(handler)
                     }
                     let streamLogger = connectionLogger
-                    try sync.addHandler(
-                        HTTP2ConnectionHandler(server: configuration.http2, logger: connectionLogger) { stream in
-                            GRPCServerStreamHandler(stream: stream, registry: registry, configuration: configuration.calls, logger: streamLogger)
-                        })
+                    let http2 = HTTP2ConnectionHandler(server: configuration.http2, logger: connectionLogger) { stream in
+                        GRPCServerStreamHandler(
+                            stream: stream, registry: registry, configuration: configuration.calls, logger: streamLogger, observer: observer,
+                            echoRequestID: echoRequestID)
+                    }
+                    if let observer { http2.observe(with: observer, secure: listener.tls != nil) }
+                    try sync.addHandler(http2)
                 }
             }
     }

@@ -39,18 +39,56 @@ public final class GRPCServerCall {
     }
     private var baseLogger: Logger
 
+    /// The served method; nil when the path names none (the call then ends UNIMPLEMENTED).
+    public internal(set) var method: GRPCMethodDescriptor?
+    /// The call's request id: the client's `x-request-id` when it sent a usable one (1 to 128
+    /// visible ASCII characters), else empty until the server's observer assigns one. When the
+    /// server echoes request ids, a non-empty id goes back in the response headers.
+    public var requestID: String
+    /// When the call's head arrived.
+    public let startedAt: NIODeadline
+    /// Request bytes received (DATA payload, gRPC framing included).
+    public internal(set) var bytesReceived = 0
+    /// Response bytes sent (gRPC framing included; headers not counted).
+    public internal(set) var bytesSent = 0
+    /// What the method's implementation learned about the call, for access logs and traces.
+    public var annotations = GRPCCallAnnotations()
+
     /// Strong (a weak reference costs a side-table allocation per call); the stream handler
     /// clears it when the stream closes, which breaks the cycle.
     var streamHandler: GRPCServerStreamHandler?
     /// Called when the send side crosses its watermarks: stop producing while false.
     public var onWritabilityChanged: ((Bool) -> Void)?
 
-    init(head: GRPCRequestHead, connection: HTTP2ConnectionInfo, eventLoop: EventLoop, logger: Logger, streamHandler: GRPCServerStreamHandler) {
+    init(
+        head: GRPCRequestHead, connection: HTTP2ConnectionInfo, eventLoop: EventLoop, logger: Logger, streamHandler: GRPCServerStreamHandler,
+        startedAt: NIODeadline
+    ) {
+        self.requestID = Self.clientRequestID(head.metadata)
+        self.startedAt = startedAt
         self.head = head
         self.connection = connection
         self.eventLoop = eventLoop
         self.baseLogger = logger
         self.streamHandler = streamHandler
+    }
+
+    /// The client's `x-request-id` if it is 1 to 128 visible ASCII characters, else "".
+    static func clientRequestID(_ metadata: GRPCMetadata) -> String {
+        guard !metadata.isEmpty else { return "" }
+        var found: String?
+        for field in metadata.fields where field.name == "x-request-id" {
+            if case .string(let text) = field.value { found = text }
+            break
+        }
+        guard let id = found else { return "" }
+        var count = 0
+        for byte in id.utf8 {
+            guard byte > 0x20, byte < 0x7F else { return "" }
+            count += 1
+            if count > 128 { return "" }
+        }
+        return id
     }
 
     /// True once a status was sent or the call was cancelled.
@@ -95,4 +133,15 @@ public final class GRPCServerCall {
     public func resumeReceiving() {
         streamHandler?.setReceivePaused(false)
     }
+}
+
+/// What a method's implementation tells the server's observer about its call: the model and
+/// version it ran and the backend process that answered. Empty fields mean "not applicable".
+public struct GRPCCallAnnotations: Sendable {
+    public var model: String = ""
+    public var modelVersion: String = ""
+    /// The process id of the worker that answered; 0 for none.
+    public var workerPID: Int32 = 0
+
+    public init() {}
 }

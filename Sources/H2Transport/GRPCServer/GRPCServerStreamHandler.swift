@@ -22,12 +22,23 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     private var endPending = false
     private var headersSent = false
     private(set) var isFinished = false
+    /// Hears the call's start, messages and end; nil when nobody listens.
+    private let observer: (any GRPCServerObserver)?
+    /// Whether the observer has heard the call's end (it hears it exactly once).
+    private var observedEnd = true
+    /// Whether the call's request id goes back in the response headers (or Trailers-Only).
+    private let echoRequestID: Bool
 
-    init(stream: HTTP2Stream, registry: GRPCServiceRegistry, configuration: GRPCServerStreamStateMachine.Configuration, logger: Logger) {
+    init(
+        stream: HTTP2Stream, registry: GRPCServiceRegistry, configuration: GRPCServerStreamStateMachine.Configuration, logger: Logger,
+        observer: (any GRPCServerObserver)? = nil, echoRequestID: Bool = false
+    ) {
         self.stream = stream
         self.registry = registry
         self.machine = GRPCServerStreamStateMachine(configuration: configuration)
         self.logger = logger
+        self.observer = observer
+        self.echoRequestID = echoRequestID
     }
 
     var isWritable: Bool { stream.isWritable }
@@ -52,9 +63,16 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             if resetStream { stream.reset(.noError) }
         case .accept(let head):
             let deadline = head.deadline
-            let call = GRPCServerCall(head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self)
+            let call = GRPCServerCall(
+                head: head, connection: stream.connectionInfo, eventLoop: stream.eventLoop, logger: logger, streamHandler: self, startedAt: .now())
             self.call = call
-            guard let method = registry.method(for: call.head.path) else {
+            let method = registry.method(for: call.head.path)
+            call.method = method?.descriptor
+            if let observer {
+                observedEnd = false
+                observer.callStarted(call)
+            }
+            guard let method else {
                 finish(GRPCStatus(code: .unimplemented, message: "method \(call.head.path) is not served here"), trailers: GRPCMetadata())
                 return
             }
@@ -72,6 +90,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     }
 
     func stream(_ stream: HTTP2Stream, receivedData data: ByteBuffer) {
+        call?.bytesReceived &+= data.readableBytes
         do {
             try machine.receiveMessageBytes(data)
         } catch {
@@ -108,6 +127,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             isFinished = true
             cancel(GRPCStatus(code: .cancelled, message: "the stream closed before the call finished"))
         }
+        observeEnd(GRPCStatus(code: .cancelled, message: "the stream was reset"))
         handler = nil
         unaryResponder = nil
         unaryRequest = nil
@@ -126,6 +146,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         while handler != nil || unaryResponder != nil, !isFinished {
             switch machine.nextInboundMessage() {
             case .message(let message):
+                if let observer, let call { observer.callReceivedMessage(call) }
                 if let handler {
                     handler.callReceived(message: message)
                 } else {
@@ -189,6 +210,8 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     func sendHeaders(_ metadata: GRPCMetadata) {
         guard !isFinished else { return }
         do {
+            var metadata = metadata
+            if echoRequestID, let call, !call.requestID.isEmpty { metadata.add("x-request-id", call.requestID) }
             let headers = try machine.sendHeaders(metadata)
             headersSent = true
             stream.sendHeaders(pairs: headers)
@@ -203,7 +226,11 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             if !headersSent { sendHeaders(GRPCMetadata()) }
             switch try machine.sendMessage(message, compress: compress) {
             case .framed:
-                if let bytes = machine.nextOutboundBytes() { stream.sendData(bytes) }
+                if let observer, let call { observer.callSentMessage(call) }
+                if let bytes = machine.nextOutboundBytes() {
+                    call?.bytesSent &+= bytes.readableBytes
+                    stream.sendData(bytes)
+                }
             case .refused(let status):
                 finish(status, trailers: GRPCMetadata())
             }
@@ -216,12 +243,18 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         guard !isFinished else { return }
         isFinished = true
         deadlineTimer?.cancel()
+        observeEnd(status)
         do {
+            var trailers = trailers
+            if !headersSent, echoRequestID, let call, !call.requestID.isEmpty { trailers.add("x-request-id", call.requestID) }
             let action = try machine.sendStatus(status, trailers: trailers)
             if action.isTrailersOnly {
                 stream.sendHeaders(pairs: action.headers, endStream: true)
             } else {
-                if let data = action.data { stream.sendData(data) }
+                if let data = action.data {
+                    call?.bytesSent &+= data.readableBytes
+                    stream.sendData(data)
+                }
                 stream.sendEnd(pairs: action.headers)
             }
             if action.resetStream { stream.reset(.noError) }
@@ -230,7 +263,15 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         }
     }
 
+    /// Tells the observer how the call ended, once.
+    private func observeEnd(_ status: GRPCStatus) {
+        guard !observedEnd, let observer, let call else { return }
+        observedEnd = true
+        observer.callFinished(call, status: status)
+    }
+
     private func cancel(_ status: GRPCStatus) {
+        observeEnd(status)
         deadlineTimer?.cancel()
         unaryResponder = nil
         unaryRequest = nil

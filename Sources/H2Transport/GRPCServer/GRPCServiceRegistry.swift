@@ -23,20 +23,42 @@ public final class GRPCServiceRegistry: Sendable {
         }
 
         let kind: Kind
+        /// What observers see of the method.
+        let descriptor: GRPCMethodDescriptor
 
-        init(_ kind: Kind) {
+        init(_ kind: Kind, descriptor: GRPCMethodDescriptor) {
             self.kind = kind
+            self.descriptor = descriptor
         }
     }
 
-    private let methods = NIOLockedValueBox<[String: Method]>([:])
+    private let methods = NIOLockedValueBox<(byPath: [String: Method], descriptors: [GRPCMethodDescriptor])>(([:], []))
 
     public init() {}
 
-    /// Serves `path` with handlers from `factory`, replacing any earlier registration.
-    public func register(_ path: String, _ factory: @escaping HandlerFactory) {
-        let method = Method(.handler(factory))
-        methods.withLockedValue { $0[path] = method }
+    /// Serves `path` with handlers from `factory`, replacing any earlier registration. `type`
+    /// is what metrics call the method (`grpc_type`); it changes nothing else.
+    public func register(_ path: String, type: GRPCMethodType = .bidiStreaming, _ factory: @escaping HandlerFactory) {
+        add(path, type: type, .handler(factory))
+    }
+
+    /// Registers `kind` under `path`; a path registered again keeps its descriptor's index.
+    private func add(_ path: String, type: GRPCMethodType, _ kind: Method.Kind) {
+        methods.withLockedValue { methods in
+            let index = methods.byPath[path]?.descriptor.index ?? methods.descriptors.count
+            let descriptor = GRPCMethodDescriptor(index: index, path: path, type: type)
+            if index == methods.descriptors.count {
+                methods.descriptors.append(descriptor)
+            } else {
+                methods.descriptors[index] = descriptor
+            }
+            methods.byPath[path] = Method(kind, descriptor: descriptor)
+        }
+    }
+
+    /// Every method registered so far, by index.
+    public var methodDescriptors: [GRPCMethodDescriptor] {
+        methods.withLockedValue { $0.descriptors }
     }
 
     /// Serves a unary method: `handle` gets the one request message and returns the response
@@ -45,13 +67,13 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) -> EventLoopFuture<ByteBuffer>
     ) {
-        let method = Method(
+        add(
+            path, type: .unary,
             .unary { request, call in
                 handle(request, call).hop(to: call.eventLoop).assumeIsolated().whenComplete { result in
                     Self.answer(call, with: result)
                 }
             })
-        methods.withLockedValue { $0[path] = method }
     }
 
     /// Serves a unary method that answers at once, on the call's event loop: `handle` returns
@@ -62,7 +84,8 @@ public final class GRPCServiceRegistry: Sendable {
         _ path: String,
         _ handle: @escaping @Sendable (ByteBuffer, GRPCServerCall) throws -> Response
     ) {
-        let method = Method(
+        add(
+            path, type: .unary,
             .unary { request, call in
                 let response: Response
                 do {
@@ -73,12 +96,11 @@ public final class GRPCServiceRegistry: Sendable {
                 }
                 Self.succeed(call, with: response)
             })
-        methods.withLockedValue { $0[path] = method }
     }
 
     /// How `path` is served, or nil when no such method is served.
     func method(for path: String) -> Method? {
-        methods.withLockedValue { $0[path] }
+        methods.withLockedValue { $0.byPath[path] }
     }
 
     /// Ends a unary call with its outcome: the response and OK, or the error's status.
@@ -110,7 +132,7 @@ public final class GRPCServiceRegistry: Sendable {
 
     /// Every service name served (the part of each path between the slashes), sorted.
     public var serviceNames: [String] {
-        let paths = methods.withLockedValue { Array($0.keys) }
+        let paths = methods.withLockedValue { Array($0.byPath.keys) }
         return Set(paths.compactMap { $0.split(separator: "/").first.map(String.init) }).sorted()
     }
 }

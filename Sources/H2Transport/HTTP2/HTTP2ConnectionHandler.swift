@@ -75,6 +75,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var closeAfterOutput = false
     private var goAwaySent = false
     private var calmReason: String?
+    /// Hears the connection's life and GOAWAYs (metrics); nil when nobody listens.
+    private var observer: (any GRPCServerObserver)?
+    private var observedSecure = false
+    private var observedOpen = false
 
     private var idleTimer: Scheduled<Void>?
     /// Since when no stream is open; nil while streams are open.
@@ -105,6 +109,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         self.glitchBucket = TokenBucket(burst: configuration.glitchBurst, ratePerSecond: configuration.glitchRate)
     }
 
+    /// Reports this connection's life and GOAWAYs to `observer`. Call before the handler joins
+    /// a pipeline.
+    public func observe(with observer: any GRPCServerObserver, secure: Bool) {
+        self.observer = observer
+        self.observedSecure = secure
+    }
+
     /// The streams open now.
     public var openStreamCount: Int { streams.count }
 
@@ -112,6 +123,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if let observer, !observedOpen {
+            observedOpen = true
+            observer.connectionOpened(secure: observedSecure)
+        }
         if context.channel.isActive { start(context: context) }
     }
 
@@ -123,8 +138,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private func start(context: ChannelHandlerContext) {
         guard session == nil else { return }
         connectionInfo = HTTP2ConnectionInfo(
-            remoteAddress: context.channel.remoteAddress.map { "\($0)" } ?? "?",
-            localAddress: context.channel.localAddress.map { "\($0)" } ?? "?",
+            remoteAddress: context.channel.remoteAddress?.hostAndPort ?? "?",
+            localAddress: context.channel.localAddress?.hostAndPort ?? "?",
             isSecure: connectionInfo.isSecure, tls: connectionInfo.tls)
         logger[metadataKey: "peer"] = "\(connectionInfo.remoteAddress)"
         do {
@@ -142,13 +157,14 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         if let timeout = configuration.prefaceTimeout {
             prefaceTimer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
                 self.logger.info("closing a connection that did not complete the HTTP/2 preface", metadata: ["timeout": "\(timeout)"])
+                self.observer?.goAwaySent(.prefaceTimeout)
                 self.context?.close(promise: nil)
             }
         }
         if let age = configuration.maxConnectionAge {
             maxAgeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: age) { [self] in
                 self.logger.debug("connection reached its maximum age; draining")
-                self.beginGracefulShutdown()
+                self.beginGracefulShutdown(reason: .maxAge)
             }
         }
         flushOutput()
@@ -156,6 +172,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         tearDown(reason: .cancel)
+        if observedOpen, let observer {
+            observedOpen = false
+            observer.connectionClosed(secure: observedSecure)
+        }
         self.context = nil
     }
 
@@ -190,7 +210,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
         if event is HTTP2GracefulShutdown {
-            beginGracefulShutdown()
+            beginGracefulShutdown(reason: .shutdown)
             promise?.succeed(())
         } else {
             context.triggerUserOutboundEvent(event, promise: promise)
@@ -221,12 +241,14 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private func failSession(_ error: Error) {
         switch (error as? NGHTTP2Error)?.code {
         case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue:
-            calm("too many CONTINUATION frames (more than \(configuration.maxContinuations))")
+            calm("too many CONTINUATION frames (more than \(configuration.maxContinuations))", kind: .continuationFlood)
         case NGHTTP2_ERR_FLOODED.rawValue:
-            calm("too many SETTINGS or PING frames left unacknowledged (peer does not read)")
+            calm("too many SETTINGS or PING frames left unacknowledged (peer does not read)", kind: .unreadControlFrames)
         case NGHTTP2_ERR_BAD_CLIENT_MAGIC.rawValue:
+            observer?.goAwaySent(.protocolError)
             session?.terminate(code: .protocolError)
         default:
+            observer?.goAwaySent(.protocolError)
             session?.terminate(code: .internalError)
         }
     }
@@ -328,9 +350,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     // MARK: Protections
 
     /// Ends the connection with GOAWAY ENHANCE_YOUR_CALM, once, logging why.
-    private func calm(_ reason: String, debugData: String = "") {
+    private func calm(_ reason: String, kind: HTTP2GoAwayReason, debugData: String = "") {
         guard calmReason == nil, let session else { return }
         calmReason = reason
+        observer?.goAwaySent(kind)
         logger.warning("closing abusive HTTP/2 connection", metadata: ["reason": "\(reason)"])
         session.submitGoAway(code: .enhanceYourCalm, debugData: debugData.isEmpty ? reason : debugData)
         session.terminate(code: .enhanceYourCalm)
@@ -338,7 +361,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     private func glitch(_ what: String) {
-        if !glitchBucket.take() { calm("too many no-op or invalid frames (last: \(what))") }
+        if !glitchBucket.take() { calm("too many no-op or invalid frames (last: \(what))", kind: .invalidFrames) }
     }
 
     // MARK: Timers
@@ -364,6 +387,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
                 return
             }
             self.logger.debug("closing idle connection")
+            self.observer?.goAwaySent(.idle)
             self.session?.submitGoAway(code: .noError, debugData: "idle")
             self.flushOutput()
             self.closeWhenFlushed()
@@ -379,6 +403,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             self.flushOutput()
             self.keepaliveTimeoutTimer = context.eventLoop.assumeIsolated().scheduleTask(in: self.configuration.keepaliveTimeout) { [self] in
                 self.logger.info("keepalive ping not acknowledged; closing connection")
+                self.observer?.goAwaySent(.keepaliveTimeout)
                 self.context?.close(promise: nil)
             }
         }
@@ -386,9 +411,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
 
     /// GOAWAY (after a shutdown notice), then close once the open streams finish or the drain
     /// timeout passes.
-    func beginGracefulShutdown() {
+    func beginGracefulShutdown(reason: HTTP2GoAwayReason = .shutdown) {
         guard !goAwaySent, let session, let context else { return }
         goAwaySent = true
+        observer?.goAwaySent(reason)
         if role == .client {
             // A client processes no streams of the server's, so it has no last stream to
             // settle: GOAWAY at once (nghttp2 refuses shutdown notices from clients).
@@ -513,7 +539,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         case Int(NGHTTP2_PRIORITY.rawValue):
             glitch("PRIORITY frame")
         case Int(NGHTTP2_RST_STREAM.rawValue):
-            if role == .server && !resetBucket.take() { calm("too many stream resets (Rapid Reset)") }
+            if role == .server && !resetBucket.take() { calm("too many stream resets (Rapid Reset)", kind: .rapidReset) }
         case Int(NGHTTP2_HEADERS.rawValue), Int(NGHTTP2_CONTINUATION.rawValue), Int(NGHTTP2_SETTINGS.rawValue),
             Int(NGHTTP2_PING.rawValue), Int(NGHTTP2_GOAWAY.rawValue), Int(NGHTTP2_PUSH_PROMISE.rawValue):
             break
@@ -624,7 +650,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         if let last = lastPingReceived, now - last < configuration.minimumPingInterval {
             pingStrikes += 1
             if pingStrikes > configuration.maxPingStrikes {
-                calm("client pings more often than allowed", debugData: "too_many_pings")
+                calm("client pings more often than allowed", kind: .pingFlood, debugData: "too_many_pings")
             }
         }
         lastPingReceived = now

@@ -213,6 +213,11 @@ final class TLSConnection {
     }
 
     /// "TLSv1.2" or "TLSv1.3".
+    /// Whether the handshake resumed an earlier session (ticket or cache).
+    var sessionReused: Bool {
+        SSL_session_reused(self.ssl) == 1
+    }
+
     var protocolVersion: String {
         String(cString: SSL_get_version(self.ssl))
     }

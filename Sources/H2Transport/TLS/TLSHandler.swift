@@ -42,6 +42,8 @@ public final class TLSHandler: ChannelDuplexHandler {
     private let tlsContext: TLSContext
     private let serverName: String?
     private let logger: Logger
+    /// Hears how the handshake went (metrics); nil when nobody listens.
+    public var observer: (any GRPCServerObserver)?
 
     private var state: State = .idle
     private var connection: TLSConnection?
@@ -182,6 +184,7 @@ public final class TLSHandler: ChannelDuplexHandler {
             )
             self.completion = completion
             self.state = .active
+            self.observer?.tlsHandshakeSucceeded(resumed: connection.sessionReused)
             // Session tickets and the like.
             self.writeOutput(context: context, flush: true)
             context.fireUserInboundEventTriggered(completion)
@@ -412,6 +415,9 @@ public final class TLSHandler: ChannelDuplexHandler {
     /// Ends the connection after a failure: one log line, the error down the pipeline, close.
     private func fail(context: ChannelHandlerContext, error: TLSError) {
         guard self.state != .closed else { return }
+        if self.completion == nil, let observer = self.observer {
+            observer.tlsHandshakeFailed(TLSHandshakeFailureReason(error))
+        }
         self.state = .closed
         self.handshakeTimer?.cancel()
         self.handshakeTimer = nil
@@ -464,8 +470,16 @@ public final class TLSHandler: ChannelDuplexHandler {
     }
 
     private static func describe(_ address: SocketAddress) -> String {
-        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
-        if case .v6 = address { return "[\(ip)]:\(port)" }
+        address.hostAndPort
+    }
+}
+
+extension SocketAddress {
+    /// "127.0.0.1:5000", "[::1]:5000" or a Unix socket's path: how logs and access logs name
+    /// a peer.
+    public var hostAndPort: String {
+        guard let ip = ipAddress, let port else { return pathname ?? "\(self)" }
+        if case .v6 = self { return "[\(ip)]:\(port)" }
         return "\(ip):\(port)"
     }
 }
