@@ -63,9 +63,10 @@ public struct GatewayConfiguration: Sendable {
     public var plaintextListener: Address? = Address(host: "127.0.0.1", port: 8001)
     /// The TLS listener; nil for none. Default 0.0.0.0:8443.
     public var tlsListener: Address? = Address(host: "0.0.0.0", port: 8443)
-    /// The admin listener (HTTP/1.1: `GET /healthz`, `GET /readyz`, `POST /tls/reload`; see
+    /// The admin listener (HTTP/1.1: probes, workers, drain, restart, config, TLS reload; see
     /// `AdminHTTPServer`); nil for none. Default 127.0.0.1:8002: whoever reaches it can operate
-    /// the gateway, so keep it on loopback or a management network.
+    /// the gateway, so keep it on loopback or a management network (beyond loopback it needs
+    /// `adminToken`).
     public var adminListener: Address? = Address(host: "127.0.0.1", port: 8002)
     /// The bearer token the admin listener requires on every endpoint but `/healthz` and
     /// `/readyz` (`serve --admin-token-file`); nil for none, which `validate()` allows only on a

@@ -17,7 +17,7 @@ public final class GatewayServer: Sendable {
     /// The models and their worker pools.
     public let repository: ModelRepository
     private let server: GRPCServer
-    /// The admin listener (HTTP/1.1: /healthz, /readyz, /tls/reload); nil without one.
+    /// The admin listener (HTTP/1.1, see `AdminHTTPServer`); nil without one.
     private let adminServer: AdminHTTPServer?
     private let logger: Logger
     private let ownedSocketDirectory: String?

@@ -134,7 +134,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("shutdown-delay"),
-        help: "After SIGTERM, keep serving this long with /readyz already 503 (so a load balancer takes the gateway out) before GOAWAY; 0 for none.")
+        help: "After SIGTERM, keep serving this long with /readyz already 503 (so a load balancer takes the gateway out) before GOAWAY; 0s for none.")
     var shutdownDelay = DurationArgument(.zero, "0s")
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
