@@ -271,8 +271,12 @@ public final class ModelRepository: Sendable {
             for key in chosen { entries[key]!.drained = drained }
             return chosen.map { ($0, entries[$0]!.pool, Self.drainedMessage($0, in: entries)) }
         }
+        // The order keeps unversioned requests flowing: on drain the routers learn first (and
+        // send them to another version) before the shards refuse; on undrain the shards take
+        // requests again before the routers send any.
+        if drained { await publishCatalogEverywhere() }
         for (_, pool, message) in changed { await pool?.setDrained(drained ? message : nil) }
-        await publishCatalogEverywhere()
+        if !drained { await publishCatalogEverywhere() }
         logger.notice(
             drained ? "drained by an operator: no new requests" : "undrained by an operator: taking requests again",
             metadata: ["variants": "\(changed.map { $0.0.description })"])
