@@ -27,6 +27,14 @@ public struct GatewayConfiguration: Sendable {
         }
 
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+        /// True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`.
+        public var isLoopback: Bool {
+            let lowered = host.lowercased()
+            if lowered == "localhost" || lowered == "::1" || lowered == "0:0:0:0:0:0:0:1" { return true }
+            let octets = lowered.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        }
     }
 
     /// Certificate files of the TLS listener.
@@ -55,10 +63,24 @@ public struct GatewayConfiguration: Sendable {
     public var plaintextListener: Address? = Address(host: "127.0.0.1", port: 8001)
     /// The TLS listener; nil for none. Default 0.0.0.0:8443.
     public var tlsListener: Address? = Address(host: "0.0.0.0", port: 8443)
-    /// The admin listener (HTTP/1.1: `GET /healthz`, `GET /readyz`, `POST /tls/reload`; see
+    /// The admin listener (HTTP/1.1: probes, workers, drain, restart, config, TLS reload; see
     /// `AdminHTTPServer`); nil for none. Default 127.0.0.1:8002: whoever reaches it can operate
-    /// the gateway, so keep it on loopback or a management network.
+    /// the gateway, so keep it on loopback or a management network (beyond loopback it needs
+    /// `adminToken`).
     public var adminListener: Address? = Address(host: "127.0.0.1", port: 8002)
+    /// The bearer token the admin listener requires on every endpoint but `/healthz` and
+    /// `/readyz` (`serve --admin-token-file`); nil for none, which `validate()` allows only on a
+    /// loopback admin address. Never logged, never shown (`GET /config` writes "***").
+    public var adminToken: String?
+    /// After SIGTERM, how long the gateway keeps serving with readiness already 503, so that a
+    /// load balancer takes it out before connections get GOAWAY (as Envoy's drain time). Default 0.
+    public var shutdownDelay: TimeAmount = .zero
+    /// The log settings as the command line gave them, reported by `GET /config` (logging is
+    /// set up by the process, not the gateway). Defaults "text" and "info".
+    public var logFormat = "text"
+    public var logLevel = "info"
+    /// Event-loop threads serving calls, reported by `GET /config`; nil when not known.
+    public var threads: Int?
     /// The TLS listener's certificates. Default: the dev set in Certs/dev/.
     public var tlsFiles = TLSFiles.dev(in: "Certs/dev")
     /// Client certificates: none, optional (verified when presented) or required. Default optional.
@@ -113,4 +135,23 @@ public struct GatewayConfiguration: Sendable {
     public static let diagnosticModelsWorkerFlag = "--enable-diagnostic-models"
 
     public init() {}
+
+    /// Refuses configurations that would expose the gateway: an admin listener beyond loopback
+    /// without a bearer token.
+    public func validate() throws(GatewayConfigurationError) {
+        if let admin = adminListener, !admin.isLoopback, adminToken == nil {
+            throw GatewayConfigurationError(
+                "--admin-address \(admin) is not a loopback address, and the admin API operates the gateway: give --admin-token-file "
+                    + "(a file holding a bearer token), or keep --admin-address on 127.0.0.1")
+        }
+        if let token = adminToken, token.isEmpty || token.contains(where: { $0.isWhitespace || $0.isNewline }) {
+            throw GatewayConfigurationError("the admin token must be one word without spaces (the file's surrounding whitespace is ignored)")
+        }
+    }
+}
+
+/// A configuration the gateway refuses to run with; the message names the flag to change.
+public struct GatewayConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -2,6 +2,7 @@ import Foundation
 import H2Transport
 import InferenceProtocol
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -18,15 +19,23 @@ public final class GatewayServer: Sendable {
     /// Counters of calls, connections and models; `GET /metrics` renders them.
     public let metrics: GatewayMetrics
     private let server: GRPCServer
-    /// The admin listener (HTTP/1.1: /healthz, /readyz, /tls/reload); nil without one.
+    /// The admin listener (HTTP/1.1, see `AdminHTTPServer`); nil without one.
     private let adminServer: AdminHTTPServer?
     private let logger: Logger
     private let ownedSocketDirectory: String?
     private let tlsContexts: [TLSContext]
     /// The admin listener's own event loop.
     private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// Set when shutdown begins: readiness answers 503 from then on.
+    private let shuttingDown = NIOLockedValueBox(false)
+    /// How long to keep serving, readiness 503, before GOAWAY.
+    private let shutdownDelay: TimeAmount
 
+    /// Builds the gateway; throws when the configuration is refused (`GatewayConfiguration.validate`)
+    /// or its TLS material does not load.
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, logger: Logger) throws {
+        try configuration.validate()
+        self.shutdownDelay = configuration.shutdownDelay
         var listeners: [GRPCServer.Listener] = []
         var contexts: [TLSContext] = []
         if let plaintext = configuration.plaintextListener {
@@ -77,6 +86,7 @@ public final class GatewayServer: Sendable {
         if let admin = configuration.adminListener {
             let contexts = self.tlsContexts
             let repository = self.repository
+            let shuttingDown = self.shuttingDown
             var reloadTLS: (@Sendable (String) throws -> [PeerIdentity])?
             if !contexts.isEmpty {
                 reloadTLS = { requestedBy in try Self.reload(contexts, requestedBy: requestedBy, logger: logger) }
@@ -92,7 +102,23 @@ public final class GatewayServer: Sendable {
             actions.metrics = { await metrics.render(methods: registry.methodDescriptors, repository: repository, version: Self.version) }
             // Its own loop: a TLS reload reads files and builds an SSL_CTX, which must not
             // hold up a loop that serves calls.
-            self.adminServer = AdminHTTPServer(host: admin.host, port: admin.port, actions: actions, group: adminGroup)
+            actions.isShuttingDown = { shuttingDown.withLockedValue { $0 } }
+            actions.workers = { await repository.workerStatuses() }
+            actions.setDrained = { drained, model, version, requestedBy in
+                logger.notice(
+                    drained ? "operator drain requested" : "operator undrain requested",
+                    metadata: ["model": "\(model)", "version": "\(version ?? "*")", "requested_by": "\(requestedBy)"])
+                return try await repository.setDrained(drained, model: model, version: version)
+            }
+            let drainTimeout = configuration.http2.drainTimeout
+            actions.restartWorker = { pid, requestedBy in
+                logger.notice("operator restart of a worker requested", metadata: ["pid": "\(pid)", "requested_by": "\(requestedBy)"])
+                return await repository.restartWorker(pid: pid, drainTimeout: drainTimeout)
+            }
+            let effective = configuration.effectiveJSON(launcher: launcher)
+            actions.configuration = { effective }
+            self.adminServer = AdminHTTPServer(
+                host: admin.host, port: admin.port, actions: actions, bearerToken: configuration.adminToken, group: adminGroup)
         } else {
             self.adminServer = nil
         }
@@ -140,17 +166,34 @@ public final class GatewayServer: Sendable {
         logger.info("models loaded", metadata: ["models": "\(repository.index(readyOnly: true).models.map(\.name))"])
     }
 
+    /// Stops at once, without a drain (a second SIGTERM): SIGKILL to every worker, so that none
+    /// outlives the gateway, and their socket directory removed. The caller exits right after.
+    public func stopNow() {
+        shuttingDown.withLockedValue { $0 = true }
+        logger.warning("stopping at once: killing every worker without a drain")
+        repository.killWorkersNow()
+        if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
+    }
+
     /// The bound addresses, in the order plaintext, TLS (as configured).
     public var boundAddresses: [SocketAddress] { server.boundAddresses }
 
     /// The admin listener's bound address, if it has one.
     public var adminAddress: SocketAddress? { adminServer?.boundAddress }
 
-    /// Marks everything NOT_SERVING, then drains connections.
+    /// Readiness 503 and everything NOT_SERVING at once; after the shutdown delay (if any),
+    /// GOAWAY on every connection: unary calls in flight finish within the drain timeout, open
+    /// ModelStreamInfer streams end with UNAVAILABLE telling their clients to reconnect once
+    /// their requests have answered; then the workers stop, last.
     public func shutdown() async {
-        logger.info("shutting down: draining connections")
+        shuttingDown.withLockedValue { $0 = true }
         health.markAllNotServing()
-        await server.shutdown()
+        if shutdownDelay > .zero {
+            logger.info("shutting down: readiness is 503; still serving for the shutdown delay", metadata: ["delay": "\(shutdownDelay)"])
+            try? await Task.sleep(for: .nanoseconds(shutdownDelay.nanoseconds))
+        }
+        logger.info("shutting down: draining connections")
+        await server.shutdown(reason: "the gateway is shutting down")
         await adminServer?.shutdown()
         try? await adminGroup.shutdownGracefully()
         await repository.unloadAll()

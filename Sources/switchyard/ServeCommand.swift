@@ -5,9 +5,10 @@ import Gateway
 import H2Transport
 import Logging
 import Metrics
-import Prometheus
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Prometheus
 import ServiceLifecycle
 import Worker
 
@@ -19,7 +20,9 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             With no options, serves TLS on 0.0.0.0:8443 with dev certificates from Certs/dev/ \
             (generated on first run; client certificates verified when presented) and plaintext \
-            h2c on 127.0.0.1:8001. SIGTERM or SIGINT drains connections and exits.
+            h2c on 127.0.0.1:8001. SIGTERM or SIGINT: readiness 503 at once, then (after \
+            --shutdown-delay) GOAWAY, calls in flight finish within --drain-timeout, streams are \
+            told to reconnect, workers stop last; a second SIGTERM or SIGINT stops at once.
             """
     )
 
@@ -31,8 +34,13 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         name: .customLong("admin-address"),
-        help: "host:port of the admin listener (HTTP/1.1: GET /healthz, GET /readyz, POST /tls/reload); 'none' disables it. Keep it on loopback.")
+        help: "host:port of the admin listener (HTTP/1.1: /healthz, /readyz, /workers, /config, drain, restart, /tls/reload); 'none' disables it. Beyond loopback it needs --admin-token-file.")
     var adminAddress = "127.0.0.1:8002"
+
+    @Option(
+        name: .customLong("admin-token-file"),
+        help: "A file holding the bearer token the admin listener requires (Authorization: Bearer <token>) on every endpoint but /healthz and /readyz; surrounding whitespace is ignored. Required when --admin-address is not a loopback address.")
+    var adminTokenFile: String?
 
     @Option(name: .customLong("dev-certs-dir"), help: "Where dev certificates are kept (and generated when missing).")
     var devCertsDirectory = "Certs/dev"
@@ -125,6 +133,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("drain-timeout"), help: "How long calls in flight may finish after GOAWAY (max age or shutdown).")
     var drainTimeout = DurationArgument(.seconds(30), "30s")
+
+    @Option(
+        name: .customLong("shutdown-delay"),
+        help: "After SIGTERM, keep serving this long with /readyz already 503 (so a load balancer takes the gateway out) before GOAWAY; 0s for none.")
+    var shutdownDelay = DurationArgument(.zero, "0s")
 
     @Option(
         name: .customLong("log-level"),
@@ -235,6 +248,16 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
         configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
         configuration.adminListener = try address(adminAddress, option: "--admin-address")
+        if let adminTokenFile { configuration.adminToken = try readAdminToken(adminTokenFile) }
+        configuration.shutdownDelay = shutdownDelay.amount ?? .zero
+        configuration.logFormat = logFormat
+        configuration.logLevel = logLevel
+        configuration.threads = max(1, threads)
+        do {
+            try configuration.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
         configuration.enableEchoService = enableEchoService
         guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
         configuration.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds)
@@ -279,6 +302,25 @@ struct ServeCommand: AsyncParsableCommand {
         }
         reloadSignal.resume()
         defer { reloadSignal.cancel() }
+        // The first SIGTERM or SIGINT drains (the service group); a second one stops at once,
+        // killing the workers so that none is left behind.
+        let signals = NIOLockedValueBox(0)
+        let stopSignals = [SIGTERM, SIGINT].map { (number: Int32) -> DispatchSourceSignal in
+            _ = signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                guard signals.withLockedValue({ count in
+                    count += 1
+                    return count
+                }) >= 2 else { return }
+                gateway.stopNow()
+                jsonWriter?.shutdown()
+                Foundation.exit(1)
+            }
+            source.resume()
+            return source
+        }
+        defer { for source in stopSignals { source.cancel() } }
         let service = GatewayService(gateway: gateway)
         let serviceGroup = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -326,6 +368,16 @@ struct ServeCommand: AsyncParsableCommand {
         http2.maxConnectionAge = try maxConnectionAge.optional("--max-connection-age")
         http2.drainTimeout = try drainTimeout.required("--drain-timeout")
         return http2
+    }
+
+    /// The admin token from its file, without surrounding whitespace.
+    private func readAdminToken(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--admin-token-file \(path) cannot be read")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw ValidationError("--admin-token-file \(path) is empty; put the bearer token in it") }
+        return token
     }
 
     private func address(_ text: String, option: String) throws -> GatewayConfiguration.Address? {

@@ -207,6 +207,59 @@ final class WorkerPoolStateMachineTests: XCTestCase {
         XCTAssertEqual(status.message, "worker m-0 of model 'm' stopped while running this request, and the model is unloading")
     }
 
+    // MARK: Operators
+
+    func testADrainedVariantRefusesNewRequestsWithTheReasonButFinishesWhatItHas() {
+        var machine = makeMachine(connected: [0])
+        _ = machine.submit("a", now: t0)
+        _ = machine.submit("b", now: t0)
+        machine.setDrained("model 'm' is drained by an operator and takes no new requests; try again later")
+        guard case .refuse(let status) = machine.submit("c", now: t0) else { return XCTFail("c should be refused") }
+        XCTAssertEqual(status.code, .unavailable)
+        XCTAssertEqual(status.message, "model 'm' is drained by an operator and takes no new requests; try again later")
+        guard case .deliver("a", finished: true, _, next: .init(id: 2, slot: 0)?) = machine.received(.final, for: 1, fromSlot: 0, now: t0)
+        else { return XCTFail("the queued request should still go to the worker") }
+        machine.setDrained(nil)
+        guard case .queued = machine.submit("d", now: t0) else { return XCTFail("undrained: d should be taken") }
+    }
+
+    /// (connected slots, slot drained for a restart) → where new requests go.
+    func testAWorkerTakenOutForARestartGetsNothingNewWhileItsRequestsFinish() {
+        var machine = makeMachine(inFlight: 2)
+        XCTAssertEqual(dispatched(machine.submit("a", now: t0)), .init(id: 1, slot: 0))
+        XCTAssertTrue(machine.drainWorker(worker(0)))
+        XCTAssertFalse(machine.drainWorker(worker(0, generation: 9)), "not the connected process")
+        XCTAssertEqual(dispatched(machine.submit("b", now: t0)), .init(id: 2, slot: 1))
+        XCTAssertEqual(dispatched(machine.submit("c", now: t0)), .init(id: 3, slot: 1))
+        guard case .queued(id: 4) = machine.submit("d", now: t0) else { return XCTFail("slot 1 is full and slot 0 drains: d queues") }
+        XCTAssertEqual(machine.inFlight(of: worker(0)), 1)
+        // Its answer frees nothing for the queue: the drained worker takes no new request.
+        guard case .deliver("a", finished: true, _, next: nil) = machine.received(.final, for: 1, fromSlot: 0, now: t0) else { return XCTFail() }
+        XCTAssertEqual(machine.inFlight(of: worker(0)), 0)
+        XCTAssertEqual(machine.workerLost(worker(0), now: t0), [])
+        XCTAssertEqual(machine.workerConnected(worker(0, generation: 2), name: "m-0 (pid 200)", now: t0), [.init(id: 4, slot: 0)])
+    }
+
+    func testWithItsOnlyWorkerBeingReplacedRequestsQueueForTheReplacement() {
+        var machine = makeMachine(slots: 1, connected: [0])
+        XCTAssertTrue(machine.drainWorker(worker(0)))
+        guard case .queued(id: 1) = machine.submit("a", now: t0) else { return XCTFail("a should wait for the replacement") }
+        XCTAssertEqual(machine.workerLost(worker(0), now: t0), [])
+        guard case .queued(id: 2) = machine.submit("b", now: t0) else { return XCTFail("b should wait for the replacement") }
+        XCTAssertEqual(
+            machine.workerConnected(worker(0, generation: 2), name: "m-0 (pid 200)", now: t0), [.init(id: 1, slot: 0)],
+            "one in flight per worker here; b follows when a is answered")
+        _ = machine.workerLost(worker(0, generation: 2), now: t0)
+        guard case .refuse(let status) = machine.submit("c", now: t0) else { return XCTFail("no replacement is expected any more") }
+        XCTAssertEqual(status.code, .unavailable)
+
+        var abandoned = makeMachine(slots: 1, connected: [0])
+        XCTAssertTrue(abandoned.drainWorker(worker(0)))
+        _ = abandoned.workerLost(worker(0), now: t0)
+        abandoned.replacementAbandoned(slot: 0)
+        guard case .refuse = abandoned.submit("a", now: t0) else { return XCTFail("the replacement was given up: refuse") }
+    }
+
     /// Random sequences of every event: the invariants hold after each step, and no request is
     /// dispatched twice to the same worker process or answered twice.
     func testInvariantsHoldUnderRandomEvents() {

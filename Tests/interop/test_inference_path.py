@@ -1,5 +1,5 @@
 """The inference path under shutdown and under a slow reader, against the real gateway and real
-workers (issue 8).
+workers (issues 8 and 9).
 
 - 20 SIGTERMs in a row, each while a client is sending ModelInfer calls: the gateway exits 0,
   every worker process it started is gone (not left running, not a zombie), and nothing is
@@ -10,7 +10,13 @@ workers (issue 8).
   there), no worker dies of it, and another client's ModelInfer calls on `simple` keep
   succeeding meanwhile.
 
-Both fail at c6ef2ae (zombie workers and NIO "ERROR: Cannot schedule tasks on an EventLoop that
+- Graceful shutdown, finished (issue 9): under a pool of grpcio clients, SIGTERM fails no call
+  the gateway accepted, /readyz is 503 at once and calls are still served for --shutdown-delay;
+  an open ModelStreamInfer stream gets its in-flight answers, then UNAVAILABLE telling the
+  client to reconnect (or, past --drain-timeout, UNAVAILABLE saying so); a second SIGTERM ends
+  the process within 2 s and leaves no worker running.
+
+The first two fail at c6ef2ae (zombie workers and NIO "ERROR: Cannot schedule tasks on an EventLoop that
 has already shut down" on SIGTERM; the repeat_int32 worker's memory grows by hundreds of MiB a
 second under the slow reader until it is killed and replaced). They are meant to pass once the
 inference path is rebuilt; nothing here is marked xfail.
@@ -43,14 +49,16 @@ SLOW_READER_ID_BYTES = 2048       # ... each carrying the request id, this long 
 class H2cGateway:
     """`switchyard serve` with only the h2c listener (no TLS, no admin) and the given models."""
 
-    def __init__(self, workdir: Path, models, workers_per_model: int):
+    def __init__(self, workdir: Path, models, workers_per_model: int, extra_args=(), admin=False):
         self.port = free_port()
+        self.admin_port = free_port() if admin else None
         self.log_path = workdir / "gateway.log"
         self.log = open(self.log_path, "wb")
         args = [switchyard_binary(), "serve",
-                "--plaintext-address", f"127.0.0.1:{self.port}", "--tls-address", "none", "--admin-address", "none",
+                "--plaintext-address", f"127.0.0.1:{self.port}", "--tls-address", "none",
+                "--admin-address", f"127.0.0.1:{self.admin_port}" if admin else "none",
                 "--dev-certs-dir", str(workdir / "certs"), "--workers-per-model", str(workers_per_model),
-                "--log-level", "info"]
+                "--log-level", "info", *extra_args]
         for model in models:
             args += ["--model", model]
         self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
@@ -158,6 +166,16 @@ def children(pid: int):
     return found
 
 
+def wait_for_children(pid: int, count: int, timeout: float = 10):
+    """{pid: start time} of `pid`'s children once there are `count` of them (or at the timeout)."""
+    found = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        found.update(children(pid))
+        time.sleep(0.02)
+    return found
+
+
 # A line at error or critical level: the gateway's swift-log StreamLogHandler writes
 # "TIMESTAMP LEVEL LABEL : ...", the workers' handler "[worker-id] TIMESTAMP LEVEL message".
 ERROR_LEVEL_LINE = re.compile(r"^(\[[^\]]*\] )?\S+ (error|critical) ")
@@ -177,11 +195,7 @@ def test_twenty_sigterms_under_light_load_exit_cleanly(tmp_path):
         gateway = H2cGateway(workdir, ["simple"], workers_per_model=2)
         traffic = None
         try:
-            workers = {}
-            deadline = time.monotonic() + 10
-            while len(workers) < 2 and time.monotonic() < deadline:
-                workers.update(children(gateway.process.pid))
-                time.sleep(0.02)
+            workers = wait_for_children(gateway.process.pid, 2)
             assert len(workers) >= 2, f"iteration {iteration}: workers not found:\n{gateway.log_text()}"
             traffic = Traffic(gateway.stub, pause=0.005, timeout=5)
             traffic.start()
@@ -381,3 +395,232 @@ def test_slow_stream_reader_keeps_memory_bounded_and_others_served(tmp_path):
             except subprocess.TimeoutExpired:
                 pass
         gateway.close()
+
+
+# Graceful shutdown, finished (issue 9).
+
+RECONNECT_MESSAGE = "the gateway is shutting down; reconnect to continue the stream"
+
+
+def readyz_status(port: int) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def stop_gateway(gateway, timeout=20):
+    """Waits for the exit of a gateway that was sent SIGTERM; its exit code."""
+    try:
+        return gateway.process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"gateway did not exit within {timeout} s:\n{gateway.log_text()[-3000:]}")
+
+
+class CallRecorder(threading.Thread):
+    """ModelInfer calls on `simple` back to back on a channel of its own, each recorded as
+    (start, end, error or None)."""
+
+    def __init__(self, port: int):
+        super().__init__(daemon=True)
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
+        self.stopping = threading.Event()
+        self.calls = []
+
+    def run(self):
+        request = simple_request()
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                check_simple_response(self.stub.ModelInfer(request, timeout=10))
+                self.calls.append((started, time.monotonic(), None))
+            except grpc.RpcError as error:
+                self.calls.append((started, time.monotonic(), (error.code(), error.details())))
+                time.sleep(0.01)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(timeout=15)
+        self.channel.close()
+
+
+def repeat_stream_request(request_id: str, elements: int, delay_ms: int):
+    request = service_pb2.ModelInferRequest(model_name="repeat_int32", id=request_id)
+    for name, datatype, values in (("IN", "INT32", np.arange(elements, dtype=np.int32)),
+                                   ("DELAY", "UINT32", np.full(elements, delay_ms, dtype=np.uint32)),
+                                   ("WAIT", "UINT32", np.zeros(1, dtype=np.uint32))):
+        request.inputs.add(name=name, datatype=datatype, shape=[len(values)])
+        request.raw_input_contents.append(values.tobytes())
+    return request
+
+
+class OpenStream:
+    """A ModelStreamInfer call whose requests are put in as the test goes; responses are read
+    by a thread into `answers` (request ids) until the stream ends with `status`."""
+
+    def __init__(self, stub):
+        import queue
+
+        self.requests = queue.Queue()
+        self.answers = []
+        self.errors = []
+        self.status = None
+        self.ended_at = None
+        self.first = threading.Event()
+
+        def feed():
+            while True:
+                item = self.requests.get()
+                if item is None:
+                    return
+                yield item
+
+        self.call = stub.ModelStreamInfer(feed(), timeout=60)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        try:
+            for response in self.call:
+                if response.error_message:
+                    self.errors.append(response.error_message)
+                else:
+                    self.answers.append(response.infer_response.id)
+                self.first.set()
+            self.status = (grpc.StatusCode.OK, "")
+        except grpc.RpcError as error:
+            self.status = (error.code(), error.details())
+        self.ended_at = time.monotonic()
+        self.first.set()
+
+    def send(self, request):
+        self.requests.put(request)
+
+    def wait(self, timeout):
+        self.reader.join(timeout=timeout)
+        self.requests.put(None)
+        return not self.reader.is_alive()
+
+
+def test_sigterm_under_load_fails_no_accepted_call_and_readiness_drops_at_once(tmp_path):
+    """Eight clients call ModelInfer back to back; SIGTERM with --shutdown-delay 1s: /readyz is
+    503 within 0.3 s, calls go on succeeding for the delay, every call started before GOAWAY
+    succeeds, and the only failures are calls the gateway never accepted (UNAVAILABLE: nothing
+    listens any more)."""
+    gateway = H2cGateway(tmp_path, ["simple"], workers_per_model=2, extra_args=["--shutdown-delay", "1s"], admin=True)
+    recorders = [CallRecorder(gateway.port) for _ in range(8)]
+    try:
+        assert readyz_status(gateway.admin_port) == 200
+        for recorder in recorders:
+            recorder.start()
+        time.sleep(1.0)
+        sigterm = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        readiness = []
+        while time.monotonic() - sigterm < 0.3:
+            readiness.append(readyz_status(gateway.admin_port))
+            if readiness[-1] == 503:
+                break
+        code = stop_gateway(gateway)
+        exited = time.monotonic()
+    finally:
+        for recorder in recorders:
+            recorder.stop()
+        log = gateway.log_text()
+        gateway.close()
+    assert readiness and readiness[-1] == 503, f"/readyz after SIGTERM: {readiness}"
+    calls = [call for recorder in recorders for call in recorder.calls]
+    before = [call for call in calls if call[0] < sigterm]
+    during_delay = [call for call in calls if sigterm <= call[0] and call[1] < sigterm + 0.9]
+    failed_before = [call for call in before if call[2] is not None]
+    assert not failed_before, f"{len(failed_before)} of {len(before)} calls in flight or done before SIGTERM failed: {failed_before[:3]}"
+    assert all(call[2] is None for call in during_delay) and len(during_delay) > 50, \
+        f"calls during the shutdown delay: {len(during_delay)}, failed {[c for c in during_delay if c[2]][:3]}"
+    unexpected = [call for call in calls if call[2] is not None and call[2][0] != grpc.StatusCode.UNAVAILABLE]
+    assert not unexpected, f"failures other than UNAVAILABLE (not accepted): {unexpected[:3]}"
+    assert code == 0, log[-3000:]
+    assert exited - sigterm < 10, f"exit took {exited - sigterm:.1f} s"
+    assert "stopped: every worker has exited" in log
+
+
+def test_sigterm_ends_open_streams_with_a_reconnect_status_after_their_answers(tmp_path):
+    """One stream has a request in flight (6 answers, 150 ms apart) when SIGTERM comes: it gets
+    every answer, then UNAVAILABLE telling it to reconnect. An idle stream gets that at once."""
+    gateway = H2cGateway(tmp_path, ["repeat_int32"], workers_per_model=1)
+    try:
+        busy, idle = OpenStream(gateway.stub), OpenStream(gateway.stub)
+        idle.send(repeat_stream_request("idle", 1, 0))
+        assert idle.first.wait(10) and idle.answers == ["idle"], (idle.answers, idle.errors, idle.status)
+        busy.send(repeat_stream_request("busy", 6, 150))
+        assert busy.first.wait(10), busy.status
+        sigterm = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        busy.send(repeat_stream_request("too-late", 1, 0))  # not read any more
+        assert idle.wait(10) and busy.wait(10)
+        code = stop_gateway(gateway)
+    finally:
+        log = gateway.log_text()
+        gateway.close()
+    assert idle.status == (grpc.StatusCode.UNAVAILABLE, RECONNECT_MESSAGE), idle.status
+    assert idle.ended_at - sigterm < 1.0, f"the idle stream ended {idle.ended_at - sigterm:.2f} s after SIGTERM"
+    assert busy.answers == ["busy"] * 6 and not busy.errors, (busy.answers, busy.errors)
+    assert busy.status == (grpc.StatusCode.UNAVAILABLE, RECONNECT_MESSAGE), busy.status
+    assert code == 0, log[-3000:]
+
+
+def test_a_stream_still_running_at_the_drain_timeout_is_told_so(tmp_path):
+    gateway = H2cGateway(tmp_path, ["repeat_int32"], workers_per_model=1, extra_args=["--drain-timeout", "1s"])
+    try:
+        stream = OpenStream(gateway.stub)
+        stream.send(repeat_stream_request("long", 100, 100))
+        assert stream.first.wait(10), stream.status
+        sigterm = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        assert stream.wait(10)
+        code = stop_gateway(gateway)
+    finally:
+        log = gateway.log_text()
+        gateway.close()
+    assert stream.status[0] == grpc.StatusCode.UNAVAILABLE, stream.status
+    assert "the gateway is shutting down" in stream.status[1] and "drain timeout" in stream.status[1], stream.status
+    assert 0.9 < stream.ended_at - sigterm < 3, f"ended {stream.ended_at - sigterm:.2f} s after SIGTERM"
+    assert code == 0, log[-3000:]
+
+
+def test_a_second_sigterm_stops_at_once_and_leaves_no_worker(tmp_path):
+    """A stream runs a 10 s request, so the first SIGTERM's drain would take 10 s; the second
+    SIGTERM ends the process within 2 s, and every worker is gone."""
+    gateway = H2cGateway(tmp_path, ["simple", "repeat_int32"], workers_per_model=2)
+    try:
+        workers = wait_for_children(gateway.process.pid, 4)
+        assert len(workers) == 4, workers
+        stream = OpenStream(gateway.stub)
+        stream.send(repeat_stream_request("long", 100, 100))
+        assert stream.first.wait(10), stream.status
+        gateway.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        assert gateway.process.poll() is None, "the first SIGTERM should drain, not exit"
+        second = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        try:
+            gateway.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        exit_seconds = time.monotonic() - second
+        deadline = time.monotonic() + 1
+        while any(process_state(p, s) == "running" for p, s in workers.items()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        running = sorted(p for p, s in workers.items() if process_state(p, s) == "running")
+        stream.wait(5)
+    finally:
+        log = gateway.log_text()
+        gateway.close()
+    assert exit_seconds < 2, f"exit took {exit_seconds:.2f} s after the second SIGTERM:\n{log[-3000:]}"
+    assert not running, f"workers still running after the gateway exited: {running}"
+    assert "stopping at once" in log

@@ -6,24 +6,42 @@ import NIOHTTP1
 import NIOPosix
 
 /// The admin listener: plain HTTP/1.1 on loopback (127.0.0.1:8002 by default), for operators,
-/// probes and scrapers rather than clients (DESIGN.md, "Defaults").
+/// probes and scrapers rather than clients (DESIGN.md, "Defaults"; docs/observability.md,
+/// "Admin API", has every endpoint with its fields).
 ///
 /// | method and path | answer |
 /// |---|---|
 /// | `GET /healthz` | 200 `ok` while the process runs (liveness) |
-/// | `GET /readyz` | 200 `ready` once every model has a live worker, else 503 naming the ones without (readiness) |
-/// | `POST /tls/reload` | re-reads the TLS certificate, key and client CA bundle (as SIGHUP does): 200 with the certificates now served, as JSON; 500 when the files do not load (the previous material stays in use); 503 without a TLS listener |
+/// | `GET /readyz` | 200 `ready` once every model has a live worker, else 503 naming the ones without; 503 from the moment shutdown begins (readiness) |
+/// | `POST /tls/reload` | re-reads the TLS certificate, key and client CA bundle (as SIGHUP does) |
+/// | `GET /workers` | every worker of every pool, as JSON |
+/// | `POST /models/{model}/drain`, `…/undrain`, `/models/{model}/versions/{version}/drain`, `…/undrain` | take a model (or one version) out of routing and back |
+/// | `POST /workers/{pid}/restart` | replace one worker process without losing a request |
+/// | `GET /config` | the effective configuration, secrets masked |
 ///
-/// Anything else is 404 (405 for a known path with another method). Whoever can reach this port
-/// can operate the gateway: keep it on loopback or a management network.
+/// Routes answer asynchronously (`AdminRoute`), on no serving loop. With a bearer token, every
+/// endpoint but the probes requires it (`AdminRouteTable`). Whoever can reach this port and
+/// holds the token can operate the gateway: keep it on loopback or a management network.
 public final class AdminHTTPServer: Sendable {
-    /// What the admin endpoints act on.
+    /// What the admin endpoints act on. A nil action leaves its endpoint out (404), except
+    /// `reloadTLS`, whose endpoint says there is no TLS listener.
     public struct Actions: Sendable {
         /// Reloads TLS material (logging the outcome, with who asked) and returns each
         /// listener's certificate identity; nil when the gateway has no TLS listener.
         public var reloadTLS: (@Sendable (_ requestedBy: String) throws -> [PeerIdentity])?
         /// The models that have no live worker yet (empty when ready).
         public var modelsNotReady: @Sendable () -> [String]
+        /// True once shutdown has begun: readiness is 503 from then on.
+        public var isShuttingDown: @Sendable () -> Bool = { false }
+        /// Every worker of every pool.
+        public var workers: (@Sendable () async -> [WorkerStatus])?
+        /// Drains (true) or undrains a model, or one version of it (nil: every version); the
+        /// variants changed, or the error (unknown model or version).
+        public var setDrained: (@Sendable (_ drained: Bool, _ model: String, _ version: String?, _ requestedBy: String) async throws -> [ModelVariantKey])?
+        /// Replaces the worker process with this pid without losing a request.
+        public var restartWorker: (@Sendable (_ pid: Int32, _ requestedBy: String) async -> WorkerRestartOutcome)?
+        /// The effective configuration as a JSON object (encoded), secrets masked.
+        public var configuration: (@Sendable () -> String)?
         /// The Prometheus text of `GET /metrics`; nil serves no metrics.
         public var metrics: (@Sendable () async -> String)?
 
@@ -35,26 +53,28 @@ public final class AdminHTTPServer: Sendable {
 
     private let host: String
     private let port: Int
-    private let actions: Actions
+    private let table: AdminRouteTable
     private let group: EventLoopGroup
     private let channel = NIOLockedValueBox<Channel?>(nil)
 
-    public init(host: String, port: Int, actions: Actions, group: EventLoopGroup) {
+    /// A listener on `host`:`port` answering with `actions`; with `bearerToken`, every endpoint
+    /// but the probes requires `Authorization: Bearer <token>`.
+    public init(host: String, port: Int, actions: Actions, bearerToken: String? = nil, group: EventLoopGroup) {
         self.host = host
         self.port = port
-        self.actions = actions
+        self.table = AdminRouteTable(routes: Self.routes(actions), bearerToken: bearerToken)
         self.group = group
     }
 
     /// Binds the listener.
     public func start() async throws {
-        let actions = self.actions
+        let table = self.table
         let bound = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(actions: actions))
+                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(table: table))
                 }
             }
             .bind(host: host, port: port).get()
@@ -74,16 +94,18 @@ public final class AdminHTTPServer: Sendable {
     }
 }
 
-/// Answers admin requests on one HTTP/1.1 connection (confined to its event loop).
+/// Answers admin requests on one HTTP/1.1 connection (confined to its event loop). NIO's
+/// pipelining assistance holds the next request until a response is written, so answers that
+/// take a while (routes are async) still go out in order, one at a time.
 final class AdminHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let actions: AdminHTTPServer.Actions
+    private let table: AdminRouteTable
     private var head: HTTPRequestHead?
 
-    init(actions: AdminHTTPServer.Actions) {
-        self.actions = actions
+    init(table: AdminRouteTable) {
+        self.table = table
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -91,85 +113,42 @@ final class AdminHTTPHandler: ChannelInboundHandler {
         case .head(let request):
             head = request
         case .body:
-            break  // no endpoint takes a body
+            break  // no endpoint takes a body; NIO's decoder hands it over in bounded pieces
         case .end:
             guard let request = head else { return }
             head = nil
             let remote = context.channel.remoteAddress.map { "\($0)" } ?? "?"
-            let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
-            if path == "/metrics", request.method == .GET || request.method == .HEAD, let metrics = actions.metrics {
+            switch table.decide(method: request.method, uri: request.uri, authorization: request.headers.first(name: "authorization"), remote: remote) {
+            case .refuse(let response):
+                respond(response, to: request, context: context)
+            case .route(let route, let adminRequest):
+                let promise = context.eventLoop.makePromise(of: AdminResponse.self)
+                promise.completeWithTask { await route.answer(adminRequest) }
                 let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                let loop = context.eventLoop
-                Task {
-                    let body = await metrics()
-                    loop.execute {
-                        let (handler, context) = loopBound.value
-                        handler.respond(context: context, request: request, status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
-                    }
+                promise.futureResult.whenSuccess { response in
+                    let (handler, context) = loopBound.value
+                    handler.respond(response, to: request, context: context)
                 }
-                return
             }
-            let (status, contentType, body) = answer(request, from: remote)
-            respond(context: context, request: request, status: status, contentType: contentType, body: body)
         }
     }
 
-    private func respond(context: ChannelHandlerContext, request: HTTPRequestHead, status: HTTPResponseStatus, contentType: String, body: String) {
+    private func respond(_ response: AdminResponse, to request: HTTPRequestHead, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
         var headers = HTTPHeaders()
-        headers.add(name: "content-type", value: contentType)
-        headers.add(name: "content-length", value: String(body.utf8.count))
+        headers.add(name: "content-type", value: response.contentType)
+        headers.add(name: "content-length", value: String(response.body.utf8.count))
         headers.add(name: "cache-control", value: "no-store")
+        for header in response.headers { headers.add(name: header.name, value: header.value) }
         let keepAlive = request.isKeepAlive
         if !keepAlive { headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers))), promise: nil)
         if request.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: response.body)))), promise: nil)
         }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if !keepAlive { loopBound.value.close(promise: nil) }
-        }
-    }
-
-    private func answer(_ request: HTTPRequestHead, from remote: String) -> (HTTPResponseStatus, String, String) {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
-        let text = "text/plain; charset=utf-8"
-        switch (request.method, path) {
-        case (.GET, "/healthz"), (.HEAD, "/healthz"):
-            return (.ok, text, "ok\n")
-        case (.GET, "/readyz"), (.HEAD, "/readyz"):
-            let waiting = actions.modelsNotReady()
-            if waiting.isEmpty { return (.ok, text, "ready\n") }
-            return (.serviceUnavailable, text, "not ready: no live worker yet for \(waiting.joined(separator: ", "))\n")
-        case (.POST, "/tls/reload"):
-            return reloadTLS(requestedBy: remote)
-        case (_, "/healthz"), (_, "/readyz"), (_, "/tls/reload"):
-            let allowed = path == "/tls/reload" ? "POST" : "GET"
-            return (.methodNotAllowed, text, "\(request.method) is not allowed on \(path); use \(allowed)\n")
-        default:
-            return (.notFound, text, "no admin endpoint \(path); there are GET /healthz, GET /readyz, GET /metrics and POST /tls/reload\n")
-        }
-    }
-
-    private func reloadTLS(requestedBy remote: String) -> (HTTPResponseStatus, String, String) {
-        guard let reload = actions.reloadTLS else {
-            return (.serviceUnavailable, "text/plain; charset=utf-8", "this gateway has no TLS listener (--tls-address none); there is nothing to reload\n")
-        }
-        do {
-            let identities = try reload(remote)
-            let formatter = ISO8601DateFormatter()
-            let certificates = identities.map { identity -> [String: Any] in
-                [
-                    "common_name": identity.commonName ?? "",
-                    "dns_names": identity.dnsNames,
-                    "sha256_fingerprint": identity.sha256Fingerprint,
-                    "not_after": formatter.string(from: identity.notAfter),
-                ]
-            }
-            let data = (try? JSONSerialization.data(withJSONObject: ["certificates": certificates], options: [.sortedKeys])) ?? Data()
-            return (.ok, "application/json", String(decoding: data, as: UTF8.self) + "\n")
-        } catch {
-            return (.internalServerError, "text/plain; charset=utf-8", "TLS reload failed; the previous certificate stays in use: \(error)\n")
         }
     }
 }

@@ -244,6 +244,9 @@ struct StreamInferResponseFrame: GRPCMessageEncodable {
 /// client); while the client does not read responses, the stream is not read either and the
 /// workers are asked to PAUSE its streamed responses; a stream whose unread responses still
 /// exceed `maxStreamBufferedBytes` is ended with RESOURCE_EXHAUSTED.
+///
+/// When the connection drains (shutdown, maximum age), the stream is read no more; once its
+/// requests in flight have answered, it ends with UNAVAILABLE telling the client to reconnect.
 final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
     private struct Key: Hashable {
         var shard: ObjectIdentifier
@@ -264,6 +267,9 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     private var inspecting = false
     private var receivingPaused = false
     private var responsesPaused = false
+    /// Why the connection drains, once it does: the stream takes no new request and ends when
+    /// those in flight have answered.
+    private var drainReason: String?
 
     init(call: GRPCServerCall, context: InferenceCallContext) {
         self.call = call
@@ -370,12 +376,24 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     }
 
     private func finishIfDone() {
-        if clientDone && entries.isEmpty && !inspecting && !call.isFinished { call.finish(.ok) }
+        guard entries.isEmpty && !inspecting && !call.isFinished else { return }
+        if clientDone {
+            call.finish(.ok)
+        } else if let drainReason {
+            call.finish(GRPCStatus(code: .unavailable, message: "\(drainReason); reconnect to continue the stream"))
+        }
     }
 
-    /// Reads the stream only while it has room for another request and its client reads.
+    func callDraining(reason: String) {
+        drainReason = reason
+        updateReceiving()
+        finishIfDone()
+    }
+
+    /// Reads the stream only while it has room for another request and its client reads, and
+    /// not once the connection drains.
     private func updateReceiving() {
-        let pause = inspecting || entries.count >= context.maxStreamRequestsInFlight || !call.isWritable
+        let pause = inspecting || entries.count >= context.maxStreamRequestsInFlight || !call.isWritable || drainReason != nil
         guard pause != receivingPaused, !call.isFinished else { return }
         receivingPaused = pause
         if pause { call.pauseReceiving() } else { call.resumeReceiving() }

@@ -33,16 +33,27 @@ public struct ModelCatalog: Sendable {
         public let versions: [String]
         /// The pools of the loaded versions.
         public let pools: [String: WorkerPool]
+        /// The versions an operator drained (`POST /models/NAME/drain`): they take no new request.
+        public let drained: Set<String>
 
-        public init(name: String, versions: [String], pools: [String: WorkerPool]) {
+        public init(name: String, versions: [String], pools: [String: WorkerPool], drained: Set<String> = []) {
             self.name = name
             self.versions = versions
             self.pools = pools
+            self.drained = drained
         }
 
-        /// The version an empty `model_version` means: the newest loaded one (as Triton's
-        /// default "latest" version policy does), or the newest configured when none is loaded.
-        public var defaultVersion: String { versions.last(where: { pools[$0] != nil }) ?? versions.last ?? "1" }
+        /// The version an empty `model_version` means: the newest loaded one that is not
+        /// drained (as Triton's default "latest" version policy does, skipping what an operator
+        /// took out), else the newest loaded, else the newest configured.
+        public var defaultVersion: String {
+            versions.last(where: { pools[$0] != nil && !drained.contains($0) }) ?? versions.last(where: { pools[$0] != nil }) ?? versions.last ?? "1"
+        }
+
+        /// Why a request for `version` (empty: the model as a whole) is refused while it is drained.
+        public func drainedMessage(version: String) -> String {
+            ModelCatalog.drainedMessage(model: name, version: version.isEmpty || versions.count == 1 ? nil : version)
+        }
     }
 
     public var models: [String: Model] = [:]
@@ -50,6 +61,12 @@ public struct ModelCatalog: Sendable {
     public var generation = 0
 
     public init() {}
+
+    /// Why requests for a drained model (`version` nil) or version of it are refused.
+    static func drainedMessage(model: String, version: String?) -> String {
+        let which = version.map { "version \($0) of model '\(model)'" } ?? "model '\(model)'"
+        return "\(which) is drained by an operator and takes no new requests; try again later"
+    }
 
     /// Orders versions numerically when both are numbers, else as text.
     static func versionOrder(_ a: String, _ b: String) -> Bool {
@@ -68,6 +85,8 @@ public final class ModelRepository: Sendable {
         var deployment: ModelDeployment
         var pool: WorkerPool?
         var unloadReason = ""
+        /// An operator drained this variant; it stays drained across unload and load.
+        var drained = false
     }
 
     private let entries: NIOLockedValueBox<[ModelVariantKey: Entry]>
@@ -114,15 +133,24 @@ public final class ModelRepository: Sendable {
     private static func makeCatalog(_ entries: [ModelVariantKey: Entry]) -> ModelCatalog {
         var versions: [String: [String]] = [:]
         var pools: [String: [String: WorkerPool]] = [:]
+        var drained: [String: Set<String>] = [:]
         for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
             versions[key.model, default: []].append(key.version)
             if let pool = entry.pool { pools[key.model, default: [:]][key.version] = pool }
+            if entry.drained { drained[key.model, default: []].insert(key.version) }
         }
         var catalog = ModelCatalog()
         for (name, list) in versions {
-            catalog.models[name] = ModelCatalog.Model(name: name, versions: list, pools: pools[name] ?? [:])
+            catalog.models[name] = ModelCatalog.Model(name: name, versions: list, pools: pools[name] ?? [:], drained: drained[name] ?? [])
         }
         return catalog
+    }
+
+    /// Publishes the catalog, and returns once every serving loop uses it.
+    private func publishCatalogEverywhere() async {
+        publishCatalog()
+        // Each loop runs its tasks in order: once this one ran, so did the catalog update.
+        for box in loopCatalogs.values { try? await box.eventLoop.submit {}.get() }
     }
 
     private func publishCatalog() {
@@ -157,9 +185,10 @@ public final class ModelRepository: Sendable {
             guard !keys.isEmpty else { throw ModelRepositoryError.unknownModel(model) }
             var started: [WorkerPool] = []
             for key in keys where entries[key]!.pool == nil {
+                let drainedMessage = entries[key]!.drained ? Self.drainedMessage(key, in: entries) : nil
                 let pool = WorkerPool(
                     deployment: entries[key]!.deployment, launcher: launcher, group: group, control: controlGroup.next(),
-                    threadPool: threadPool, logger: logger)
+                    threadPool: threadPool, drainedMessage: drainedMessage, logger: logger)
                 entries[key]!.pool = pool
                 entries[key]!.unloadReason = ""
                 started.append(pool)
@@ -226,6 +255,63 @@ public final class ModelRepository: Sendable {
         try? await controlGroup.shutdownGracefully()
     }
 
+    // MARK: Operators
+
+    /// Drains (`drained`) or undrains `model`, every version of it or only `version`: a drained
+    /// variant takes no new request (UNAVAILABLE saying an operator drained it), its requests
+    /// in flight finish, its workers keep running; an unversioned request goes to the newest
+    /// loaded version that is not drained. Returns once every serving loop applies it, with the
+    /// variants changed.
+    public func setDrained(_ drained: Bool, model: String, version: String?) async throws -> [ModelVariantKey] {
+        let changed: [(ModelVariantKey, WorkerPool?, String)] = try entries.withLockedValue { entries in
+            let keys = entries.keys.filter { $0.model == model }.sorted()
+            guard !keys.isEmpty else { throw ModelRepositoryError.unknownModel(model) }
+            let chosen = version.map { version in keys.filter { $0.version == version } } ?? keys
+            guard !chosen.isEmpty else { throw ModelRepositoryError.unknownVersion(model, version ?? "") }
+            for key in chosen { entries[key]!.drained = drained }
+            return chosen.map { ($0, entries[$0]!.pool, Self.drainedMessage($0, in: entries)) }
+        }
+        // The order keeps unversioned requests flowing: on drain the routers learn first (and
+        // send them to another version) before the shards refuse; on undrain the shards take
+        // requests again before the routers send any.
+        if drained { await publishCatalogEverywhere() }
+        for (_, pool, message) in changed { await pool?.setDrained(drained ? message : nil) }
+        if !drained { await publishCatalogEverywhere() }
+        logger.notice(
+            drained ? "drained by an operator: no new requests" : "undrained by an operator: taking requests again",
+            metadata: ["variants": "\(changed.map { $0.0.description })"])
+        return changed.map { $0.0 }
+    }
+
+    /// The message a drained variant's refusals carry (naming the version when the model has several).
+    private static func drainedMessage(_ key: ModelVariantKey, in entries: [ModelVariantKey: Entry]) -> String {
+        let versions = entries.keys.filter { $0.model == key.model }.count
+        return ModelCatalog.drainedMessage(model: key.model, version: versions == 1 ? nil : key.version)
+    }
+
+    /// True when an operator drained the variant.
+    public func isDrained(_ key: ModelVariantKey) -> Bool { entries.withLockedValue { $0[key]?.drained ?? false } }
+
+    /// Every worker of every loaded variant, by model, version and slot.
+    public func workerStatuses() async -> [WorkerStatus] {
+        let pools = entries.withLockedValue { entries in entries.sorted { $0.key < $1.key }.compactMap { entry in entry.value.pool.map { ($0, entry.value.drained) } } }
+        var statuses: [WorkerStatus] = []
+        for (pool, drained) in pools { statuses += await pool.workerStatuses(drained: drained) }
+        return statuses
+    }
+
+    /// Replaces the worker process `pid` without losing a request (see `WorkerPool.restartWorker`).
+    public func restartWorker(pid: Int32, drainTimeout: TimeAmount) async -> WorkerRestartOutcome {
+        let pools = entries.withLockedValue { $0.values.compactMap(\.pool) }
+        guard let pool = pools.first(where: { $0.hasWorker(pid: pid) }) else { return .unknownPID }
+        return await pool.restartWorker(pid: pid, drainTimeout: drainTimeout)
+    }
+
+    /// SIGKILL to every worker at once, with no restart (the gateway stops without a drain).
+    public func killWorkersNow() {
+        for pool in entries.withLockedValue({ $0.values.compactMap(\.pool) }) { pool.killWorkersNow() }
+    }
+
     /// The repository index: every model version with its state.
     public func index(readyOnly: Bool) -> RepositoryIndexResponse {
         var response = RepositoryIndexResponse()
@@ -250,11 +336,13 @@ public final class ModelRepository: Sendable {
 /// Why a repository operation failed.
 public enum ModelRepositoryError: Error, Sendable, CustomStringConvertible {
     case unknownModel(String)
+    case unknownVersion(String, String)
     case failedToLoad(String, String)
 
     public var description: String {
         switch self {
         case .unknownModel(let name): return "unknown model '\(name)'"
+        case .unknownVersion(let name, let version): return "unknown version '\(version)' of model '\(name)'"
         case .failedToLoad(let name, let reason): return "model '\(name)' failed to load: \(reason)"
         }
     }

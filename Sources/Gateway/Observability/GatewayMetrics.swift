@@ -230,11 +230,29 @@ public final class GatewayMetrics: Sendable {
             $0.computeDuration
         }
 
+        let workers = await repository.workerStatuses()
+        func workersOf(_ row: (model: String, version: String, pool: WorkerPool, statistics: VariantStatistics, outstanding: Int)) -> [WorkerStatus] {
+            workers.filter { $0.model == row.model && $0.version == row.version }
+        }
         out.family("switchyard_workers", .gauge, "Worker processes of each model variant, by state.")
         for row in rows {
-            let ready = row.pool.readyWorkerCount
-            out.sample("switchyard_workers", ["model": row.model, "version": row.version, "state": "ready"], UInt64(ready))
-            out.sample("switchyard_workers", ["model": row.model, "version": row.version, "state": "not_ready"], UInt64(row.pool.workerCount - ready))
+            let mine = workersOf(row)
+            for state in WorkerStatus.states {
+                out.sample(
+                    "switchyard_workers", ["model": row.model, "version": row.version, "state": state], UInt64(mine.filter { $0.state == state }.count))
+            }
+        }
+        out.family("switchyard_worker_restarts_total", .counter, "Worker processes started again after the first (crashes, stalls, operator restarts).")
+        for row in rows {
+            out.sample("switchyard_worker_restarts_total", ["model": row.model, "version": row.version], UInt64(workersOf(row).reduce(0) { $0 + $1.restarts }))
+        }
+        out.family("switchyard_worker_requests_in_flight", .gauge, "Requests sent to the variant's workers and not answered yet.")
+        for row in rows {
+            out.sample("switchyard_worker_requests_in_flight", ["model": row.model, "version": row.version], UInt64(workersOf(row).reduce(0) { $0 + $1.inFlight }))
+        }
+        out.family("switchyard_worker_requests_queued", .gauge, "Requests of the variant waiting in the gateway for a worker.")
+        for row in rows {
+            out.sample("switchyard_worker_requests_queued", ["model": row.model, "version": row.version], UInt64(max(0, row.outstanding - workersOf(row).reduce(0) { $0 + $1.inFlight })))
         }
         counter("switchyard_worker_requests_redispatched_total", "Requests of a worker that died, sent to another worker.") { $0.redispatched }
         out.family(

@@ -55,7 +55,8 @@ public protocol InferenceRouter: Sendable {
 }
 
 /// The router without a routing configuration: the version the request names, or the model's
-/// default (newest loaded) version when it names none.
+/// default (newest loaded, not drained) version when it names none. A version an operator
+/// drained is refused with UNAVAILABLE saying so.
 public struct VersionRouter: InferenceRouter {
     public init() {}
 
@@ -70,6 +71,11 @@ public struct VersionRouter: InferenceRouter {
         guard let pool = model.pools[version] else {
             let which = model.versions.count > 1 ? "version \(version) of model '\(model.name)'" : "model '\(model.name)'"
             return .refuse(RPCError(code: .unavailable, message: "\(which) is not loaded; RepositoryModelLoad loads it"))
+        }
+        // Drained by an operator: an unversioned request got the newest version that is not
+        // (`defaultVersion`), so this one is drained only when every loaded version is.
+        if !model.drained.isEmpty, model.drained.contains(version) {
+            return .refuse(RPCError(code: .unavailable, message: model.drainedMessage(version: request.modelVersion)))
         }
         return .forward(pool, shadow: nil)
     }

@@ -300,21 +300,22 @@ struct VariantStatistics: Sendable {
 /// bounded; a full queue or a pool without a ready worker answers at once.
 public final class WorkerPool: Sendable {
     public let deployment: ModelDeployment
-    private let launcher: WorkerLauncher
-    private let logger: Logger
-    private let slots: [WorkerSlot]
+    let launcher: WorkerLauncher
+    let logger: Logger
+    let slots: [WorkerSlot]
     /// One shard per serving event loop, found by the loop's identity.
     private let shards: [ObjectIdentifier: NIOLoopBoundBox<WorkerPoolShard>]
-    private let shardList: [NIOLoopBoundBox<WorkerPoolShard>]
+    let shardList: [NIOLoopBoundBox<WorkerPoolShard>]
 
     /// The model as the last ready worker described it, for readers on any thread.
     private let published = NIOLockedValueBox<DescribedModel?>(nil)
 
     /// A pool with one shard per loop of `group` (the loops that serve calls); its workers are
-    /// supervised on `control` and started with the help of `threadPool`.
+    /// supervised on `control` and started with the help of `threadPool`. `drainedMessage`:
+    /// the pool starts drained by an operator (see `setDrained`).
     init(
         deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, control: EventLoop, threadPool: NIOThreadPool,
-        logger: Logger
+        drainedMessage: String? = nil, logger: Logger
     ) {
         self.deployment = deployment
         self.launcher = launcher
@@ -331,7 +332,8 @@ public final class WorkerPool: Sendable {
         for loop in loops {
             // Created here, used only on `loop`.
             let shard = NIOLoopBoundBox.makeBoxSendingValue(
-                WorkerPoolShard(eventLoop: loop, deployment: deployment, shardCount: loops.count, logger: logger), eventLoop: loop)
+                WorkerPoolShard(
+                    eventLoop: loop, deployment: deployment, shardCount: loops.count, drainedMessage: drainedMessage, logger: logger), eventLoop: loop)
             shards[ObjectIdentifier(loop)] = shard
             list.append(shard)
         }
@@ -365,12 +367,6 @@ public final class WorkerPool: Sendable {
         }
         return true
     }
-
-    /// Worker processes configured (running or not).
-    var workerCount: Int { slots.count }
-
-    /// Workers ready now.
-    var readyWorkerCount: Int { slots.reduce(0) { $0 + ($1.isReady ? 1 : 0) } }
 
     /// True while at least one worker is ready.
     public var isReady: Bool { slots.contains { $0.isReady } }

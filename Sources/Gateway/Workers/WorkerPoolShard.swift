@@ -69,7 +69,7 @@ final class WorkerPoolShard {
     private var stopWaiters: [EventLoopPromise<Void>] = []
     private let idempotentByDeployment: Bool
 
-    init(eventLoop: EventLoop, deployment: ModelDeployment, shardCount: Int, logger: Logger) {
+    init(eventLoop: EventLoop, deployment: ModelDeployment, shardCount: Int, drainedMessage: String? = nil, logger: Logger) {
         self.eventLoop = eventLoop
         self.modelName = deployment.model
         self.logger = logger
@@ -81,12 +81,37 @@ final class WorkerPoolShard {
                 maxQueued: deployment.maxQueuedRequests == 0 ? 0 : share(deployment.maxQueuedRequests)),
             slots: max(1, deployment.workers))
         self.connections = Array(repeating: nil, count: max(1, deployment.workers))
+        machine.setDrained(drainedMessage)
     }
 
     /// Requests queued or running on this shard.
     var outstanding: Int { machine.outstanding }
     /// True while at least one worker is connected on this loop.
     var hasWorker: Bool { machine.hasWorker }
+    /// Requests of this loop waiting for a worker.
+    var queued: Int { machine.queued }
+    /// The worker process connected in `slot` on this loop, if any.
+    func worker(in slot: Int) -> WorkerPoolStateMachine<PoolRequest>.WorkerID? { machine.worker(in: slot) }
+    /// Requests of this loop running on `worker`.
+    func inFlight(of worker: WorkerPoolStateMachine<PoolRequest>.WorkerID) -> Int { machine.inFlight(of: worker) }
+
+    // MARK: Operators
+
+    /// An operator drained the variant (`message` says so to refused clients) or undrained it
+    /// (nil): from now on, submissions on this loop are refused or taken.
+    func setDrained(_ message: String?) {
+        machine.setDrained(message)
+    }
+
+    /// Takes `worker` out for a restart (see `WorkerPoolStateMachine.drainWorker`).
+    func drainWorker(_ worker: WorkerPoolStateMachine<PoolRequest>.WorkerID) -> Bool {
+        machine.drainWorker(worker)
+    }
+
+    /// The replacement of the worker in `slot` did not come in time.
+    func replacementAbandoned(slot: Int) {
+        machine.replacementAbandoned(slot: slot)
+    }
 
     // MARK: Requests
 

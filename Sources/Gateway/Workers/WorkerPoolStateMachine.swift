@@ -15,7 +15,10 @@ import NIOCore
 ///   new requests wait (requests re-queued from a dead worker are never refused);
 /// - a request in flight on a worker that dies goes to another worker, unless the model is not
 ///   idempotent, it already sent part of its responses, it was on two workers that died (a
-///   poison request), or the pool is stopping: then it fails with a message saying which.
+///   poison request), or the pool is stopping: then it fails with a message saying which;
+/// - a drained variant (an operator's `POST /models/NAME/drain`) takes no new request, and a
+///   worker taken out for a restart (`drainWorker`) gets no new request while the ones it runs
+///   finish; new requests queue for its replacement when no other worker has room.
 struct WorkerPoolStateMachine<Payload> {
     /// The limits and names the rules need.
     struct Configuration {
@@ -94,6 +97,8 @@ struct WorkerPoolStateMachine<Payload> {
         /// For messages: "simple-0 (pid 123)".
         var name: String
         var inFlight = 0
+        /// Taken out for a restart: finishes what it runs, gets nothing new.
+        var draining = false
     }
 
     private enum Phase {
@@ -120,6 +125,12 @@ struct WorkerPoolStateMachine<Payload> {
     private var queue = CircularBuffer<UInt64>()
     private var nextID: UInt64 = 1
     private(set) var isStopping = false
+    /// Why new requests are refused while an operator has drained the variant; nil when not
+    /// drained. A plain field read per submission.
+    private(set) var drainedMessage: String?
+    /// Slots whose worker is being replaced on purpose: requests queue for the replacement
+    /// instead of being refused while no other worker is connected.
+    private var replacing: Set<Int> = []
 
     init(configuration: Configuration, slots: Int) {
         self.configuration = configuration
@@ -153,7 +164,8 @@ struct WorkerPoolStateMachine<Payload> {
         guard !isStopping else {
             return .refuse(GRPCStatus(code: .unavailable, message: "model '\(configuration.model)' is unloading"))
         }
-        guard hasWorker else {
+        if let drainedMessage { return .refuse(GRPCStatus(code: .unavailable, message: drainedMessage)) }
+        guard hasWorker || !replacing.isEmpty else {
             return .refuse(GRPCStatus(code: .unavailable, message: "no worker of model '\(configuration.model)' is ready; try again shortly"))
         }
         let id = nextID
@@ -180,6 +192,7 @@ struct WorkerPoolStateMachine<Payload> {
         // A replacement without a lost event for its predecessor: the predecessor is lost now.
         precondition(workers[worker.slot] == nil, "workerLost must come before a new worker in the same slot")
         workers[worker.slot] = Worker(id: worker, name: name)
+        replacing.remove(worker.slot)
         var dispatches: [Dispatch] = []
         while let next = dispatchNext(now: now) { dispatches.append(next) }
         return dispatches
@@ -287,15 +300,46 @@ struct WorkerPoolStateMachine<Payload> {
         return abandoned
     }
 
+    // MARK: Operators
+
+    /// Refuses new requests with UNAVAILABLE and `message` (an operator drained the variant),
+    /// or takes them again (`nil`). Requests queued or running go on.
+    mutating func setDrained(_ message: String?) {
+        drainedMessage = message
+    }
+
+    /// Takes `worker` out for a restart: it gets no new request and finishes what it runs;
+    /// until a new worker connects in its slot (or `replacementAbandoned`), requests that find
+    /// no other worker with room queue for it instead of being refused. False when `worker` is
+    /// not connected.
+    mutating func drainWorker(_ worker: WorkerID) -> Bool {
+        guard workers[worker.slot]?.id == worker else { return false }
+        workers[worker.slot]!.draining = true
+        replacing.insert(worker.slot)
+        return true
+    }
+
+    /// The replacement for `slot` did not come: new requests are refused again while no worker
+    /// is connected (those already queued keep waiting, like a dead worker's).
+    mutating func replacementAbandoned(slot: Int) {
+        replacing.remove(slot)
+    }
+
+    /// Requests running on `worker` (0 when it is not connected).
+    func inFlight(of worker: WorkerID) -> Int {
+        guard let connected = workers[worker.slot], connected.id == worker else { return 0 }
+        return connected.inFlight
+    }
+
     // MARK: Dispatch
 
     /// The connected worker with the fewest requests in flight and room for one more (the
-    /// lowest slot among equals).
+    /// lowest slot among equals); workers taken out for a restart get nothing.
     private func leastLoadedSlot() -> Int? {
         var best: Int?
         var bestLoad = Int.max
         for slot in workers.indices {
-            guard let worker = workers[slot], worker.inFlight < configuration.maxInFlightPerWorker else { continue }
+            guard let worker = workers[slot], worker.inFlight < configuration.maxInFlightPerWorker, !worker.draining else { continue }
             if worker.inFlight < bestLoad {
                 best = slot
                 bestLoad = worker.inFlight

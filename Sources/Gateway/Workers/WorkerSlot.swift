@@ -23,10 +23,49 @@ final class WorkerSlot: Sendable {
     private let logger: Logger
     private let events: NIOLockedValueBox<WeakPool?> = NIOLockedValueBox(nil)
 
+    /// What the slot is doing, as `GET /workers` reports it.
+    enum Phase: String, CaseIterable, Sendable {
+        /// A process is being started, or waits for its HELLO.
+        case starting
+        /// The worker said HELLO and answers pings: it takes requests.
+        case ready
+        /// Taken out by an operator's restart: it finishes its requests and gets no new ones.
+        case draining
+        /// It missed a health ping and is being killed.
+        case stalled
+        /// SIGTERM was sent (an operator's restart, or shutdown); waiting for it to exit.
+        case stopping
+        /// It exited; a new process starts after the back-off delay.
+        case restarting
+        /// Stopped for good (shutdown or unload).
+        case stopped
+    }
+
+    /// A consistent reading of the slot, for the admin API.
+    struct Snapshot: Sendable {
+        var phase: Phase
+        var pid: Int32?
+        var generation: Int
+        var restarts: Int
+        /// Seconds since the current process started; nil without one.
+        var uptimeSeconds: Double?
+        /// The worker's own counts from its last PONG.
+        var workerInFlight: UInt32
+        var workerQueued: UInt32
+    }
+
     private struct State: @unchecked Sendable {
         // Process is not Sendable; it is only touched under this lock.
         var process: Process?
         var pid: Int32?
+        var phase = Phase.starting
+        /// Processes started after the first.
+        var restarts = 0
+        var startedAt: NIODeadline?
+        var lastPong = WorkerProtocol.Pong()
+        /// The generation an operator asked to restart: its exit starts a new process at once
+        /// and counts as no failure.
+        var operatorRestart: Int?
         var connection: Channel?
         var ready = false
         var generation = 0
@@ -69,6 +108,15 @@ final class WorkerSlot: Sendable {
     private var pool: WorkerPool? { events.withLockedValue { $0?.pool } }
 
     var isReady: Bool { state.withLockedValue { $0.ready } }
+    /// What the slot is doing now, with its counters.
+    var snapshot: Snapshot {
+        state.withLockedValue { state in
+            Snapshot(
+                phase: state.phase, pid: state.process != nil ? state.pid : nil, generation: state.generation, restarts: state.restarts,
+                uptimeSeconds: state.process != nil ? state.startedAt.map { Double((NIODeadline.now() - $0).nanoseconds) / 1e9 } : nil,
+                workerInFlight: state.lastPong.inFlight, workerQueued: state.lastPong.queued)
+        }
+    }
     var pid: Int32? { state.withLockedValue { $0.pid } }
     var hasFailedToStart: Bool { state.withLockedValue { $0.startFailures > 0 && !$0.ready } }
 
@@ -79,6 +127,8 @@ final class WorkerSlot: Sendable {
         let control = self.control
         let generation: Int? = state.withLockedValue { state in
             guard !state.stopped else { return nil }
+            if state.generation > 0 { state.restarts += 1 }
+            state.phase = .starting
             state.generation += 1
             state.exited = control.makePromise(of: Void.self)
             state.outputDrained = control.makePromise(of: Void.self)
@@ -136,6 +186,7 @@ final class WorkerSlot: Sendable {
                     guard state.generation == generation else { return false }
                     state.process = process
                     state.pid = process.processIdentifier
+                    state.startedAt = .now()
                     return true
                 }
                 guard current else { return }
@@ -148,6 +199,7 @@ final class WorkerSlot: Sendable {
                 self.state.withLockedValue {
                     $0.startFailures += 1
                     $0.consecutiveFailures += 1
+                    $0.phase = .restarting
                 }
                 exitedPromise.succeed()
                 drainedPromise.succeed()
@@ -222,6 +274,7 @@ final class WorkerSlot: Sendable {
             guard state.generation == generation, !state.stopped else { return false }
             state.connection = channel
             state.ready = true
+            state.phase = .ready
             state.consecutiveFailures = 0
             state.startFailures = 0
             return true
@@ -255,6 +308,7 @@ final class WorkerSlot: Sendable {
             self.control.scheduleTask(in: timeout) {
                 let (current, answered) = self.state.withLockedValue { ($0.generation == generation && !$0.stopped, $0.lastPongNonce >= sent) }
                 guard current, !answered else { return }
+                self.state.withLockedValue { $0.phase = .stalled }
                 self.logger.error("worker did not answer a health ping; killing it", metadata: ["timeout": "\(timeout)"])
                 self.kill()
             }
@@ -263,35 +317,52 @@ final class WorkerSlot: Sendable {
     }
 
     func ponged(_ pong: WorkerProtocol.Pong) {
-        state.withLockedValue { $0.lastPongNonce = max($0.lastPongNonce, pong.nonce) }
+        state.withLockedValue {
+            $0.lastPongNonce = max($0.lastPongNonce, pong.nonce)
+            $0.lastPong = pong
+        }
     }
 
     /// The control connection dropped: the worker is gone or going. Make sure the process is
     /// gone too, so that it is replaced rather than left half-alive.
     private func controlConnectionClosed(generation: Int) {
-        let (current, stopped) = state.withLockedValue { state -> (Bool, Bool) in
+        let (current, expected) = state.withLockedValue { state -> (Bool, Bool) in
             guard state.generation == generation else { return (false, state.stopped) }
             state.connection = nil
             state.ready = false
             state.pingTask?.cancel()
             state.pingTask = nil
-            return (true, state.stopped)
+            return (true, state.stopped || state.operatorRestart == generation)
         }
         guard current else { return }
-        if !stopped { logger.warning("worker connection lost") }
+        if !expected { logger.warning("worker connection lost") }
         pool?.workerGone(worker: .init(slot: index, generation: generation))
-        if !stopped { kill() }
+        // Stopping on purpose: SIGTERM was sent and the grace period ends in SIGKILL.
+        if !expected { kill() }
     }
 
     private func processExited(generation: Int, status: Int32, signalled: Bool) {
-        let (current, stopped) = state.withLockedValue { state -> (Bool, Bool) in
-            guard state.generation == generation else { return (false, state.stopped) }
+        let (current, stopped, restartNow) = state.withLockedValue { state -> (Bool, Bool, Bool) in
+            guard state.generation == generation else { return (false, state.stopped, false) }
             state.process = nil
             state.ready = false
-            state.consecutiveFailures += 1
-            return (true, state.stopped)
+            let restartNow = state.operatorRestart == generation && !state.stopped
+            if restartNow {
+                state.operatorRestart = nil
+            } else {
+                state.consecutiveFailures += 1
+            }
+            state.phase = state.stopped ? .stopped : .restarting
+            return (true, state.stopped, restartNow)
         }
         guard current else { return }
+        if restartNow {
+            logger.notice("worker exited for an operator's restart; starting its replacement", metadata: ["status": "\(status)"])
+            state.withLockedValue { $0.connection }?.close(promise: nil)
+            pool?.workerGone(worker: .init(slot: index, generation: generation))
+            start()
+            return
+        }
         if !stopped {
             logger.warning("worker exited", metadata: ["status": "\(status)", "reason": "\(signalled ? "signal" : "exit")"])
         } else {
@@ -317,12 +388,23 @@ final class WorkerSlot: Sendable {
         }
     }
 
+    /// Stops for good at once: no restart, SIGKILL now (the gateway is exiting without a drain).
+    func killForGood() {
+        let pid = state.withLockedValue { state -> Int32? in
+            state.stopped = true
+            state.phase = .stopped
+            return state.process != nil ? state.pid : nil
+        }
+        if let pid { Foundation.kill(pid, SIGKILL) }
+    }
+
     /// Stops for good: SIGTERM, then SIGKILL after `gracePeriod`; returns once the process has
     /// exited (and is reaped) and its last output is logged, or after a further 5 s.
     func stop(gracePeriod: TimeAmount = .seconds(5)) async {
         let (pid, connection, exited, drained) = state.withLockedValue {
             state -> (Int32?, Channel?, EventLoopPromise<Void>?, EventLoopPromise<Void>?) in
             state.stopped = true
+            state.phase = state.process != nil ? .stopping : .stopped
             state.pingTask?.cancel()
             state.pingTask = nil
             return (state.process != nil ? state.pid : nil, state.connection, state.exited, state.outputDrained)
@@ -342,6 +424,41 @@ final class WorkerSlot: Sendable {
         }
         // Its last lines; a sibling that inherited the pipe can hold it open, so not for long.
         _ = await Self.wait(for: drained.futureResult, upTo: .milliseconds(500), on: control)
+    }
+
+    /// Marks the current process as taken out for an operator's restart (`draining`); returns
+    /// its worker id, or nil when the slot has no ready process or is stopped or already
+    /// restarting.
+    func beginOperatorRestart() -> WorkerPoolStateMachine<PoolRequest>.WorkerID? {
+        state.withLockedValue { state in
+            guard !state.stopped, state.ready, state.operatorRestart == nil, state.process != nil else { return nil }
+            state.operatorRestart = state.generation
+            state.phase = .draining
+            return .init(slot: index, generation: state.generation)
+        }
+    }
+
+    /// Ends an operator's restart of `worker` (whose requests have finished or timed out):
+    /// SIGTERM, SIGKILL after `gracePeriod`; its exit starts the replacement at once, with no
+    /// back-off. Returns once the process has exited.
+    func finishOperatorRestart(_ worker: WorkerPoolStateMachine<PoolRequest>.WorkerID, gracePeriod: TimeAmount = .seconds(5)) async {
+        let target = state.withLockedValue { state -> (Int32, EventLoopPromise<Void>)? in
+            guard state.generation == worker.generation, state.operatorRestart == worker.generation, state.process != nil,
+                let pid = state.pid, let exited = state.exited
+            else { return nil }
+            state.phase = .stopping
+            state.pingTask?.cancel()
+            state.pingTask = nil
+            return (pid, exited)
+        }
+        guard let (pid, exited) = target else { return }
+        logger.notice("stopping worker for an operator's restart", metadata: ["pid": "\(pid)"])
+        Foundation.kill(pid, SIGTERM)
+        if !(await Self.wait(for: exited.futureResult, upTo: gracePeriod, on: control)) {
+            logger.warning("worker did not stop within \(gracePeriod); killing it")
+            kill()
+            _ = await Self.wait(for: exited.futureResult, upTo: .seconds(5), on: control)
+        }
     }
 
     /// True when `future` completes within `timeout`.

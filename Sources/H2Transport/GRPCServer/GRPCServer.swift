@@ -80,12 +80,13 @@ public final class GRPCServer: Sendable {
     }
 
     /// Stops accepting, asks every connection to drain (GOAWAY, in-flight calls finish within
-    /// the drain timeout), and returns when they are closed.
-    public func shutdown() async {
+    /// the drain timeout; calls hear `reason` through `GRPCServerCallHandler.callDraining`), and
+    /// returns when they are closed.
+    public func shutdown(reason: String = "the server is shutting down") async {
         let (listeners, connections) = state.withLockedValue { ($0.listeners, Array($0.connections.values)) }
         for listener in listeners { try? await listener.close() }
         for connection in connections {
-            connection.triggerUserOutboundEvent(HTTP2GracefulShutdown(), promise: nil)
+            connection.triggerUserOutboundEvent(HTTP2GracefulShutdown(reason: reason), promise: nil)
         }
         for connection in connections { try? await connection.closeFuture.get() }
     }

@@ -11,10 +11,16 @@ public protocol GRPCServerCallHandler: AnyObject {
     /// passed, or the connection went away. Stop the work and free what it holds; nothing more
     /// can be sent.
     func callCancelled(_ status: GRPCStatus)
+    /// The connection is draining (`reason`: "the gateway is shutting down"): the call may run
+    /// to its end within the drain timeout, but a long-lived call should wrap up and tell its
+    /// client why. Default: nothing. A call still open when the drain timeout passes is ended
+    /// with UNAVAILABLE and cancelled.
+    func callDraining(reason: String)
 }
 
 extension GRPCServerCallHandler {
     public func callReceivedEnd() {}
+    public func callDraining(reason: String) {}
 }
 
 /// One server-side gRPC call, as a method implementation sees it: the request head and the

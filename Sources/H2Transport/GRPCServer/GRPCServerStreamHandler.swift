@@ -139,6 +139,19 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         call?.onWritabilityChanged?(isWritable)
     }
 
+    func streamConnectionDraining(_ stream: HTTP2Stream, reason: String) {
+        guard !isFinished else { return }
+        handler?.callDraining(reason: reason)
+    }
+
+    func streamDrainTimedOut(_ stream: HTTP2Stream, reason: String) {
+        guard !isFinished else { return }
+        let status = GRPCStatus(
+            code: .unavailable, message: "\(reason), and this call did not finish within the drain timeout; retry it on a new connection")
+        finish(status, trailers: GRPCMetadata())
+        cancel(status)
+    }
+
     // MARK: Inbound
 
     private func deliverMessages() {

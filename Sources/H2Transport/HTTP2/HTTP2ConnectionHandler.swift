@@ -3,9 +3,16 @@ import Logging
 import NIOCore
 
 /// Ask a server connection to shut down gracefully: GOAWAY, let in-flight streams finish within
-/// the drain timeout, then close. Send it with `channel.triggerUserOutboundEvent`.
+/// the drain timeout, then close. Send it with `channel.triggerUserOutboundEvent`. Open streams
+/// hear `reason` (`HTTP2StreamDelegate.streamConnectionDraining`), so that long-lived ones can
+/// tell their clients why they end.
 public struct HTTP2GracefulShutdown: Sendable {
-    public init() {}
+    /// Why the connection drains, for people: "the gateway is shutting down".
+    public var reason: String
+
+    public init(reason: String = "the server is shutting down") {
+        self.reason = reason
+    }
 }
 
 /// Fired inbound (`userInboundEventTriggered`) by `HTTP2ConnectionHandler` each time the peer's
@@ -74,6 +81,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var producingOutput = false
     private var closeAfterOutput = false
     private var goAwaySent = false
+    /// Why the connection drains, once it does.
+    private var drainReason = ""
     private var calmReason: String?
     /// Hears the connection's life and GOAWAYs (metrics); nil when nobody listens.
     private var observer: (any GRPCServerObserver)?
@@ -164,7 +173,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         if let age = configuration.maxConnectionAge {
             maxAgeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: age) { [self] in
                 self.logger.debug("connection reached its maximum age; draining")
-                self.beginGracefulShutdown(reason: .maxAge)
+                self.beginGracefulShutdown(reason: "the connection reached its maximum age", kind: .maxAge)
             }
         }
         flushOutput()
@@ -209,8 +218,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        if event is HTTP2GracefulShutdown {
-            beginGracefulShutdown(reason: .shutdown)
+        if let shutdown = event as? HTTP2GracefulShutdown {
+            beginGracefulShutdown(reason: shutdown.reason, kind: .shutdown)
             promise?.succeed(())
         } else {
             context.triggerUserOutboundEvent(event, promise: promise)
@@ -410,11 +419,13 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     /// GOAWAY (after a shutdown notice), then close once the open streams finish or the drain
-    /// timeout passes.
-    func beginGracefulShutdown(reason: HTTP2GoAwayReason = .shutdown) {
+    /// timeout passes. Open streams hear `reason` at once, and again when the drain timeout
+    /// passes (their last chance to send a status before the connection closes).
+    func beginGracefulShutdown(reason: String, kind: HTTP2GoAwayReason) {
         guard !goAwaySent, let session, let context else { return }
         goAwaySent = true
-        observer?.goAwaySent(reason)
+        observer?.goAwaySent(kind)
+        drainReason = reason
         if role == .client {
             // A client processes no streams of the server's, so it has no last stream to
             // settle: GOAWAY at once (nghttp2 refuses shutdown notices from clients).
@@ -427,6 +438,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
             return
         }
         session.submitShutdownNotice()
+        for stream in Array(streams.values) where !stream.isClosed {
+            stream.delegate?.streamConnectionDraining(stream, reason: reason)
+        }
         flushOutput()
         // A round trip later, the real GOAWAY names the last stream we accept.
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [self] in
@@ -436,7 +450,14 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         }
         drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: configuration.drainTimeout) { [self] in
             self.logger.info("drain timeout passed; closing connection", metadata: ["open_streams": "\(self.streams.count)"])
-            self.context?.close(promise: nil)
+            for stream in Array(self.streams.values) where !stream.isClosed {
+                stream.delegate?.streamDrainTimedOut(stream, reason: reason)
+            }
+            self.flushOutput()
+            // The streams' last words go out before the close, unless the peer does not read
+            // them within a second.
+            self.closeWhenFlushed()
+            self.context?.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in self.context?.close(promise: nil) }
         }
     }
 
@@ -601,6 +622,11 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
                 return
             }
             stream.delegate = delegate
+            stream.delegate?.stream(stream, receivedHeaders: headerBlock, endStream: endStream)
+            if endStream { stream.delegate?.streamReceivedEnd(stream) }
+            // Accepted in the shutdown notice's round trip: it drains like the others.
+            if goAwaySent && !stream.isClosed { stream.delegate?.streamConnectionDraining(stream, reason: drainReason) }
+            return
         }
         stream.delegate?.stream(stream, receivedHeaders: headerBlock, endStream: endStream)
         if endStream { stream.delegate?.streamReceivedEnd(stream) }

@@ -16,6 +16,17 @@ public protocol HTTP2StreamDelegate: AnyObject {
     func streamClosed(_ stream: HTTP2Stream)
     /// The stream's send queue crossed its high or low watermark.
     func stream(_ stream: HTTP2Stream, writabilityChanged isWritable: Bool)
+    /// The connection is draining (server: GOAWAY sent, `reason` says why): the stream may run
+    /// to its end, but a long-lived one should wrap up. Default: nothing.
+    func streamConnectionDraining(_ stream: HTTP2Stream, reason: String)
+    /// The drain timeout passed while the stream is still open: the connection closes right
+    /// after this call, so whatever the stream still has to say must be sent now. Default: nothing.
+    func streamDrainTimedOut(_ stream: HTTP2Stream, reason: String)
+}
+
+extension HTTP2StreamDelegate {
+    public func streamConnectionDraining(_ stream: HTTP2Stream, reason: String) {}
+    public func streamDrainTimedOut(_ stream: HTTP2Stream, reason: String) {}
 }
 
 /// Facts about the connection a stream belongs to, for authentication and logs. One shared,

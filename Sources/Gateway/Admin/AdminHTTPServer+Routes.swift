@@ -1,0 +1,137 @@
+import Foundation
+import H2Transport
+import NIOCore
+import NIOHTTP1
+
+extension AdminHTTPServer {
+    /// The route table for `actions`: adding an endpoint is one entry here (and its action).
+    static func routes(_ actions: Actions) -> [AdminRoute] {
+        var routes: [AdminRoute] = [
+            AdminRoute(.GET, "/healthz", requiresToken: false) { _ in .text("ok") },
+            AdminRoute(.GET, "/readyz", requiresToken: false) { _ in readiness(actions) },
+            AdminRoute(.POST, "/tls/reload") { request in reloadTLS(actions.reloadTLS, requestedBy: request.remote) },
+        ]
+        if let workers = actions.workers {
+            routes.append(AdminRoute(.GET, "/workers") { _ in .json(await workers().map(workerJSON)) })
+        }
+        if let setDrained = actions.setDrained {
+            for (suffix, drained) in [("drain", true), ("undrain", false)] {
+                routes.append(AdminRoute(.POST, "/models/{model}/\(suffix)") { request in
+                    await drain(drained, request: request, setDrained)
+                })
+                routes.append(AdminRoute(.POST, "/models/{model}/versions/{version}/\(suffix)") { request in
+                    await drain(drained, request: request, setDrained)
+                })
+            }
+        }
+        if let restartWorker = actions.restartWorker {
+            routes.append(AdminRoute(.POST, "/workers/{pid}/restart") { request in await restart(request, restartWorker) })
+        }
+        if let configuration = actions.configuration {
+            routes.append(AdminRoute(.GET, "/config") { _ in
+                AdminResponse(status: .ok, contentType: "application/json", body: configuration() + "\n")
+            })
+        }
+        if let metrics = actions.metrics {
+            routes.append(AdminRoute(.GET, "/metrics") { _ in
+                AdminResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: await metrics())
+            })
+        }
+        return routes
+    }
+
+    private static func readiness(_ actions: Actions) -> AdminResponse {
+        if actions.isShuttingDown() { return .text("not ready: shutting down", status: .serviceUnavailable) }
+        let waiting = actions.modelsNotReady()
+        if waiting.isEmpty { return .text("ready") }
+        return .text("not ready: no live worker yet for \(waiting.joined(separator: ", "))", status: .serviceUnavailable)
+    }
+
+    private static func reloadTLS(_ reload: (@Sendable (String) throws -> [PeerIdentity])?, requestedBy remote: String) -> AdminResponse {
+        guard let reload else {
+            return .text("this gateway has no TLS listener (--tls-address none); there is nothing to reload", status: .serviceUnavailable)
+        }
+        do {
+            let identities = try reload(remote)
+            let formatter = ISO8601DateFormatter()
+            let certificates = identities.map { identity -> [String: Any] in
+                [
+                    "common_name": identity.commonName ?? "",
+                    "dns_names": identity.dnsNames,
+                    "sha256_fingerprint": identity.sha256Fingerprint,
+                    "not_after": formatter.string(from: identity.notAfter),
+                ]
+            }
+            return .json(["certificates": certificates])
+        } catch {
+            return .text("TLS reload failed; the previous certificate stays in use: \(error)", status: .internalServerError)
+        }
+    }
+
+    /// `GET /workers` fields (docs/observability.md lists them; tests rely on the names).
+    static func workerJSON(_ worker: WorkerStatus) -> [String: Any] {
+        [
+            "pid": worker.pid.map { Int($0) as Any } ?? NSNull(),
+            "worker": worker.worker,
+            "model": worker.model,
+            "version": worker.version,
+            "state": worker.state,
+            "in_flight": worker.inFlight,
+            "queued": worker.queued,
+            "worker_in_flight": worker.workerInFlight,
+            "worker_queued": worker.workerQueued,
+            "restarts": worker.restarts,
+            "uptime_seconds": worker.uptimeSeconds.map { ($0 * 1000).rounded() / 1000 as Any } ?? NSNull(),
+            "socket_path": worker.socketPath,
+            "drained": worker.drained,
+        ]
+    }
+
+    /// Model and version names as the admin paths take them.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 256
+            && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "_-.".unicodeScalars.contains($0)) }
+    }
+
+    private static func drain(
+        _ drained: Bool, request: AdminRequest,
+        _ setDrained: @Sendable (Bool, String, String?, String) async throws -> [ModelVariantKey]
+    ) async -> AdminResponse {
+        let model = request.parameters["model"] ?? ""
+        let version = request.parameters["version"]
+        guard isValidName(model), version.map(isValidName) ?? true else {
+            return .text("model and version names are letters, digits, '_', '-' and '.' (at most 256)", status: .badRequest)
+        }
+        do {
+            let changed = try await setDrained(drained, model, version, request.remote)
+            return .json([
+                "model": model,
+                "drained": drained,
+                "versions": changed.map(\.version),
+            ])
+        } catch let error as ModelRepositoryError {
+            return .text("\(error)", status: .notFound)
+        } catch {
+            return .text("\(error)", status: .internalServerError)
+        }
+    }
+
+    private static func restart(
+        _ request: AdminRequest, _ restartWorker: @Sendable (Int32, String) async -> WorkerRestartOutcome
+    ) async -> AdminResponse {
+        guard let text = request.parameters["pid"], let pid = Int32(text), pid > 0 else {
+            return .text("the pid must be a positive number (GET /workers lists them)", status: .badRequest)
+        }
+        switch await restartWorker(pid, request.remote) {
+        case .unknownPID:
+            return .text("no worker has pid \(pid) (GET /workers lists them)", status: .notFound)
+        case .notRestartable(let state):
+            return .text("worker \(pid) is \(state), not ready; try again once it is", status: .conflict)
+        case .restarted(let oldPID, let newPID, let abandoned):
+            return .json(["old_pid": Int(oldPID), "new_pid": Int(newPID), "abandoned_in_flight": abandoned, "ready": true])
+        case .replacementNotReady(let oldPID, let abandoned):
+            return .json(
+                ["old_pid": Int(oldPID), "new_pid": NSNull(), "abandoned_in_flight": abandoned, "ready": false], status: .gatewayTimeout)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import H2Transport
+import NIOCore
+
+extension GatewayConfiguration {
+    /// What `GET /config` shows for a secret that is set.
+    public static let maskedSecret = "***"
+
+    /// The effective configuration as one JSON object (`GET /config`; docs/observability.md
+    /// lists the fields). Secrets are masked: the admin token shows as "***", and of the TLS key
+    /// only its file's path appears, never its contents. `launcher`: how workers are started.
+    public func effectiveJSON(launcher: WorkerLauncher?) -> String {
+        func milliseconds(_ amount: TimeAmount?) -> Any { amount.map { Int($0.nanoseconds / 1_000_000) as Any } ?? NSNull() }
+        func address(_ address: Address?) -> Any { address.map { $0.description as Any } ?? NSNull() }
+        var tls: Any = NSNull()
+        if tlsListener != nil {
+            tls = [
+                "certificate_chain": tlsFiles.certificateChain,
+                "private_key": tlsFiles.privateKey,
+                "client_ca_bundle": tlsFiles.clientCABundle.map { $0 as Any } ?? NSNull(),
+                "client_auth": "\(clientCertificateVerification)",
+            ] as [String: Any]
+        }
+        let models = models.map { deployment -> [String: Any] in
+            [
+                "model": deployment.model,
+                "version": deployment.version,
+                "workers": deployment.workers,
+                "max_inflight_per_worker": deployment.maxInFlightPerWorker,
+                "max_queued_requests": deployment.maxQueuedRequests,
+                "idempotent": deployment.idempotent,
+                "worker_arguments": deployment.workerArguments,
+            ]
+        }
+        var workers: [String: Any] = ["diagnostic_models": enableDiagnosticModels]
+        if let launcher {
+            workers["executable"] = launcher.executable
+            workers["socket_directory"] = launcher.socketDirectory
+            workers["start_timeout_ms"] = milliseconds(launcher.startTimeout)
+            workers["ping_interval_ms"] = milliseconds(launcher.pingInterval)
+            workers["ping_timeout_ms"] = milliseconds(launcher.pingTimeout)
+        }
+        let object: [String: Any] = [
+            "listeners": ["plaintext": address(plaintextListener), "tls": address(tlsListener), "admin": address(adminListener)],
+            "tls": tls,
+            "admin": ["address": address(adminListener), "token": adminToken == nil ? NSNull() : Self.maskedSecret as Any],
+            "models": models,
+            "workers": workers,
+            "limits": [
+                "max_receive_message_size": maxReceiveMessageSize,
+                "max_stream_requests_in_flight": maxStreamRequestsInFlight,
+                "max_stream_buffered_bytes": maxStreamBufferedBytes,
+                "max_concurrent_streams": http2.maxConcurrentStreams,
+                "initial_window_size": http2.initialWindowSize,
+                "connection_window_size": http2.connectionWindowSize,
+                "max_frame_size": http2.maxFrameSize,
+                "max_header_list_size": http2.maxHeaderListSize,
+            ],
+            "timeouts": [
+                "handshake_timeout_ms": milliseconds(handshakeTimeout),
+                "keepalive_interval_ms": milliseconds(http2.keepaliveInterval),
+                "keepalive_timeout_ms": milliseconds(http2.keepaliveTimeout),
+                "min_client_ping_interval_ms": milliseconds(http2.minimumPingInterval),
+                "idle_timeout_ms": milliseconds(http2.idleTimeout),
+                "max_connection_age_ms": milliseconds(http2.maxConnectionAge),
+                "drain_timeout_ms": milliseconds(http2.drainTimeout),
+                "shutdown_delay_ms": milliseconds(shutdownDelay),
+            ],
+            "log": ["format": logFormat, "level": logLevel],
+            "threads": threads.map { $0 as Any } ?? NSNull(),
+            "echo_service": enableEchoService,
+        ]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
