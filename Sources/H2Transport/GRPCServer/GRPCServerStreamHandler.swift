@@ -223,8 +223,21 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     func sendHeaders(_ metadata: GRPCMetadata) {
         guard !isFinished else { return }
         do {
-            var metadata = metadata
-            if echoRequestID, let call, !call.requestID.isEmpty { metadata.add("x-request-id", call.requestID) }
+            if echoRequestID, let call, !call.requestID.isEmpty {
+                if metadata.isEmpty {
+                    // The usual case: the prepared default headers and the id after them.
+                    let headers = try machine.sendHeaders(metadata)
+                    headersSent = true
+                    stream.sendHeaders(pairs: headers, name: "x-request-id", value: call.requestID)
+                    return
+                }
+                var metadata = metadata
+                metadata.add("x-request-id", call.requestID)
+                let headers = try machine.sendHeaders(metadata)
+                headersSent = true
+                stream.sendHeaders(pairs: headers)
+                return
+            }
             let headers = try machine.sendHeaders(metadata)
             headersSent = true
             stream.sendHeaders(pairs: headers)

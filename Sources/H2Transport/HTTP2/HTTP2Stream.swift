@@ -103,6 +103,12 @@ public final class HTTP2Stream {
         connection.streamSendHeaders(self, .pairs(pairs), endStream: endStream)
     }
 
+    /// `sendHeaders(pairs:)` with one more field after the pairs, without building a new array.
+    func sendHeaders(pairs: GRPCHeaderFields, name: String, value: String, endStream: Bool = false) {
+        eventLoop.preconditionInEventLoop()
+        connection.streamSendHeaders(self, .pairsAndOne(pairs, name: name, value: value), endStream: endStream)
+    }
+
     /// Queues body bytes.
     public func sendData(_ data: ByteBuffer) {
         eventLoop.preconditionInEventLoop()

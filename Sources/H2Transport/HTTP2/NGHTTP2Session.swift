@@ -21,11 +21,15 @@ public struct HTTP2HeaderField: Sendable, Hashable {
 enum HTTP2HeaderBlock {
     case fields([HTTP2HeaderField])
     case pairs(GRPCHeaderFields)
+    /// Pairs and one more field after them (a call's `x-request-id` after the default response
+    /// headers): a prepared block stays prepared, with no array built for the extra field.
+    case pairsAndOne(GRPCHeaderFields, name: String, value: String)
 
     var isEmpty: Bool {
         switch self {
         case .fields(let fields): return fields.isEmpty
         case .pairs(let pairs): return pairs.isEmpty
+        case .pairsAndOne: return false
         }
     }
 }
@@ -420,6 +424,23 @@ final class NGHTTP2Session {
                 return prepared.withNameValues(body)
             }
             return withNameValues(count: pairs.count, field: { (pairs[$0].name, pairs[$0].value, false) }, body)
+        case .pairsAndOne(let pairs, let name, let value):
+            if let prepared = HTTP2PreparedHeaderBlock.matching(pairs) {
+                // The prepared entries as they are, then the extra one in temporary memory.
+                // The extra field is marked never-indexed: a value unique per call (a request
+                // id) would only churn HPACK's dynamic table, costing an allocation each time.
+                return prepared.withNameValues { entries, count in
+                    withNameValues(count: 1, field: { _ in (name, value, true) }) { extra, _ in
+                        withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: count + 1) { nva in
+                            nva.baseAddress!.initialize(from: entries, count: count)
+                            (nva.baseAddress! + count).initialize(to: extra.pointee)
+                            return body(nva.baseAddress!, count + 1)
+                        }
+                    }
+                }
+            }
+            return withNameValues(
+                count: pairs.count + 1, field: { $0 < pairs.count ? (pairs[$0].name, pairs[$0].value, false) : (name, value, true) }, body)
         }
     }
 
