@@ -222,6 +222,7 @@ def test_access_log_has_one_line_per_call_with_the_request_id_the_client_gets(me
         assert line["time"].endswith("Z") and line["user_agent"].startswith("grpc-python")
     failed = by_id["failing-call"]
     assert failed["grpc_code"] == "NOT_FOUND" and "missing" in failed["grpc_message"] and failed["worker_pid"] is None
+    assert failed["model"] == "missing" and failed["version"] is None
 
 
 def test_sampling_keeps_failures_and_counts_what_it_leaves_out(tmp_path):

@@ -172,6 +172,8 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
         do {
             prepared = try prepareInfer(inspection.get(), call: call, context: context)
         } catch {
+            // The access log names the model the client asked for, even one that does not exist.
+            if case .success(let inspected) = inspection { call.annotations.model = inspected.modelName }
             call.finish(error)
             return
         }

@@ -39,6 +39,7 @@ public final class GRPCServerCall {
         get {
             var logger = baseLogger
             logger[metadataKey: "grpc.path"] = "\(head.path)"
+            if !requestID.isEmpty { logger[metadataKey: "request_id"] = "\(requestID)" }
             return logger
         }
         set { baseLogger = newValue }
