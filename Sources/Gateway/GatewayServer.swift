@@ -199,7 +199,7 @@ public final class GatewayServer: Sendable {
         await repository.unloadAll()
         await repository.shutdown()
         if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
-        metrics.shutdown()
+        await metrics.shutdown()
         logger.info("stopped: every worker has exited")
     }
 }

@@ -215,32 +215,31 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // Handlers let the lowest level through; each subsystem's logger applies its own.
         let level = levels.lowestLevel
-        var jsonWriter: LogLineWriter?
+        // Both formats write through one bounded writer thread: an event loop that logs never
+        // waits for the terminal, a pipe or a disk. Its last lines go out before the process ends.
+        let logWriter = LogLineWriter()
         switch logFormat {
         case "text":
             LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
+                var handler = TextLogHandler(label: label, writer: logWriter)
                 handler.logLevel = level
                 return handler
             }
         case "json":
-            let writer = LogLineWriter()
-            jsonWriter = writer
             LoggingSystem.bootstrap { label in
-                var handler = JSONLogHandler(label: label, writer: writer)
+                var handler = JSONLogHandler(label: label, writer: logWriter)
                 handler.logLevel = level
                 return handler
             }
         default:
             throw ValidationError("--log-format must be text or json, not '\(logFormat)'")
         }
-        // The JSON writer's last lines go out before the process ends.
-        defer { jsonWriter?.shutdown() }
+        defer { logWriter.shutdown() }
         var logger = Logger(label: "switchyard")
         logger.logLevel = levels.defaultLevel
         var configuration = GatewayConfiguration()
         configuration.logLevels = levels
-        configuration.metrics.diagnosticLogWriter = jsonWriter
+        configuration.metrics.diagnosticLogWriter = logWriter
         if let buckets = try latencyBuckets() { configuration.metrics.latencyBucketsSeconds = buckets }
         if accessLog != "off", levels.accessLogEnabled {
             configuration.metrics.accessLog = AccessLogConfiguration(destination: accessLog, sampleRate: accessLogSampleRate)
@@ -314,7 +313,7 @@ struct ServeCommand: AsyncParsableCommand {
                     return count
                 }) >= 2 else { return }
                 gateway.stopNow()
-                jsonWriter?.shutdown()
+                logWriter.shutdown()
                 Foundation.exit(1)
             }
             source.resume()

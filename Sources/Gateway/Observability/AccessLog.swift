@@ -22,9 +22,15 @@ public struct AccessLogConfiguration: Sendable {
 }
 
 /// Formats one access-log line per finished call into a buffer of its loop, and hands the
-/// buffer to the writer thread once per turn of the loop (one lock per turn, not per call).
-/// Confined to its loop.
+/// buffer to the writer thread when it holds 32 KiB or 100 ms after its first line, whichever
+/// comes first: one lock and one wake-up of the writer per batch, not per call, also when calls
+/// come one at a time. Confined to its loop.
 final class AccessLogBatcher {
+    /// A batch goes to the writer at this size…
+    static let batchBytes = 32 * 1024
+    /// …or this long after its first line.
+    static let flushInterval = TimeAmount.milliseconds(100)
+
     private let eventLoop: EventLoop
     private let writer: LogLineWriter
     /// Successful calls are logged when a draw below this threshold comes up (out of 2^32).
@@ -59,16 +65,19 @@ final class AccessLogBatcher {
         }
         appendLine(call, status: status, nanoseconds: nanoseconds)
         lines += 1
-        if buffer.count >= 60 * 1024 {
+        if buffer.count >= Self.batchBytes {
             flush()
         } else if !flushScheduled {
             flushScheduled = true
-            eventLoop.assumeIsolated().execute { self.flush() }
+            eventLoop.assumeIsolated().scheduleTask(in: Self.flushInterval) {
+                self.flushScheduled = false
+                self.flush()
+            }
         }
     }
 
-    private func flush() {
-        flushScheduled = false
+    /// Hands what the buffer holds to the writer (at once; the timer finds it empty later).
+    func flush() {
         guard lines > 0 else { return }
         writer.write(batch: String(decoding: buffer, as: UTF8.self), lines: lines)
         buffer.removeAll(keepingCapacity: true)

@@ -85,6 +85,11 @@ final class GatewayLoopObserver: GRPCServerObserver {
         self.accessLog = accessLog
     }
 
+    /// Hands the access-log lines of this loop to the writer (on shutdown).
+    func flushAccessLog() {
+        accessLog?.flush()
+    }
+
     /// The counters now (called on the loop).
     func snapshot() -> LoopCounters {
         var copy = counters

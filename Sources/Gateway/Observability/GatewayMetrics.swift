@@ -77,9 +77,14 @@ public final class GatewayMetrics: Sendable {
         return total
     }
 
-    /// Writes what the access log holds and stops its thread.
-    public func shutdown() {
-        accessLogWriter?.shutdown()
+    /// Writes what the access log holds (every loop's last batch included) and stops its
+    /// thread. The serving loops must still run.
+    public func shutdown() async {
+        guard let accessLogWriter else { return }
+        for box in observerList {
+            try? await box.eventLoop.submit { box.value.flushAccessLog() }.get()
+        }
+        accessLogWriter.shutdown()
     }
 
     private static func open(_ destination: String) throws -> CInt {
