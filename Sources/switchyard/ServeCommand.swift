@@ -221,13 +221,13 @@ struct ServeCommand: AsyncParsableCommand {
         switch logFormat {
         case "text":
             LoggingSystem.bootstrap { label in
-                var handler = TextLogHandler(label: label, writer: logWriter)
+                var handler = WriterLogHandler(label: label, writer: logWriter, format: .text)
                 handler.logLevel = level
                 return handler
             }
         case "json":
             LoggingSystem.bootstrap { label in
-                var handler = JSONLogHandler(label: label, writer: logWriter)
+                var handler = WriterLogHandler(label: label, writer: logWriter, format: .json)
                 handler.logLevel = level
                 return handler
             }

@@ -11,7 +11,7 @@ final class JSONLogHandlerTests: XCTestCase {
     }
 
     func testALineHasTheFixedFieldsThenTheMetadataAsFields() throws {
-        let line = JSONLogHandler.line(
+        let line = JSONLogFormat.line(
             level: .warning, message: "worker exited", label: "switchyard", source: "Gateway",
             metadata: ["worker": "simple-0", "status": .stringConvertible(9)], time: noon)
         XCTAssertEqual(
@@ -22,7 +22,7 @@ final class JSONLogHandlerTests: XCTestCase {
 
     func testEveryStringIsEscapedSoAnyMessageParses() throws {
         let nasty = "quote \" backslash \\ newline \n tab \t bell \u{07} del \u{7F} emoji 🚂 ü"
-        let line = JSONLogHandler.line(level: .info, message: nasty, label: "l", source: "s", metadata: [nasty: .string(nasty)], time: noon)
+        let line = JSONLogFormat.line(level: .info, message: nasty, label: "l", source: "s", metadata: [nasty: .string(nasty)], time: noon)
         XCTAssertFalse(line.contains("\n"), "one event, one line")
         let object = try parse(line)
         XCTAssertEqual(object["message"] as? String, nasty)
@@ -30,7 +30,7 @@ final class JSONLogHandlerTests: XCTestCase {
     }
 
     func testNestedMetadataBecomesJSONAndFixedNamesAreNotOverwritten() throws {
-        let line = JSONLogHandler.line(
+        let line = JSONLogFormat.line(
             level: .error, message: "m", label: "l", source: "s",
             metadata: ["models": .array(["simple", "repeat_int32"]), "peer": .dictionary(["port": "8443", "host": "::1"]), "source": "worker-stderr"],
             time: noon)

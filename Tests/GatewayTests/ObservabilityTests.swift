@@ -53,7 +53,7 @@ final class ObservabilityTests: XCTestCase {
 
     func testTextLinesHaveTimeLevelLabelSortedMetadataSourceAndMessage() {
         let noon = timespec(tv_sec: 1_796_299_200, tv_nsec: 7_000_000)
-        let line = TextLogHandler.line(
+        let line = TextLogFormat.line(
             level: .warning, message: "worker exited", label: "switchyard", source: "Gateway", metadata: ["worker": "simple-0", "pid": "12"], time: noon)
         XCTAssertEqual(line, "2026-12-03T12:00:00.007Z warning switchyard : pid=12 worker=simple-0 [Gateway] worker exited")
     }

@@ -4,21 +4,25 @@ import Logging
 import Glibc
 #endif
 
-/// A swift-log handler that writes one JSON object per line through a `LogLineWriter`:
-/// `{"time":"2026-12-03T10:31:02.123Z","level":"info","logger":"switchyard","message":"…",
-/// "source":"Gateway", …metadata}`. Metadata keys become fields (nested dictionaries and arrays
-/// as JSON objects and arrays); a metadata key that collides with a fixed field is prefixed with
-/// `metadata.`. Every string is escaped as JSON requires, so any message parses.
-public struct JSONLogHandler: LogHandler {
+/// A swift-log handler that writes each event as one line through a `LogLineWriter`, in the
+/// format `--log-format` names: `text` (`TextLogFormat.line`) or `json`
+/// (`JSONLogFormat.line`). The thread that logs (an event loop) never waits for the output.
+public struct WriterLogHandler: LogHandler {
+    public enum Format: Sendable {
+        case text, json
+    }
+
     public var logLevel: Logger.Level = .info
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
     private let writer: LogLineWriter
+    private let format: Format
 
-    public init(label: String, writer: LogLineWriter, metadataProvider: Logger.MetadataProvider? = nil) {
+    public init(label: String, writer: LogLineWriter, format: Format, metadataProvider: Logger.MetadataProvider? = nil) {
         self.label = label
         self.writer = writer
+        self.format = format
         self.metadataProvider = metadataProvider
     }
 
@@ -28,18 +32,24 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var all = merged(event.metadata)
-        if let error = event.error, all["error"] == nil { all["error"] = "\(error)" }
-        writer.write(Self.line(level: event.level, message: "\(event.message)", label: label, source: event.source, metadata: all))
-    }
-
-    private func merged(_ explicit: Logger.Metadata?) -> Logger.Metadata {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided, uniquingKeysWith: { _, new in new }) }
-        if let explicit { all.merge(explicit, uniquingKeysWith: { _, new in new }) }
-        return all
+        if let explicit = event.metadata { all.merge(explicit, uniquingKeysWith: { _, new in new }) }
+        if let error = event.error, all["error"] == nil { all["error"] = "\(error)" }
+        let message = "\(event.message)"
+        switch format {
+        case .text: writer.write(TextLogFormat.line(level: event.level, message: message, label: label, source: event.source, metadata: all))
+        case .json: writer.write(JSONLogFormat.line(level: event.level, message: message, label: label, source: event.source, metadata: all))
+        }
     }
+}
 
+/// `--log-format json`: one JSON object per line,
+/// `{"time":"2026-12-03T10:31:02.123Z","level":"info","logger":"switchyard","message":"…",
+/// "source":"Gateway", …metadata}`. Metadata keys become fields (nested dictionaries and arrays
+/// as JSON objects and arrays); a metadata key that collides with a fixed field is prefixed with
+/// `metadata.`. Every string is escaped as JSON requires, so any message parses.
+public enum JSONLogFormat {
     static let fixedFields: Set<String> = ["time", "level", "logger", "message", "source"]
 
     /// The JSON line for one log event (without its newline).
