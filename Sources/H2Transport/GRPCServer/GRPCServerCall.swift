@@ -44,6 +44,9 @@ public final class GRPCServerCall {
     var streamHandler: GRPCServerStreamHandler?
     /// Called when the send side crosses its watermarks: stop producing while false.
     public var onWritabilityChanged: ((Bool) -> Void)?
+    /// Called once when the call ends: with the status it finished with, or the status it was
+    /// cancelled with (client reset, deadline, connection gone). For observers such as traces.
+    public var onEnded: ((GRPCStatus) -> Void)?
 
     init(head: GRPCRequestHead, connection: HTTP2ConnectionInfo, eventLoop: EventLoop, logger: Logger, streamHandler: GRPCServerStreamHandler) {
         self.head = head
@@ -51,6 +54,13 @@ public final class GRPCServerCall {
         self.eventLoop = eventLoop
         self.baseLogger = logger
         self.streamHandler = streamHandler
+    }
+
+    /// Tells `onEnded` (once) that the call ended with `status`.
+    func ended(_ status: GRPCStatus) {
+        guard let onEnded else { return }
+        self.onEnded = nil
+        onEnded(status)
     }
 
     /// True once a status was sent or the call was cancelled.

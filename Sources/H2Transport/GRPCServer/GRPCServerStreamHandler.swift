@@ -112,6 +112,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         unaryResponder = nil
         unaryRequest = nil
         call?.onWritabilityChanged = nil
+        call?.onEnded = nil
         call?.streamHandler = nil
     }
 
@@ -216,6 +217,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         guard !isFinished else { return }
         isFinished = true
         deadlineTimer?.cancel()
+        call?.ended(status)
         do {
             let action = try machine.sendStatus(status, trailers: trailers)
             if action.isTrailersOnly {
@@ -236,6 +238,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         unaryRequest = nil
         let handler = self.handler
         self.handler = nil
+        call?.ended(status)
         handler?.callCancelled(status)
     }
 
