@@ -101,6 +101,9 @@ public struct GatewayConfiguration: Sendable {
     /// The routing seam every inference request passes through (see `InferenceRouter`).
     /// Default: `VersionRouter`, the version a request names or the newest.
     public var router: any InferenceRouter = VersionRouter()
+    /// Traces of ModelInfer and ModelStreamInfer requests (W3C trace context in, spans out
+    /// through its tracer). Default nil: off, and no cost per call but a nil check.
+    public var tracing: InferenceTracing?
     /// Serve the `switchyard.diagnostics.Echo` transport diagnostic. Default off.
     public var enableEchoService = false
     /// Levels per subsystem (`--log-level`); nil: the logger given to the server, as it is.

@@ -74,7 +74,8 @@ public final class GatewayServer: Sendable {
         self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: poolLogger)
         InferenceService(
             repository: repository, router: configuration.router, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
-            maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes
+            maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes,
+            tracing: configuration.tracing
         ).register(on: registry)
 
         health.register(on: registry)

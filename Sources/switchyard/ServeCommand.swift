@@ -166,6 +166,16 @@ struct ServeCommand: AsyncParsableCommand {
         help: "text (one line per event for people) or json (one JSON object per line, written off the event loops, for log pipelines).")
     var logFormat = "text"
 
+    @Option(
+        name: .customLong("otlp-endpoint"),
+        help: "Export traces of inference requests over OTLP/HTTP to this collector (a base URL such as http://127.0.0.1:4318; /v1/traces is appended). Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT; none of them: tracing off.")
+    var otlpEndpoint: String?
+
+    @Option(
+        name: .customLong("trace-sampling-ratio"),
+        help: "Share of requests without a client traceparent that start a trace, 0 to 1 (a client's sampled flag is always honoured).")
+    var traceSamplingRatio = 1.0
+
     @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core).")
     var threads = System.coreCount
 
@@ -184,6 +194,10 @@ struct ServeCommand: AsyncParsableCommand {
         _ = try latencyBuckets()
         guard maxStreamRequestsInFlight > 0 else { throw ValidationError("--max-stream-requests-in-flight must be at least 1") }
         guard maxStreamBufferedBytes >= 65_536 else { throw ValidationError("--max-stream-buffered-bytes must be at least 65536") }
+        guard (0...1).contains(traceSamplingRatio) else { throw ValidationError("--trace-sampling-ratio must be 0 to 1, not \(traceSamplingRatio)") }
+        if let otlpEndpoint, !(otlpEndpoint.hasPrefix("http://") || otlpEndpoint.hasPrefix("https://")) {
+            throw ValidationError("--otlp-endpoint must be an http:// or https:// URL, not '\(otlpEndpoint)'")
+        }
         let variants = try modelVariants()
         if let diagnostic = variants.map(\.model).first(where: { DiagnosticModels.names.contains($0) }), !enableDiagnosticModels {
             throw ValidationError(
@@ -269,6 +283,8 @@ struct ServeCommand: AsyncParsableCommand {
             var deployment = ModelDeployment(model: $0.model, version: $0.version, workers: max(1, workersPerModel))
             deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker)
             deployment.maxQueuedRequests = max(0, maxQueuedRequests)
+            // Workers log at the gateway's level (their lines come into its log).
+            deployment.workerArguments += ["--log-level", levels.level("worker").rawValue]
             return deployment
         }
         switch clientAuth {
@@ -287,6 +303,15 @@ struct ServeCommand: AsyncParsableCommand {
             if let tlsKey { files.privateKey = tlsKey }
             if let tlsClientCA { files.clientCABundle = tlsClientCA }
             configuration.tlsFiles = files
+        }
+
+        var services: [any Service] = []
+        let environment = ProcessInfo.processInfo.environment
+        if let url = TraceExport.tracesURL(flag: otlpEndpoint, environment: environment) {
+            let export = try TraceExport.start(url: url, samplingRatio: traceSamplingRatio, environment: environment, logger: logger)
+            configuration.tracing = export.tracing
+            services.append(export.service)  // first: it stops after the gateway and flushes its spans
+            logger.info("exporting traces over OTLP/HTTP", metadata: ["endpoint": "\(url)", "sampling_ratio": "\(traceSamplingRatio)"])
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
@@ -320,9 +345,9 @@ struct ServeCommand: AsyncParsableCommand {
             return source
         }
         defer { for source in stopSignals { source.cancel() } }
-        let service = GatewayService(gateway: gateway)
+        services.append(GatewayService(gateway: gateway))
         let serviceGroup = ServiceGroup(
-            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await serviceGroup.run()
         try await group.shutdownGracefully()
     }

@@ -13,6 +13,8 @@ final class WorkerFrameEncodingTests: XCTestCase {
         var modelVersion: String
         var deadline: Int64
         var requestBytes: Int
+        var trace = WorkerProtocol.TraceContext()
+        var clientRequestID = ""
     }
 
     private let cases = [
@@ -22,6 +24,12 @@ final class WorkerFrameEncodingTests: XCTestCase {
         Case(modelName: "repeat_int32", modelVersion: "12", deadline: -5, requestBytes: 300),
         Case(modelName: String(repeating: "m", count: 200), modelVersion: "v", deadline: 1, requestBytes: 70_000),
         Case(modelName: "", modelVersion: "", deadline: 0, requestBytes: 0),
+        // Trace context and request id go before the request bytes too.
+        Case(
+            modelName: "simple", modelVersion: "1", deadline: 9, requestBytes: 40,
+            trace: .init(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "congo=t61rcWkgMzE"),
+            clientRequestID: "req-42"),
+        Case(modelName: "simple", modelVersion: "", deadline: 0, requestBytes: 3_000, clientRequestID: String(repeating: "r", count: 300)),
     ]
 
     private func request(bytes count: Int) -> ByteBuffer {
@@ -34,13 +42,18 @@ final class WorkerFrameEncodingTests: XCTestCase {
             message.modelName = item.modelName
             message.modelVersion = item.modelVersion
             message.deadlineUnixNanos = item.deadline
+            message.trace = item.trace
+            message.clientRequestID = item.clientRequestID
             message.request = request(bytes: item.requestBytes)
             let requestID = UInt64(index) << 40 | 0xAB
 
             var head = WorkerProtocol.InferRequest.frameHead(
                 requestID: requestID, modelName: item.modelName, modelVersion: item.modelVersion,
-                deadlineUnixNanos: item.deadline, requestByteCount: item.requestBytes)
-            XCTAssertLessThan(head.readableBytes, 13 + item.modelName.utf8.count + 40, "case \(index): the head holds no request bytes")
+                deadlineUnixNanos: item.deadline, trace: item.trace, clientRequestID: item.clientRequestID,
+                requestByteCount: item.requestBytes)
+            let strings = item.modelName.utf8.count + item.trace.traceparent.utf8.count + item.trace.tracestate.utf8.count
+                + item.clientRequestID.utf8.count
+            XCTAssertLessThan(head.readableBytes, 13 + strings + 40, "case \(index): the head holds no request bytes")
             var body = message.request
             head.writeBuffer(&body)
 
@@ -109,5 +122,54 @@ final class WorkerFrameEncodingTests: XCTestCase {
         XCTAssertEqual(WorkerFrame.Kind.pause.description, "PAUSE")
         XCTAssertEqual(WorkerFrame.Kind.resume.description, "RESUME")
         XCTAssertEqual(WorkerFrame.Kind(rawValue: 11).description, "UNKNOWN(11)")
+    }
+}
+
+/// The trace context and request id fields of INFER_REQUEST (5, 6, 7): optional, ignored by a
+/// reader that does not know them, and the trace id a worker logs.
+final class InferRequestTraceFieldsTests: XCTestCase {
+    func testAReaderThatKnowsOnlyTheFirstFieldsSkipsTheNewOnes() throws {
+        var message = WorkerProtocol.InferRequest()
+        message.modelName = "simple"
+        message.trace = .init(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", tracestate: "a=b")
+        message.clientRequestID = "abc"
+        message.request = ByteBuffer(bytes: [1, 2, 3])
+
+        /// Fields 1 to 4 only, as a worker written before fields 5 to 7 existed.
+        struct OldInferRequest: ProtoMessage {
+            static let protoMessageName = "switchyard.worker.InferRequest"
+            var modelName = ""
+            var request = ByteBuffer()
+            init() {}
+            mutating func decodeField(_ tag: ProtoTag, from reader: inout ProtoReader) throws {
+                switch tag.fieldNumber {
+                case 1: modelName = try reader.readString(tag)
+                case 3: request = try reader.readBytes(tag)
+                default: try reader.skipField(tag)
+                }
+            }
+            func encode(to writer: inout ProtoWriter) {}
+        }
+        let old = try OldInferRequest(decoding: message.encoded())
+        XCTAssertEqual(old.modelName, "simple")
+        XCTAssertEqual(old.request, ByteBuffer(bytes: [1, 2, 3]))
+    }
+
+    func testAbsentFieldsDecodeEmpty() throws {
+        var message = WorkerProtocol.InferRequest()
+        message.modelName = "simple"
+        let decoded = try WorkerProtocol.InferRequest(decoding: message.encoded())
+        XCTAssertEqual(decoded.trace, WorkerProtocol.TraceContext())
+        XCTAssertEqual(decoded.clientRequestID, "")
+    }
+
+    func testTheTraceIDIsTheSecondFieldOfAWellFormedTraceparent() {
+        let id = WorkerProtocol.TraceContext(traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").traceID
+        XCTAssertEqual(id, "0af7651916cd43dd8448eb211c80319c")
+        for bad in ["", "00-0af7651916cd43dd8448eb211c80319c", "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c8031zz-b7ad6b7169203331-01"]
+        {
+            XCTAssertNil(WorkerProtocol.TraceContext(traceparent: bad).traceID, bad)
+        }
     }
 }

@@ -66,7 +66,7 @@ def free_port() -> int:
 class Gateway:
     """A running `switchyard serve` process on free loopback ports."""
 
-    def __init__(self, workdir: Path, extra_args=()):
+    def __init__(self, workdir: Path, extra_args=(), env=None):
         import time
 
         self.workdir = workdir
@@ -86,7 +86,8 @@ class Gateway:
             "--log-level", "debug",
             *extra_args,
         ]
-        self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(args, cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT,
+                                        env=None if env is None else {**os.environ, **env})
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

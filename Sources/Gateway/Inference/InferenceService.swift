@@ -20,13 +20,15 @@ public struct InferenceService: Sendable {
     ///   - maxStreamRequestsInFlight: requests of one ModelStreamInfer stream in the gateway at
     ///     once before the stream is no longer read.
     ///   - maxStreamBufferedBytes: unread response bytes one stream may leave before it is ended.
+    ///   - tracing: traces of ModelInfer and ModelStreamInfer requests; nil (the default) for none.
     public init(
         repository: ModelRepository, router: any InferenceRouter, version: String, maxMessageSize: Int,
-        maxStreamRequestsInFlight: Int, maxStreamBufferedBytes: Int
+        maxStreamRequestsInFlight: Int, maxStreamBufferedBytes: Int, tracing: InferenceTracing? = nil
     ) {
         self.context = InferenceCallContext(
             repository: repository, router: router, limits: ProtoLimits(maxMessageSize: maxMessageSize),
-            maxStreamRequestsInFlight: max(1, maxStreamRequestsInFlight), maxStreamBufferedBytes: max(64 * 1024, maxStreamBufferedBytes))
+            maxStreamRequestsInFlight: max(1, maxStreamRequestsInFlight), maxStreamBufferedBytes: max(64 * 1024, maxStreamBufferedBytes),
+            tracing: tracing)
         self.version = version
     }
 

@@ -14,6 +14,8 @@ struct InferenceCallContext: Sendable {
     /// Response bytes one stream may leave unread by its client before it is ended with
     /// RESOURCE_EXHAUSTED (for workers that do not honour PAUSE).
     let maxStreamBufferedBytes: Int
+    /// Traces of inference requests; nil when tracing is off.
+    var tracing: InferenceTracing? = nil
 }
 
 /// A request checked and bound to the shard that sends it. It holds no reference to the call
@@ -29,10 +31,15 @@ struct PreparedInfer {
     let batchSize: Int64
     let decoupled: Bool
     let wantsEmptyFinal: Bool
+    /// The call's `x-request-id` (empty for none), passed to the worker for its logs.
+    let clientRequestID: String
 
     /// What the shard sends, with `receiver` hearing the replies.
-    func poolRequest(bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver) -> PoolRequest {
-        PoolRequest(modelName: model, modelVersion: version, bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: receiver)
+    func poolRequest(bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver, trace: InferenceTrace? = nil) -> PoolRequest {
+        trace?.submitting(model: model, version: version, inferenceID: id)
+        return PoolRequest(
+            modelName: model, modelVersion: version, bytes: bytes, deadlineUnixNanos: deadlineUnixNanos, receiver: receiver,
+            clientRequestID: clientRequestID, trace: trace)
     }
 
     /// Submits a copy to the shadow variant, if there is one; its answer is dropped.
@@ -41,7 +48,7 @@ struct PreparedInfer {
         _ = shadow.submit(
             PoolRequest(
                 modelName: shadowVariant?.model ?? model, modelVersion: shadowVariant?.version ?? version, bytes: bytes,
-                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver(batchSize: batchSize)))
+                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver(batchSize: batchSize), clientRequestID: clientRequestID))
     }
 }
 
@@ -77,7 +84,7 @@ func prepareInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
         shadowVariant: shadowPool.map { ModelVariantKey(model: $0.deployment.model, version: $0.deployment.version) },
         model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: described.decoupled,
-        wantsEmptyFinal: inspected.wantsEmptyFinal)
+        wantsEmptyFinal: inspected.wantsEmptyFinal, clientRequestID: callRequestID(call) ?? "")
 }
 
 /// Sends a copy of a request to a shadow variant and drops whatever it answers.
@@ -139,6 +146,8 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
     private var prepared: PreparedInfer?
     private var requestID: UInt64?
     private var started = NIODeadline.uptimeNanoseconds(0)
+    /// The call's spans when it is traced (they end when the call does).
+    private var trace: InferenceTrace?
 
     init(call: GRPCServerCall, context: InferenceCallContext) {
         self.call = call
@@ -159,6 +168,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             return
         }
         started = .now()
+        trace = context.tracing?.startCall(call, method: "ModelInfer")
         if request.readableBytes > InspectedInferRequest.inlineLimit {
             inspectOffLoop(request, context: context, loop: call.eventLoop) { result in self.submit(result, bytes: request) }
         } else {
@@ -182,7 +192,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             return
         }
         let deadline = deadlineUnixNanos(of: call)
-        switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self)) {
+        switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self, trace: trace)) {
         case .success(let id):
             self.prepared = prepared
             self.requestID = id
@@ -205,6 +215,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             shard.statistics.recordSuccess(
                 nanoseconds: elapsed, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize), timing: timing,
                 now: .now())
+            trace?.workerReported(timing)
             call.sendMessage(bytes)
             call.finish(.ok)
         case .streamEnd:
@@ -259,6 +270,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         var prepared: PreparedInfer
         var requestID: UInt64
         var started: NIODeadline
+        var trace: InferenceTrace?
     }
 
     private let call: GRPCServerCall
@@ -282,8 +294,9 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
 
     func callReceived(message: ByteBuffer) {
         let started = NIODeadline.now()
+        let trace = context.tracing?.startRequest(of: call, method: "ModelStreamInfer")
         guard message.readableBytes > InspectedInferRequest.inlineLimit else {
-            submit(InspectedInferRequest.inspect(message, limits: context.limits), bytes: message, started: started)
+            submit(InspectedInferRequest.inspect(message, limits: context.limits), bytes: message, started: started, trace: trace)
             updateReceiving()
             return
         }
@@ -291,33 +304,41 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         updateReceiving()
         inspectOffLoop(message, context: context, loop: call.eventLoop) { result in
             self.inspecting = false
-            self.submit(result, bytes: message, started: started)
+            self.submit(result, bytes: message, started: started, trace: trace)
             self.updateReceiving()
             self.finishIfDone()
         }
     }
 
-    private func submit(_ inspection: Result<InspectedInferRequest, RPCError>, bytes: ByteBuffer, started: NIODeadline) {
-        guard !call.isFinished else { return }
+    private func submit(
+        _ inspection: Result<InspectedInferRequest, RPCError>, bytes: ByteBuffer, started: NIODeadline, trace: InferenceTrace?
+    ) {
+        guard !call.isFinished else {
+            trace?.end(GRPCStatus(code: .cancelled, message: "the stream ended"))
+            return
+        }
         let prepared: PreparedInfer
         do {
             prepared = try prepareInfer(inspection.get(), call: call, context: context)
         } catch {
+            trace?.end(error.status)
             sendError(error.message)
             return
         }
         let deadline = deadlineUnixNanos(of: call)
-        switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self)) {
+        switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self, trace: trace)) {
         case .success(let id):
             if call.annotations.model.isEmpty {
                 call.annotations.model = prepared.model
                 call.annotations.modelVersion = prepared.version
             }
-            entries[Key(shard: ObjectIdentifier(prepared.shard), id: id)] = Entry(prepared: prepared, requestID: id, started: started)
+            entries[Key(shard: ObjectIdentifier(prepared.shard), id: id)] = Entry(
+                prepared: prepared, requestID: id, started: started, trace: trace)
             if responsesPaused && prepared.decoupled { prepared.shard.setPaused(true, for: id) }
             prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
         case .failure(let status):
             prepared.shard.statistics.recordFailure(.rejected, nanoseconds: 0, now: .now())
+            trace?.end(status)
             sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
         }
     }
@@ -331,10 +352,11 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         switch reply {
         case .response(let bytes, let final, let timing):
             sendResponse(bytes)
+            entry.trace?.workerReported(timing)
             if final && !prepared.decoupled {
                 shard.statistics.recordSuccess(
                     nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), timing: timing, now: .now())
-                complete(key)
+                complete(key, .ok)
             }
         case .streamEnd:
             shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), now: .now())
@@ -346,11 +368,11 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
                 empty.parameters["triton_final_response"] = InferParameter(.bool(true))
                 sendResponse(empty.encoded())
             }
-            complete(key)
+            complete(key, .ok)
         case .failed(let status):
             shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: .now())
             sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
-            complete(key)
+            complete(key, status)
         }
     }
 
@@ -371,8 +393,8 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         call.sendMessage(response.encoded())
     }
 
-    private func complete(_ key: Key) {
-        entries.removeValue(forKey: key)
+    private func complete(_ key: Key, _ status: GRPCStatus) {
+        entries.removeValue(forKey: key)?.trace?.end(status)
         updateReceiving()
         finishIfDone()
     }
@@ -431,6 +453,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         for entry in open.values {
             entry.prepared.shard.cancel(entry.requestID, reason: reason)
             entry.prepared.shard.statistics.recordFailure(.canceled, nanoseconds: UInt64(max(0, (now - entry.started).nanoseconds)), now: now)
+            entry.trace?.end(GRPCStatus(code: .cancelled, message: reason))
         }
     }
 

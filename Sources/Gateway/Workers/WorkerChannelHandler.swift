@@ -84,9 +84,11 @@ final class WorkerChannelHandler: ChannelInboundHandler, WorkerFrameHandling {
     /// Writes an INFER_REQUEST for `request` as request `id`, unflushed.
     func writeRequest(id: UInt64, _ request: PoolRequest) {
         guard let context else { return }
+        let trace = request.trace?.dispatched(toWorker: name, pid: expectedPID) ?? WorkerProtocol.TraceContext()
         WorkerProtocol.InferRequest.writeFrameHead(
             requestID: id, modelName: request.modelName, modelVersion: request.modelVersion,
-            deadlineUnixNanos: request.deadlineUnixNanos, requestByteCount: request.bytes.readableBytes, to: &outbound)
+            deadlineUnixNanos: request.deadlineUnixNanos, trace: trace, clientRequestID: request.clientRequestID,
+            requestByteCount: request.bytes.readableBytes, to: &outbound)
         if request.bytes.readableBytes <= Self.copyLimit {
             outbound.writeImmutableBuffer(request.bytes)
         } else {

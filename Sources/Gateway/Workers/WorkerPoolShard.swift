@@ -34,13 +34,23 @@ final class PoolRequest {
     /// Nanoseconds since the Unix epoch; 0 for none.
     let deadlineUnixNanos: Int64
     let receiver: WorkerReplyReceiver
+    /// The call's `x-request-id` for the worker's logs; empty for none.
+    let clientRequestID: String
+    /// The request's spans when it is traced: the dispatch ends its queue span and starts the
+    /// worker span whose context the worker receives.
+    let trace: InferenceTrace?
 
-    init(modelName: String, modelVersion: String, bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver) {
+    init(
+        modelName: String, modelVersion: String, bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver,
+        clientRequestID: String = "", trace: InferenceTrace? = nil
+    ) {
         self.modelName = modelName
         self.modelVersion = modelVersion
         self.bytes = bytes
         self.deadlineUnixNanos = deadlineUnixNanos
         self.receiver = receiver
+        self.clientRequestID = clientRequestID
+        self.trace = trace
     }
 }
 

@@ -66,6 +66,9 @@ public final class GRPCServerCall {
     var streamHandler: GRPCServerStreamHandler?
     /// Called when the send side crosses its watermarks: stop producing while false.
     public var onWritabilityChanged: ((Bool) -> Void)?
+    /// Called once when the call ends: with the status it finished with, or the status it was
+    /// cancelled with (client reset, deadline, connection gone). For observers such as traces.
+    public var onEnded: ((GRPCStatus) -> Void)?
 
     init(
         head: GRPCRequestHead, connection: HTTP2ConnectionInfo, eventLoop: EventLoop, logger: Logger, streamHandler: GRPCServerStreamHandler,
@@ -96,6 +99,13 @@ public final class GRPCServerCall {
             if count > 128 { return "" }
         }
         return id
+    }
+
+    /// Tells `onEnded` (once) that the call ended with `status`.
+    func ended(_ status: GRPCStatus) {
+        guard let onEnded else { return }
+        self.onEnded = nil
+        onEnded(status)
     }
 
     /// True once a status was sent or the call was cancelled.

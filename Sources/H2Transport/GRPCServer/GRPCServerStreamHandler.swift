@@ -132,6 +132,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         unaryResponder = nil
         unaryRequest = nil
         call?.onWritabilityChanged = nil
+        call?.onEnded = nil
         call?.streamHandler = nil
     }
 
@@ -270,6 +271,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         isFinished = true
         deadlineTimer?.cancel()
         observeEnd(status)
+        call?.ended(status)
         do {
             var trailers = trailers
             if !headersSent, echoRequestID, let call, !call.requestID.isEmpty { trailers.add("x-request-id", call.requestID) }
@@ -303,6 +305,7 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         unaryRequest = nil
         let handler = self.handler
         self.handler = nil
+        call?.ended(status)
         handler?.callCancelled(status)
     }
 

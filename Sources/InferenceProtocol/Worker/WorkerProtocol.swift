@@ -83,6 +83,11 @@ public enum WorkerProtocol {
         public var request = ByteBuffer()  // = 3
         /// Nanoseconds since the Unix epoch; 0 for none.
         public var deadlineUnixNanos: Int64 = 0  // = 4
+        /// The request's trace context: the W3C `traceparent` and `tracestate` of the gateway's
+        /// span for the worker's execution. Empty when the call is not traced.
+        public var trace = TraceContext()  // = 5, 6
+        /// The call's `x-request-id`, for the worker's log lines; empty when it has none.
+        public var clientRequestID: String = ""  // = 7
 
         public init() {}
 
@@ -92,44 +97,52 @@ public enum WorkerProtocol {
             case 2: modelVersion = try reader.readString(tag)
             case 3: request = try reader.readBytes(tag)
             case 4: deadlineUnixNanos = try reader.read(ProtoInt64.self, tag)
+            case 5: trace.traceparent = try reader.readString(tag)
+            case 6: trace.tracestate = try reader.readString(tag)
+            case 7: clientRequestID = try reader.readString(tag)
             default: try reader.skipField(tag)
             }
         }
 
-        /// Writes field 3, the request bytes, last (after field 4), so that the encoding is the
-        /// same, byte for byte, as `frameHead` followed by the request bytes.
+        /// Writes field 3, the request bytes, last (after the others), so that the encoding is
+        /// the same, byte for byte, as `frameHead` followed by the request bytes.
         public func encode(to writer: inout ProtoWriter) {
-            Self.writeEnvelope(modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, to: &writer)
+            Self.writeEnvelope(
+                modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, trace: trace,
+                clientRequestID: clientRequestID, to: &writer)
             if request.readableBytes > 0 { writer.writeBytes(field: 3, request) }
         }
 
         /// The head of an INFER_REQUEST frame whose `request` field holds `requestByteCount`
-        /// bytes that the caller writes right after it: frame length, kind, `requestID`, fields
-        /// 1, 2 and 4 of the envelope, and the tag and length of field 3.
+        /// bytes that the caller writes right after it: frame length, kind, `requestID`, the
+        /// envelope's other fields (1, 2, 4, 5, 6, 7), and the tag and length of field 3.
         ///
         /// For a sender that forwards a client's request without copying it: write this head,
         /// then the request `ByteBuffer`, as two writes on the channel (one `writev`). The two
         /// together are the bytes of `WorkerFrame(kind: .inferRequest, requestID:, message:)`
-        /// for the same message. Empty `modelName`, `modelVersion` and a zero deadline are left
-        /// out, as the encoder leaves them out.
+        /// for the same message. Empty strings and a zero deadline are left out, as the encoder
+        /// leaves them out.
         ///
         /// - Precondition: the frame's length fits its `u32`; the caller bounds requests far
         ///   below that (and below the worker's frame limit, `WorkerFrame.defaultMaxFrameSize`).
         public static func frameHead(
-            requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64, requestByteCount: Int,
+            requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64,
+            trace: TraceContext = TraceContext(), clientRequestID: String = "", requestByteCount: Int,
             allocator: ByteBufferAllocator = ByteBufferAllocator()
         ) -> ByteBuffer {
-            var buffer = allocator.buffer(capacity: WorkerFrame.headerSize + modelName.utf8.count + modelVersion.utf8.count + 32)
+            let strings = modelName.utf8.count + modelVersion.utf8.count + trace.byteCount + clientRequestID.utf8.count
+            var buffer = allocator.buffer(capacity: WorkerFrame.headerSize + strings + 48)
             writeFrameHead(
                 requestID: requestID, modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos,
-                requestByteCount: requestByteCount, to: &buffer)
+                trace: trace, clientRequestID: clientRequestID, requestByteCount: requestByteCount, to: &buffer)
             return buffer
         }
 
         /// `frameHead`, appended to `buffer`: for a sender that gathers the frames of one
         /// event-loop tick in one buffer (and may append small requests' bytes right after).
         public static func writeFrameHead(
-            requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64, requestByteCount: Int,
+            requestID: UInt64, modelName: String, modelVersion: String, deadlineUnixNanos: Int64,
+            trace: TraceContext = TraceContext(), clientRequestID: String = "", requestByteCount: Int,
             to buffer: inout ByteBuffer
         ) {
             precondition(requestByteCount >= 0, "a request of \(requestByteCount) bytes")
@@ -138,7 +151,9 @@ public enum WorkerProtocol {
             buffer = ByteBuffer()  // the writer holds the only reference while it appends
             // The length is known only once the envelope is written: it is filled in after.
             WorkerFrame.writeHeader(kind: .inferRequest, requestID: requestID, payloadLength: 0, to: &writer.buffer)
-            writeEnvelope(modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, to: &writer)
+            writeEnvelope(
+                modelName: modelName, modelVersion: modelVersion, deadlineUnixNanos: deadlineUnixNanos, trace: trace,
+                clientRequestID: clientRequestID, to: &writer)
             if requestByteCount > 0 {
                 writer.writeTag(3, .lengthDelimited)
                 writer.writeVarint(UInt64(requestByteCount))
@@ -149,12 +164,52 @@ public enum WorkerProtocol {
             buffer = writer.buffer
         }
 
-        /// Fields 1, 2 and 4: everything but the request bytes.
-        private static func writeEnvelope(modelName: String, modelVersion: String, deadlineUnixNanos: Int64, to writer: inout ProtoWriter) {
+        /// Fields 1, 2, 4, 5, 6 and 7: everything but the request bytes.
+        private static func writeEnvelope(
+            modelName: String, modelVersion: String, deadlineUnixNanos: Int64, trace: TraceContext, clientRequestID: String,
+            to writer: inout ProtoWriter
+        ) {
             if !modelName.isEmpty { writer.writeString(field: 1, modelName) }
             if !modelVersion.isEmpty { writer.writeString(field: 2, modelVersion) }
             if deadlineUnixNanos != 0 { writer.write(ProtoInt64.self, field: 4, deadlineUnixNanos) }
+            if !trace.traceparent.isEmpty { writer.writeString(field: 5, trace.traceparent) }
+            if !trace.tracestate.isEmpty { writer.writeString(field: 6, trace.tracestate) }
+            if !clientRequestID.isEmpty { writer.writeString(field: 7, clientRequestID) }
         }
+    }
+
+    /// W3C trace context (https://www.w3.org/TR/trace-context/) as the worker protocol carries
+    /// it: the `traceparent` and `tracestate` header values, as text. Both empty: not traced.
+    public struct TraceContext: Hashable, Sendable {
+        /// `00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`; empty for none.
+        public var traceparent: String
+        /// Vendor entries, `key=value` separated by commas; empty for none.
+        public var tracestate: String
+
+        public init(traceparent: String = "", tracestate: String = "") {
+            self.traceparent = traceparent
+            self.tracestate = tracestate
+        }
+
+        /// The trace id of a well-formed `traceparent` (32 lowercase hex digits, not all zero),
+        /// else nil: what a worker writes into its log lines.
+        public var traceID: Substring? {
+            let utf8 = traceparent.utf8
+            guard utf8.count >= 55 else { return nil }
+            let start = utf8.index(utf8.startIndex, offsetBy: 3)
+            let end = utf8.index(start, offsetBy: 32)
+            var allZero = true
+            for byte in utf8[start..<end] {
+                guard (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f")) else {
+                    return nil
+                }
+                if byte != UInt8(ascii: "0") { allZero = false }
+            }
+            // Every byte is ASCII, so both ends are character boundaries.
+            return allZero ? nil : traceparent[start..<end]
+        }
+
+        var byteCount: Int { traceparent.utf8.count + tracestate.utf8.count }
     }
 
     /// INFER_RESPONSE: a `ModelInferResponse` or an error status.

@@ -1,4 +1,5 @@
 import InferenceProtocol
+import Logging
 import NIOCore
 import ProtoWire
 
@@ -80,6 +81,9 @@ final class InferenceCall {
     var queuedAt: NIODeadline?
     /// When its INFER_REQUEST arrived.
     let arrivedAt: NIODeadline
+    /// `request_id` and `trace_id` for every log line about the request (from the
+    /// INFER_REQUEST's `request_id` and `traceparent`); nil when it carried neither.
+    var logMetadata: Logger.Metadata?
 
     init(requestID: UInt64, arrivedAt: NIODeadline, receiver: any InferenceCallReceiver) {
         self.requestID = requestID
@@ -140,5 +144,17 @@ enum AnswerFrame {
     /// STREAM_END: no more responses for a decoupled model's request.
     static func streamEnd(requestID: UInt64) -> ByteBuffer {
         WorkerFrame.encoded(kind: .streamEnd, requestID: requestID, payloadCapacity: 0) { _ in }
+    }
+}
+
+extension WorkerProtocol.InferRequest {
+    /// The log metadata of the request: `request_id` (the call's x-request-id) and `trace_id`
+    /// (from `traceparent`), each when present; nil when neither is.
+    var logMetadata: Logger.Metadata? {
+        guard !clientRequestID.isEmpty || !trace.traceparent.isEmpty else { return nil }
+        var metadata: Logger.Metadata = [:]
+        if !clientRequestID.isEmpty { metadata["request_id"] = "\(clientRequestID)" }
+        if let traceID = trace.traceID { metadata["trace_id"] = "\(traceID)" }
+        return metadata
     }
 }

@@ -235,6 +235,7 @@ final class RuntimeCore {
             fail(call, .invalidArgument("the INFER_REQUEST payload is not a valid switchyard.worker.InferRequest: \(error)"))
             return call
         }
+        call.logMetadata = request.logMetadata
         guard let lane = lanes[request.modelName] else {
             fail(call, InferenceError(
                 .notFound,
@@ -300,7 +301,7 @@ final class RuntimeCore {
     func cancel(_ call: InferenceCall, reason: String) {
         guard !call.isFinished else { return }
         call.isCancelled = true
-        logger.debug("request \(call.requestID) cancelled (\(reason.isEmpty ? "no reason given" : reason))")
+        logger.debug("request \(call.requestID) cancelled (\(reason.isEmpty ? "no reason given" : reason))", metadata: call.logMetadata)
         let phase = call.phase
         move(call, to: .finished)
         call.pendingResponse?.cancel()
@@ -672,7 +673,7 @@ final class RuntimeCore {
     private func fail(_ call: InferenceCall, _ error: InferenceError) {
         guard !call.isFinished else { return }
         call.lane?.counters.failed += 1
-        logger.debug("request \(call.requestID) failed: \(error)")
+        logger.debug("request \(call.requestID) failed: \(error)", metadata: call.logMetadata)
         call.send(AnswerFrame.error(requestID: call.requestID, error), final: true)
         move(call, to: .finished)
     }

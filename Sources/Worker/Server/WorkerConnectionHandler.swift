@@ -124,9 +124,11 @@ final class WorkerConnectionHandler: ChannelInboundHandler, RemovableChannelHand
         case .error:
             // With a request id: the gateway has ended that request, so stop work on it.
             let status = try? frame.decodePayload(as: WorkerProtocol.Status.self)
+            let call = calls.removeValue(forKey: frame.requestID)
             logger.warning(
-                "gateway sent ERROR for request \(frame.requestID): code \(status?.code ?? 0): \(status?.message ?? "(unreadable status)")")
-            if let call = calls.removeValue(forKey: frame.requestID) {
+                "gateway sent ERROR for request \(frame.requestID): code \(status?.code ?? 0): \(status?.message ?? "(unreadable status)")",
+                metadata: call?.logMetadata)
+            if let call {
                 core.cancel(call, reason: "gateway sent ERROR")
             }
         default:
