@@ -41,6 +41,11 @@ def admin_gateway(tmp_path_factory):
             pass
         time.sleep(0.1)
     gw.stub = stub
+    # Ready means one live worker per variant; the tests below want every worker up.
+    while time.monotonic() < deadline:
+        if all(w["state"] == "ready" for w in admin_json(gw, "GET", "/workers")):
+            break
+        time.sleep(0.1)
     yield gw
     channel.close()
     code = gw.stop()
