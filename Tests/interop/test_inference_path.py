@@ -548,6 +548,54 @@ def test_sigterm_under_load_fails_no_accepted_call_and_readiness_drops_at_once(t
     assert "stopped: every worker has exited" in log
 
 
+def test_sigterm_while_h2load_runs_fails_no_call_the_gateway_accepted(tmp_path):
+    """h2load sends ModelInfer on 4 connections, 8 streams each; SIGTERM half-way. h2load counts
+    an HTTP 200 as a success whatever grpc-status says, so the access log (one line per call the
+    gateway accepted, with its gRPC code) is the judge: every accepted call ended OK, and their
+    number is exactly what h2load saw succeed. Requests h2load never got to start, or started
+    above the GOAWAY's last stream id (never accepted), are the only ones it reports failed."""
+    import json
+    import shutil
+
+    if shutil.which("h2load") is None:
+        import pytest
+        pytest.skip("h2load (nghttp2-client) is not installed")
+    access_log = tmp_path / "access.log"
+    gateway = H2cGateway(tmp_path, ["simple"], workers_per_model=2, extra_args=["--access-log", str(access_log)])
+    request = service_pb2.ModelInferRequest(model_name="simple")
+    for name in ("INPUT0", "INPUT1"):
+        request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
+        request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
+    data = request.SerializeToString()
+    body = tmp_path / "infer.body"
+    body.write_bytes(b"\x00" + struct.pack(">I", len(data)) + data)
+    try:
+        load = subprocess.Popen(
+            ["h2load", "-n", "1000000", "-c", "4", "-m", "8", "-d", str(body),
+             "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", ":method: POST",
+             f"http://127.0.0.1:{gateway.port}/inference.GRPCInferenceService/ModelInfer"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.5)
+        gateway.process.send_signal(signal.SIGTERM)
+        output, _ = load.communicate(timeout=60)
+        code = stop_gateway(gateway)
+    finally:
+        log = gateway.log_text()
+        gateway.close()
+    assert code == 0, log[-3000:]
+    match = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", output)
+    assert match, output
+    total, started, done, succeeded, failed, errored = map(int, match.groups())
+    lines = [json.loads(line) for line in access_log.read_text().splitlines()]
+    calls = [line for line in lines if line["method"] == "/inference.GRPCInferenceService/ModelInfer"]
+    not_ok = [line for line in calls if line["grpc_code"] != "OK"]
+    assert not not_ok, f"{len(not_ok)} accepted calls did not end OK: {not_ok[:3]}"
+    assert succeeded > 1000, output
+    assert len(calls) == succeeded, f"access log has {len(calls)} calls, h2load saw {succeeded} succeed:\n{output}"
+    # Every request h2load started was answered and succeeded: none was cut off by the drain.
+    assert started == done == succeeded, output
+
+
 def test_sigterm_ends_open_streams_with_a_reconnect_status_after_their_answers(tmp_path):
     """One stream has a request in flight (6 answers, 150 ms apart) when SIGTERM comes: it gets
     every answer, then UNAVAILABLE telling it to reconnect. An idle stream gets that at once."""
