@@ -101,6 +101,9 @@ public struct GatewayConfiguration: Sendable {
     /// The routing seam every inference request passes through (see `InferenceRouter`).
     /// Default: `VersionRouter`, the version a request names or the newest.
     public var router: any InferenceRouter = VersionRouter()
+    /// Routes by model name: weighted variants, sticky keys, overrides, shadows (see
+    /// `ModelRoute`). A model without a route gets the version a request names, or its newest.
+    public var routes: [ModelRoute] = []
     /// Traces of ModelInfer and ModelStreamInfer requests (W3C trace context in, spans out
     /// through its tracer). Default nil: off, and no cost per call but a nil check.
     public var tracing: InferenceTracing?

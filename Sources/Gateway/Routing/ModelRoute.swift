@@ -1,0 +1,52 @@
+/// How requests for one model name are spread over its versions: weighted A/B and canary,
+/// sticky assignment by a key, an override header for testing, and a shadow copy.
+///
+/// A request that names a version gets that version (NOT_FOUND when it is not configured);
+/// the route decides only for requests that leave `model_version` empty.
+public struct ModelRoute: Sendable, Hashable {
+    /// One version and its share: weights are relative (90 and 10 make 90 % and 10 %); a weight
+    /// of 0 takes no unversioned traffic (it can still be asked for by version).
+    public struct Variant: Sendable, Hashable {
+        public var version: String
+        public var weight: Int
+
+        public init(version: String, weight: Int) {
+            self.version = version
+            self.weight = weight
+        }
+    }
+
+    /// A mirrored copy of a share of the calls, sent to `version`; its answer is dropped.
+    public struct Shadow: Sendable, Hashable {
+        public var version: String
+        /// 0 ... 1: the fraction of calls copied.
+        public var fraction: Double
+
+        public init(version: String, fraction: Double) {
+            self.version = version
+            self.fraction = fraction
+        }
+    }
+
+    /// The model name clients send.
+    public var model: String
+    /// The versions that take unversioned requests, in a fixed order.
+    public var variants: [Variant]
+    /// A request metadata name (e.g. `x-user-id`) whose value pins a caller to one variant:
+    /// the same value always gets the same variant, and changing weights moves only the keys
+    /// the change must move. Nil: every call is drawn independently.
+    public var stickyKey: String?
+    /// Whether `x-switchyard-variant: VERSION` in the request metadata may force a variant
+    /// (for testing a canary by hand). Default false: such a request is refused.
+    public var allowOverride: Bool = false
+    /// A shadow copy of a share of the calls; nil for none.
+    public var shadow: Shadow?
+
+    public init(model: String, variants: [Variant], stickyKey: String? = nil, allowOverride: Bool = false, shadow: Shadow? = nil) {
+        self.model = model
+        self.variants = variants
+        self.stickyKey = stickyKey
+        self.allowOverride = allowOverride
+        self.shadow = shadow
+    }
+}
