@@ -9,7 +9,7 @@ extension GatewayConfiguration {
     /// The effective configuration as one JSON object (`GET /config`; docs/observability.md
     /// lists the fields). Secrets are masked: the admin token shows as "***", and of the TLS key
     /// only its file's path appears, never its contents. `launcher`: how workers are started.
-    public func effectiveJSON(launcher: WorkerLauncher?) -> String {
+    public func effectiveJSON(launcher: WorkerLauncher?, routes: [ModelRoute]? = nil) -> String {
         func milliseconds(_ amount: TimeAmount?) -> Any { amount.map { Int($0.nanoseconds / 1_000_000) as Any } ?? NSNull() }
         func address(_ address: Address?) -> Any { address.map { $0.description as Any } ?? NSNull() }
         var tls: Any = NSNull()
@@ -69,8 +69,20 @@ extension GatewayConfiguration {
             "log": ["format": logFormat, "level": logLevel],
             "threads": threads.map { $0 as Any } ?? NSNull(),
             "echo_service": enableEchoService,
+            "routes": (routes ?? self.routes).map(Self.routeJSON),
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// A route as `GET /config` and `GET /routes` show it.
+    static func routeJSON(_ route: ModelRoute) -> [String: Any] {
+        [
+            "model": route.model,
+            "variants": route.variants.map { ["version": $0.version, "weight": $0.weight] as [String: Any] },
+            "sticky_key": route.stickyKey.map { $0 as Any } ?? NSNull(),
+            "allow_override": route.allowOverride,
+            "shadow": route.shadow.map { ["version": $0.version, "fraction": $0.fraction] as [String: Any] as Any } ?? NSNull(),
+        ]
     }
 }

@@ -100,7 +100,7 @@ public struct GatewayConfiguration: Sendable {
     public var maxStreamBufferedBytes = 8 * 1024 * 1024
     /// The routing seam every inference request passes through (see `InferenceRouter`).
     /// Default: `VersionRouter`, the version a request names or the newest.
-    public var router: any InferenceRouter = VersionRouter()
+    public var router: any InferenceRouter = WeightedRouter()
     /// Routes by model name: weighted variants, sticky keys, overrides, shadows (see
     /// `ModelRoute`). A model without a route gets the version a request names, or its newest.
     public var routes: [ModelRoute] = []

@@ -71,7 +71,8 @@ public final class GatewayServer: Sendable {
         if let levels, levels.levels["worker"] != nil { launcher.outputLogLevel = levels.level("worker") }
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
-        self.repository = ModelRepository(deployments: configuration.effectiveModels, launcher: launcher, group: group, logger: poolLogger)
+        self.repository = ModelRepository(
+            deployments: configuration.effectiveModels, routes: configuration.routes, launcher: launcher, group: group, logger: poolLogger)
         InferenceService(
             repository: repository, router: configuration.router, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
             maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes,
@@ -116,8 +117,14 @@ public final class GatewayServer: Sendable {
                 logger.notice("operator restart of a worker requested", metadata: ["pid": "\(pid)", "requested_by": "\(requestedBy)"])
                 return await repository.restartWorker(pid: pid, drainTimeout: drainTimeout)
             }
-            let effective = configuration.effectiveJSON(launcher: launcher)
-            actions.configuration = { effective }
+            // Computed when asked: routes an operator changed since the start show as they are.
+            let effectiveLauncher = launcher
+            actions.configuration = { configuration.effectiveJSON(launcher: effectiveLauncher, routes: repository.routes) }
+            actions.routes = { repository.routes }
+            actions.setRouteWeights = { model, weights, requestedBy in
+                logger.notice("operator route change requested", metadata: ["model": "\(model)", "requested_by": "\(requestedBy)"])
+                return try await repository.setRouteWeights(model: model, weights: weights)
+            }
             self.adminServer = AdminHTTPServer(
                 host: admin.host, port: admin.port, actions: actions, bearerToken: configuration.adminToken, group: adminGroup)
         } else {

@@ -32,6 +32,12 @@ extension AdminHTTPServer {
                 AdminResponse(status: .ok, contentType: "application/json", body: configuration() + "\n")
             })
         }
+        if let routesNow = actions.routes {
+            routes.append(AdminRoute(.GET, "/routes") { _ in .json(routesNow().map(GatewayConfiguration.routeJSON)) })
+        }
+        if let setRouteWeights = actions.setRouteWeights {
+            routes.append(AdminRoute(.POST, "/routes/{model}") { request in await setRoute(request, setRouteWeights) })
+        }
         if let metrics = actions.metrics {
             routes.append(AdminRoute(.GET, "/metrics") { _ in
                 AdminResponse(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: await metrics())
@@ -110,6 +116,36 @@ extension AdminHTTPServer {
                 "versions": changed.map(\.version),
             ])
         } catch let error as ModelRepositoryError {
+            return .text("\(error)", status: .notFound)
+        } catch {
+            return .text("\(error)", status: .internalServerError)
+        }
+    }
+
+    /// `POST /routes/NAME?variants=1:0,2:100`: blue-green switches and canary weights.
+    private static func setRoute(
+        _ request: AdminRequest, _ setRouteWeights: @Sendable (String, [ModelRoute.Variant], String) async throws -> ModelRoute
+    ) async -> AdminResponse {
+        let model = request.parameters["model"] ?? ""
+        guard isValidName(model) else {
+            return .text("model names are letters, digits, '_', '-' and '.' (at most 256)", status: .badRequest)
+        }
+        var weights: [ModelRoute.Variant] = []
+        for part in (request.query["variants"] ?? "").split(separator: ",") {
+            let pieces = part.split(separator: ":")
+            guard pieces.count == 2, isValidName(String(pieces[0])), let weight = Int(pieces[1]) else {
+                weights = []
+                break
+            }
+            weights.append(ModelRoute.Variant(version: String(pieces[0]), weight: weight))
+        }
+        guard !weights.isEmpty else {
+            return .text("give the weights as ?variants=VERSION:WEIGHT,VERSION:WEIGHT (for example ?variants=1:90,2:10, or 1:0,2:100 to switch)", status: .badRequest)
+        }
+        do {
+            return .json(GatewayConfiguration.routeJSON(try await setRouteWeights(model, weights, request.remote)))
+        } catch let error as ModelRepositoryError {
+            if case .invalidRoute = error { return .text("\(error)", status: .badRequest) }
             return .text("\(error)", status: .notFound)
         } catch {
             return .text("\(error)", status: .internalServerError)

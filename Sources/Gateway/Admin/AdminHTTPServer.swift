@@ -42,6 +42,10 @@ public final class AdminHTTPServer: Sendable {
         public var restartWorker: (@Sendable (_ pid: Int32, _ requestedBy: String) async -> WorkerRestartOutcome)?
         /// The effective configuration as a JSON object (encoded), secrets masked.
         public var configuration: (@Sendable () -> String)?
+        /// The routes now (`GET /routes`).
+        public var routes: (@Sendable () -> [ModelRoute])?
+        /// Sets a model's route weights (`POST /routes/NAME?variants=1:90,2:10`).
+        public var setRouteWeights: (@Sendable (_ model: String, _ weights: [ModelRoute.Variant], _ requestedBy: String) async throws -> ModelRoute)?
         /// The Prometheus text of `GET /metrics`; nil serves no metrics.
         public var metrics: (@Sendable () async -> String)?
 

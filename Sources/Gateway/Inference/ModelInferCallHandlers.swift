@@ -212,6 +212,8 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
         call.annotations.workerPID = shard.replyingWorkerPID
         switch reply {
         case .response(let bytes, _, let timing):
+            // The variant that served it: the one response header a client can route logs by.
+            call.responseHeader = (WeightedRouter.overrideHeader, prepared.version)
             shard.statistics.recordSuccess(
                 nanoseconds: elapsed, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize), timing: timing,
                 now: .now())

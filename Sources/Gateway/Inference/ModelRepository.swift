@@ -35,12 +35,15 @@ public struct ModelCatalog: Sendable {
         public let pools: [String: WorkerPool]
         /// The versions an operator drained (`POST /models/NAME/drain`): they take no new request.
         public let drained: Set<String>
+        /// How unversioned requests spread over the versions; nil: the newest takes them all.
+        public let route: CompiledRoute?
 
-        public init(name: String, versions: [String], pools: [String: WorkerPool], drained: Set<String> = []) {
+        public init(name: String, versions: [String], pools: [String: WorkerPool], drained: Set<String> = [], route: CompiledRoute? = nil) {
             self.name = name
             self.versions = versions
             self.pools = pools
             self.drained = drained
+            self.route = route
         }
 
         /// The version an empty `model_version` means: the newest loaded one that is not
@@ -90,6 +93,8 @@ public final class ModelRepository: Sendable {
     }
 
     private let entries: NIOLockedValueBox<[ModelVariantKey: Entry]>
+    /// Routes by model name, compiled; changed by `setRoute` (blue-green, canary weights).
+    private let compiledRoutes: NIOLockedValueBox<[String: CompiledRoute]>
     private let catalogBox: NIOLockedValueBox<ModelCatalog>
     /// A copy of the catalog per serving loop, so that a call reads it without a lock.
     private let loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>]
@@ -100,13 +105,15 @@ public final class ModelRepository: Sendable {
     public let threadPool: NIOThreadPool
     private let logger: Logger
 
-    public init(deployments: [ModelDeployment], launcher: WorkerLauncher, group: EventLoopGroup, logger: Logger) {
+    public init(deployments: [ModelDeployment], routes: [ModelRoute] = [], launcher: WorkerLauncher, group: EventLoopGroup, logger: Logger) {
         var entries: [ModelVariantKey: Entry] = [:]
         for deployment in deployments {
             entries[ModelVariantKey(model: deployment.model, version: deployment.version)] = Entry(deployment: deployment)
         }
         self.entries = NIOLockedValueBox(entries)
-        let catalog = Self.makeCatalog(entries)
+        let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
+        self.compiledRoutes = NIOLockedValueBox(compiled)
+        let catalog = Self.makeCatalog(entries, routes: compiled)
         self.catalogBox = NIOLockedValueBox(catalog)
         var loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>] = [:]
         for loop in group.makeIterator() {
@@ -130,7 +137,7 @@ public final class ModelRepository: Sendable {
         loopCatalogs[ObjectIdentifier(loop)]?.value ?? catalog
     }
 
-    private static func makeCatalog(_ entries: [ModelVariantKey: Entry]) -> ModelCatalog {
+    private static func makeCatalog(_ entries: [ModelVariantKey: Entry], routes: [String: CompiledRoute]) -> ModelCatalog {
         var versions: [String: [String]] = [:]
         var pools: [String: [String: WorkerPool]] = [:]
         var drained: [String: Set<String>] = [:]
@@ -141,9 +148,38 @@ public final class ModelRepository: Sendable {
         }
         var catalog = ModelCatalog()
         for (name, list) in versions {
-            catalog.models[name] = ModelCatalog.Model(name: name, versions: list, pools: pools[name] ?? [:], drained: drained[name] ?? [])
+            catalog.models[name] = ModelCatalog.Model(
+                name: name, versions: list, pools: pools[name] ?? [:], drained: drained[name] ?? [], route: routes[name])
         }
         return catalog
+    }
+
+    /// The routes now (as configured, or as an operator changed them since).
+    public var routes: [ModelRoute] {
+        compiledRoutes.withLockedValue { $0.values.map(\.route) }.sorted { $0.model < $1.model }
+    }
+
+    /// Sets the weights of a model's route (blue-green: all weight on one version; a canary's
+    /// promotion or rollback), keeping its sticky key, override and shadow, or makes a route when
+    /// the model has none. Calls in flight keep the route they started with; calls that start
+    /// after this returns use the new one, on every loop.
+    @discardableResult
+    public func setRouteWeights(model: String, weights: [ModelRoute.Variant]) async throws(ModelRepositoryError) -> ModelRoute {
+        let versions = Set(variants.filter { $0.model == model }.map(\.version))
+        guard !versions.isEmpty else { throw .unknownModel(model) }
+        if let unknown = weights.first(where: { !versions.contains($0.version) }) { throw .unknownVersion(model, unknown.version) }
+        guard weights.allSatisfy({ $0.weight >= 0 }), weights.contains(where: { $0.weight > 0 }) else {
+            throw .invalidRoute(model, "weights must be 0 or more, and at least one above 0")
+        }
+        let route = compiledRoutes.withLockedValue { routes -> ModelRoute in
+            var route = routes[model]?.route ?? ModelRoute(model: model, variants: [])
+            route.variants = weights
+            routes[model] = CompiledRoute(route)
+            return route
+        }
+        await publishCatalogEverywhere()
+        logger.notice("route changed", metadata: ["model": "\(model)", "variants": "\(weights.map { "\($0.version):\($0.weight)" })"])
+        return route
     }
 
     /// Publishes the catalog, and returns once every serving loop uses it.
@@ -156,7 +192,7 @@ public final class ModelRepository: Sendable {
     private func publishCatalog() {
         let catalog = entries.withLockedValue { entries in
             catalogBox.withLockedValue { current in
-                var catalog = Self.makeCatalog(entries)
+                var catalog = Self.makeCatalog(entries, routes: compiledRoutes.withLockedValue { $0 })
                 catalog.generation = current.generation + 1
                 current = catalog
                 return catalog
@@ -338,9 +374,11 @@ public enum ModelRepositoryError: Error, Sendable, CustomStringConvertible {
     case unknownModel(String)
     case unknownVersion(String, String)
     case failedToLoad(String, String)
+    case invalidRoute(String, String)
 
     public var description: String {
         switch self {
+        case .invalidRoute(let name, let reason): return "the route of model '\(name)' cannot be set: \(reason)"
         case .unknownModel(let name): return "unknown model '\(name)'"
         case .unknownVersion(let name, let version): return "unknown version '\(version)' of model '\(name)'"
         case .failedToLoad(let name, let reason): return "model '\(name)' failed to load: \(reason)"

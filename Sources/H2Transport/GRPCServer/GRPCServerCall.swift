@@ -58,6 +58,10 @@ public final class GRPCServerCall {
     public internal(set) var bytesReceived = 0
     /// Response bytes sent (gRPC framing included; headers not counted).
     public internal(set) var bytesSent = 0
+    /// One more response header field the implementation wants sent with the response headers
+    /// (the gateway's `x-switchyard-variant`), without building metadata. Set it before the
+    /// first message.
+    public var responseHeader: (name: String, value: String)?
     /// What the method's implementation learned about the call, for access logs and traces.
     public var annotations = GRPCCallAnnotations()
 

@@ -224,16 +224,26 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     func sendHeaders(_ metadata: GRPCMetadata) {
         guard !isFinished else { return }
         do {
-            if echoRequestID, let call, !call.requestID.isEmpty {
+            // The request id (never indexed: unique per call) and the implementation's extra field.
+            var extras: HTTP2ExtraHeaders?
+            if echoRequestID, let call, !call.requestID.isEmpty { extras = HTTP2ExtraHeaders(first: ("x-request-id", call.requestID, true)) }
+            if let call, let extra = call.responseHeader {
+                if extras == nil {
+                    extras = HTTP2ExtraHeaders(first: (extra.name, extra.value, false))
+                } else {
+                    extras!.second = (extra.name, extra.value, false)
+                }
+            }
+            if let extras {
                 if metadata.isEmpty {
-                    // The usual case: the prepared default headers and the id after them.
+                    // The usual case: the prepared default headers and the extras after them.
                     let headers = try machine.sendHeaders(metadata)
                     headersSent = true
-                    stream.sendHeaders(pairs: headers, name: "x-request-id", value: call.requestID)
+                    stream.sendHeaders(pairs: headers, extras: extras)
                     return
                 }
                 var metadata = metadata
-                metadata.add("x-request-id", call.requestID)
+                for index in 0..<extras.count { metadata.add(extras[index].name, extras[index].value) }
                 let headers = try machine.sendHeaders(metadata)
                 headersSent = true
                 stream.sendHeaders(pairs: headers)

@@ -103,10 +103,11 @@ public final class HTTP2Stream {
         connection.streamSendHeaders(self, .pairs(pairs), endStream: endStream)
     }
 
-    /// `sendHeaders(pairs:)` with one more field after the pairs, without building a new array.
-    func sendHeaders(pairs: GRPCHeaderFields, name: String, value: String, endStream: Bool = false) {
+    /// `sendHeaders(pairs:)` with one or two more fields after the pairs, without building a
+    /// new array.
+    func sendHeaders(pairs: GRPCHeaderFields, extras: HTTP2ExtraHeaders, endStream: Bool = false) {
         eventLoop.preconditionInEventLoop()
-        connection.streamSendHeaders(self, .pairsAndOne(pairs, name: name, value: value), endStream: endStream)
+        connection.streamSendHeaders(self, .pairsAnd(pairs, extras: extras), endStream: endStream)
     }
 
     /// Queues body bytes.

@@ -21,16 +21,30 @@ public struct HTTP2HeaderField: Sendable, Hashable {
 enum HTTP2HeaderBlock {
     case fields([HTTP2HeaderField])
     case pairs(GRPCHeaderFields)
-    /// Pairs and one more field after them (a call's `x-request-id` after the default response
-    /// headers): a prepared block stays prepared, with no array built for the extra field.
-    case pairsAndOne(GRPCHeaderFields, name: String, value: String)
+    /// Pairs and one or two more fields after them (a call's `x-request-id` and the gateway's
+    /// `x-switchyard-variant` after the default response headers): a prepared block stays
+    /// prepared, with no array built for the extra fields.
+    case pairsAnd(GRPCHeaderFields, extras: HTTP2ExtraHeaders)
 
     var isEmpty: Bool {
         switch self {
         case .fields(let fields): return fields.isEmpty
         case .pairs(let pairs): return pairs.isEmpty
-        case .pairsAndOne: return false
+        case .pairsAnd: return false
         }
+    }
+}
+
+/// One or two header fields sent after a header block's pairs without building an array.
+/// `sensitive` fields are never indexed (HPACK), for values unique per call.
+struct HTTP2ExtraHeaders {
+    var first: (name: String, value: String, sensitive: Bool)
+    var second: (name: String, value: String, sensitive: Bool)?
+
+    var count: Int { second == nil ? 1 : 2 }
+
+    subscript(index: Int) -> (name: String, value: String, sensitive: Bool) {
+        index == 0 ? first : second!
     }
 }
 
@@ -424,23 +438,24 @@ final class NGHTTP2Session {
                 return prepared.withNameValues(body)
             }
             return withNameValues(count: pairs.count, field: { (pairs[$0].name, pairs[$0].value, false) }, body)
-        case .pairsAndOne(let pairs, let name, let value):
+        case .pairsAnd(let pairs, let extras):
             if let prepared = HTTP2PreparedHeaderBlock.matching(pairs) {
-                // The prepared entries as they are, then the extra one in temporary memory.
-                // The extra field is marked never-indexed: a value unique per call (a request
-                // id) would only churn HPACK's dynamic table, costing an allocation each time.
+                // The prepared entries as they are, then the extras in temporary memory. A
+                // sensitive extra (a request id, unique per call) is never indexed: it would only
+                // churn HPACK's dynamic table, costing an allocation each time.
                 return prepared.withNameValues { entries, count in
-                    withNameValues(count: 1, field: { _ in (name, value, true) }) { extra, _ in
-                        withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: count + 1) { nva in
+                    withNameValues(count: extras.count, field: { extras[$0] }) { extra, extraCount in
+                        withUnsafeTemporaryAllocation(of: nghttp2_nv.self, capacity: count + extraCount) { nva in
                             nva.baseAddress!.initialize(from: entries, count: count)
-                            (nva.baseAddress! + count).initialize(to: extra.pointee)
-                            return body(nva.baseAddress!, count + 1)
+                            (nva.baseAddress! + count).initialize(from: extra, count: extraCount)
+                            return body(nva.baseAddress!, count + extraCount)
                         }
                     }
                 }
             }
             return withNameValues(
-                count: pairs.count + 1, field: { $0 < pairs.count ? (pairs[$0].name, pairs[$0].value, false) : (name, value, true) }, body)
+                count: pairs.count + extras.count,
+                field: { $0 < pairs.count ? (pairs[$0].name, pairs[$0].value, false) : extras[$0 - pairs.count] }, body)
         }
     }
 

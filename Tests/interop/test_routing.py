@@ -1,0 +1,142 @@
+"""Routes through the real gateway and workers: a weighted split of unversioned ModelInfer
+calls between two versions, the variant named in `x-switchyard-variant`, a blue-green switch and
+back through `POST /routes/NAME` under load with no failed call, and the route shown by
+`GET /routes` and `GET /config`."""
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from conftest import Gateway
+
+
+def admin(gw, method, path):
+    request = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}{path}", method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def simple_request():
+    request = service_pb2.ModelInferRequest(model_name="simple")
+    for name in ("INPUT0", "INPUT1"):
+        request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
+        request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
+    return request
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory):
+    gw = Gateway(tmp_path_factory.mktemp("routing"), ["--model", "simple:1", "--model", "simple:2", "--workers-per-model", "1",
+                                                      "--log-level", "info", "--access-log", "off"])
+    channel = grpc.insecure_channel(gw.plaintext_target)
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if all(stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), timeout=1).ready for v in ("1", "2")):
+                break
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    gw.stub = stub
+    yield gw
+    channel.close()
+    assert gw.stop() == 0, gw.log_text()
+
+
+def served_version(stub):
+    response, call = stub.ModelInfer.with_call(simple_request(), timeout=10)
+    header = dict(call.initial_metadata())["x-switchyard-variant"]
+    assert header == response.model_version, (header, response.model_version)
+    return response.model_version
+
+
+def test_without_a_route_the_newest_version_serves(routed):
+    assert {served_version(routed.stub) for _ in range(20)} == {"2"}
+
+
+def test_a_90_10_split_over_2000_calls_lands_within_4_points(routed):
+    status, body = admin(routed, "POST", "/routes/simple?variants=1:90,2:10")
+    assert status == 200, body
+    assert json.loads(body)["variants"] == [{"version": "1", "weight": 90}, {"version": "2", "weight": 10}]
+    versions = [served_version(routed.stub) for _ in range(2000)]
+    share = versions.count("2") * 100 / len(versions)
+    assert abs(share - 10) <= 4, f"version 2 got {share:.1f} % of 2000 calls"
+    # A request that names a version gets it, whatever the weights.
+    request = simple_request()
+    request.model_version = "2"
+    assert all(routed.stub.ModelInfer(request, timeout=10).model_version == "2" for _ in range(20))
+    status, body = admin(routed, "GET", "/routes")
+    assert status == 200 and json.loads(body)[0]["variants"][1] == {"version": "2", "weight": 10}
+    status, body = admin(routed, "GET", "/config")
+    assert status == 200 and json.loads(body)["routes"][0]["model"] == "simple"
+
+
+def test_blue_green_switch_and_back_under_load_fails_no_call(routed):
+    admin(routed, "POST", "/routes/simple?variants=1:100,2:0")
+    results = []
+    stop = threading.Event()
+
+    def load():
+        channel = grpc.insecure_channel(routed.plaintext_target)
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        while not stop.is_set():
+            try:
+                results.append((time.monotonic(), stub.ModelInfer(simple_request(), timeout=10).model_version))
+            except grpc.RpcError as error:
+                results.append((time.monotonic(), f"error {error.code()}: {error.details()}"))
+        channel.close()
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.7)
+    switched = time.monotonic()
+    assert admin(routed, "POST", "/routes/simple?variants=1:0,2:100")[0] == 200
+    settled = time.monotonic()
+    time.sleep(0.7)
+    back = time.monotonic()
+    assert admin(routed, "POST", "/routes/simple?variants=1:100,2:0")[0] == 200
+    back_settled = time.monotonic()
+    time.sleep(0.7)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    errors = [r for r in results if r[1].startswith("error")]
+    assert not errors, errors[:3]
+    assert {v for t, v in results if t < switched} == {"1"}
+    assert {v for t, v in results if settled < t < back} == {"2"}, "after the switch returned, every call went to green"
+    assert {v for t, v in results if t > back_settled} == {"1"}, "after the rollback returned, every call went to blue"
+    assert len(results) > 200
+
+
+@pytest.mark.parametrize("query, status, message", [
+    ("?variants=1:50,9:50", 404, "unknown version '9' of model 'simple'"),
+    ("?variants=1:0,2:0", 400, "at least one above 0"),
+    ("?variants=1:-5,2:10", 400, "weights must be 0 or more"),
+    ("?variants=one", 400, "give the weights as ?variants=VERSION:WEIGHT"),
+    ("", 400, "give the weights as ?variants=VERSION:WEIGHT"),
+])
+def test_bad_route_changes_are_refused_and_the_route_stays(routed, query, status, message):
+    before = admin(routed, "GET", "/routes")[1]
+    got, body = admin(routed, "POST", f"/routes/simple{query}")
+    assert got == status and message in body, (got, body)
+    assert admin(routed, "GET", "/routes")[1] == before
+    assert admin(routed, "POST", "/routes/nosuch?variants=1:1")[0] == 404
+
+
+def test_an_override_header_is_refused_unless_the_route_allows_it(routed):
+    admin(routed, "POST", "/routes/simple?variants=1:50,2:50")
+    with pytest.raises(grpc.RpcError) as error:
+        routed.stub.ModelInfer(simple_request(), metadata=[("x-switchyard-variant", "2")], timeout=10)
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "does not allow choosing a variant" in error.value.details()
