@@ -39,7 +39,9 @@ public final class GatewayServer: Sendable {
         var listeners: [GRPCServer.Listener] = []
         var contexts: [TLSContext] = []
         if let plaintext = configuration.plaintextListener {
-            listeners.append(.init(host: plaintext.host, port: plaintext.port))
+            var listener = GRPCServer.Listener(host: plaintext.host, port: plaintext.port)
+            listener.name = "the plaintext listener"
+            listeners.append(listener)
         }
         if let tls = configuration.tlsListener {
             let files = configuration.tlsFiles
@@ -51,7 +53,9 @@ public final class GatewayServer: Sendable {
             tlsConfiguration.handshakeTimeout = configuration.handshakeTimeout
             let context = try TLSContext(configuration: tlsConfiguration)
             contexts.append(context)
-            listeners.append(.init(host: tls.host, port: tls.port, tls: context))
+            var listener = GRPCServer.Listener(host: tls.host, port: tls.port, tls: context)
+            listener.name = "the TLS listener"
+            listeners.append(listener)
         }
         var serverConfiguration = GRPCServer.Configuration(listeners: listeners)
         serverConfiguration.http2 = configuration.http2
@@ -163,9 +167,13 @@ public final class GatewayServer: Sendable {
     /// Binds the listeners, then starts the models' workers (the server is live at once and
     /// ready once its models are).
     public func start() async throws {
-        try await server.start()
+        do {
+            try await server.start()
+            try await adminServer?.start()
+        } catch let error as ListenError {
+            throw GatewayStartError(listen: error)
+        }
         if let adminServer {
-            try await adminServer.start()
             logger.info("admin listener up", metadata: ["address": "\(adminServer.boundAddress.map { "\($0)" } ?? "?")"])
         }
         health.setStatus(.notServing, for: "inference.GRPCInferenceService")
@@ -209,5 +217,26 @@ public final class GatewayServer: Sendable {
         if let ownedSocketDirectory { try? FileManager.default.removeItem(atPath: ownedSocketDirectory) }
         await metrics.shutdown()
         logger.info("stopped: every worker has exited")
+    }
+}
+
+/// A listener the gateway could not open, with the flag (or configuration key) that moves it.
+public struct GatewayStartError: Error, CustomStringConvertible {
+    public var listen: ListenError
+
+    public var description: String {
+        let (flag, key) =
+            switch listen.listener {
+            case "the TLS listener": ("--tls-address", "listeners.tls.address")
+            case "the admin listener": ("--admin-address", "listeners.admin.address")
+            default: ("--plaintext-address", "listeners.plaintext.address")
+            }
+        var text = "\(listen)"
+        if listen.reason.contains("in use") {
+            text += "; another process (perhaps another switchyard) is listening there: stop it, or choose another address with \(flag) (\(key) in a configuration file)"
+        } else {
+            text += "; choose another address with \(flag) (\(key) in a configuration file)"
+        }
+        return text
     }
 }

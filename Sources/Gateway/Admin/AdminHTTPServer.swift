@@ -73,15 +73,20 @@ public final class AdminHTTPServer: Sendable {
     /// Binds the listener.
     public func start() async throws {
         let table = self.table
-        let bound = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(table: table))
+        let bound: Channel
+        do {
+            bound = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                        try channel.pipeline.syncOperations.addHandler(AdminHTTPHandler(table: table))
+                    }
                 }
-            }
-            .bind(host: host, port: port).get()
+                .bind(host: host, port: port).get()
+        } catch {
+            throw ListenError(listener: "the admin listener", address: "\(host):\(port)", underlying: error)
+        }
         channel.withLockedValue { $0 = bound }
     }
 

@@ -14,6 +14,8 @@ public final class GRPCServer: Sendable {
         public var port: Int
         /// TLS material; nil serves plaintext h2c with prior knowledge.
         public var tls: TLSContext?
+        /// What the listener is called in errors ("the TLS listener"); by default from `tls`.
+        public var name: String?
 
         public init(host: String, port: Int, tls: TLSContext? = nil) {
             self.host = host
@@ -58,7 +60,15 @@ public final class GRPCServer: Sendable {
         var bound: [Channel] = []
         do {
             for listener in configuration.listeners {
-                let channel = try await bootstrap(listener).bind(host: listener.host, port: listener.port).get()
+                let channel: Channel
+                do {
+                    channel = try await bootstrap(listener).bind(host: listener.host, port: listener.port).get()
+                } catch {
+                    throw ListenError(
+                        listener: listener.name ?? (listener.tls == nil ? "the h2c listener" : "the TLS listener"),
+                        address: listener.host.contains(":") ? "[\(listener.host)]:\(listener.port)" : "\(listener.host):\(listener.port)",
+                        underlying: error)
+                }
                 bound.append(channel)
                 logger.info(
                     "listening",
@@ -128,4 +138,27 @@ public final class GRPCServer: Sendable {
                 }
             }
     }
+}
+
+/// A listener could not be bound: which one, where, and why in words ("address already in use").
+public struct ListenError: Error, CustomStringConvertible {
+    /// "the TLS listener", "the admin listener" …
+    public var listener: String
+    /// "127.0.0.1:8001"
+    public var address: String
+    public var underlying: any Error
+
+    public init(listener: String, address: String, underlying: any Error) {
+        self.listener = listener
+        self.address = address
+        self.underlying = underlying
+    }
+
+    /// The system's reason, e.g. "address already in use", without NIO's call-site prefix.
+    public var reason: String {
+        if let error = underlying as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
+        return "\(underlying)"
+    }
+
+    public var description: String { "cannot listen on \(address) for \(listener): \(reason)" }
 }
