@@ -42,9 +42,15 @@ struct PreparedInfer {
             clientRequestID: clientRequestID, trace: trace)
     }
 
-    /// Submits a copy to the shadow variant, if there is one; its answer is dropped.
+    /// Submits a copy to the shadow variant, if there is one; its answer is dropped. Shadow load
+    /// is shed first: no copy goes to a shadow whose workers are all busy (requests wait in its
+    /// queue), so that a slow shadow never takes queue room or worker time a primary could use.
     func submitShadow(bytes: ByteBuffer, deadlineUnixNanos: Int64) {
         guard let shadow else { return }
+        guard shadow.queued == 0 else {
+            shadow.statistics.shadowShed += 1
+            return
+        }
         _ = shadow.submit(
             PoolRequest(
                 modelName: shadowVariant?.model ?? model, modelVersion: shadowVariant?.version ?? version, bytes: bytes,

@@ -259,6 +259,9 @@ public final class GatewayMetrics: Sendable {
         for row in rows {
             out.sample("switchyard_worker_requests_queued", ["model": row.model, "version": row.version], UInt64(max(0, row.outstanding - workersOf(row).reduce(0) { $0 + $1.inFlight })))
         }
+        counter("switchyard_shadow_requests_shed_total", "Shadow copies not sent to this variant because its workers were all busy (shadow load is shed first).") {
+            $0.shadowShed
+        }
         counter("switchyard_worker_requests_redispatched_total", "Requests of a worker that died, sent to another worker.") { $0.redispatched }
         out.family(
             "switchyard_worker_requests_lost_total", .counter,

@@ -179,6 +179,8 @@ struct VariantStatistics: Sendable {
     var poisoned: UInt64 = 0
     /// Other requests failed because their worker died (non-idempotent models).
     var failedOnWorkerExit: UInt64 = 0
+    /// Shadow copies not sent because this (shadow) variant's workers were all busy.
+    var shadowShed: UInt64 = 0
     /// The buckets of the histograms below.
     let buckets: LatencyBuckets
     /// Successful requests' whole time in the gateway (receipt to answer).
@@ -271,6 +273,7 @@ struct VariantStatistics: Sendable {
         sum.redispatched += b.redispatched
         sum.poisoned += b.poisoned
         sum.failedOnWorkerExit += b.failedOnWorkerExit
+        sum.shadowShed += b.shadowShed
         sum.requestDuration = sum.requestDuration + b.requestDuration
         sum.queueDuration = sum.queueDuration + b.queueDuration
         sum.computeDuration = sum.computeDuration + b.computeDuration
