@@ -2,7 +2,9 @@
 sample switchyard.yaml at the repository root serves `simple` at versions 1 and 2 (flags given
 on the command line override the file's ports and worker counts), and a file with mistakes is
 refused with one FILE:LINE:COLUMN line per mistake, by check-config and by serve alike."""
+import json
 import subprocess
+import urllib.request
 import time
 from pathlib import Path
 
@@ -81,8 +83,45 @@ def test_serve_with_the_sample_answers_on_both_versions_of_simple(tmp_path):
         assert infer_simple(client, "2") == "2"
         index = sorted((m.name, m.version) for m in client.get_model_repository_index().models)
         assert index == [("repeat_int32", "1"), ("simple", "1"), ("simple", "2"), ("simple_identity", "1"), ("simple_string", "1")]
-        # --workers-per-model 1 overrides the file's 2 workers per version.
-        assert "using dev certificates" in gw.log_text()
+        # --workers-per-model 1 overrides the file's 2 workers per version (loopback admin: no token).
+        with urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/workers", timeout=10) as response:
+            workers = json.load(response)
+        assert sorted((w["model"], w["version"]) for w in workers) == index
     finally:
         client.close()
         assert gw.stop() == 0, gw.log_text()
+
+
+def test_without_flags_the_file_decides_listeners_and_models(tmp_path):
+    port = free_port()
+    config = tmp_path / "small.yaml"
+    config.write_text(f"""\
+listeners:
+  plaintext: {{address: "127.0.0.1:{port}"}}
+  tls: none
+  admin: none
+models:
+  simple:
+    versions: [{{version: "7", workers: 1}}]
+logging: {{access_log: "off"}}
+""")
+    log = open(tmp_path / "gateway.log", "wb")
+    process = subprocess.Popen([switchyard_binary(), "serve", "--config", str(config)], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+    client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if client.is_model_ready("simple", "7"):
+                    break
+            except Exception:
+                pass
+            time.sleep(0.1)
+        assert infer_simple(client, "7") == "7", (tmp_path / "gateway.log").read_text()
+        assert [(m.name, m.version) for m in client.get_model_repository_index().models] == [("simple", "7")]
+        assert not (tmp_path / "Certs").exists()  # no TLS listener: no dev certificates made
+    finally:
+        client.close()
+        process.terminate()
+        assert process.wait(timeout=20) == 0, (tmp_path / "gateway.log").read_text()
+        log.close()
