@@ -312,6 +312,10 @@ struct ConfigReader {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _), .composer(let context, let problem, let mark, _):
             let message = [context.map { "\($0.text)" }, problem].compactMap { $0 }.joined(separator: ": ")
             return ConfigDiagnostic(file: file, line: mark.line, column: mark.column, message: "not valid YAML: \(message)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            return ConfigDiagnostic(
+                file: file, line: context.mark.line, column: context.mark.column, message: "\(keys) given twice in one mapping", hint: "keep one")
         default:
             return ConfigDiagnostic(file: file, line: 1, column: 1, message: "not valid YAML: \(error)")
         }

@@ -201,6 +201,23 @@ final class ServeSettingsLoadTests: XCTestCase {
                 ]
             ),
             (
+                "a key given twice (YAML itself refuses the whole file)",
+                "models:\n  simple:\n    versions: [{version: \"1\", workers: 1, workers: 2}]\n",
+                ["bad.yaml:3:31: error: 'workers' given twice in one mapping; keep one"]
+            ),
+            (
+                "a sticky key that is not a metadata name",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}]
+                    route: {variants: [{version: "1", weight: 100}], sticky_key: X-User-Id}
+                """,
+                [
+                    "bad.yaml:4:66: error: sticky_key 'X-User-Id' is not a gRPC metadata name; use lowercase letters, digits, '-', '_' or '.', such as x-user-id"
+                ]
+            ),
+            (
                 "not YAML at all",
                 "models: [simple\n",
                 ["bad.yaml:2:1: error: not valid YAML: while parsing a flow sequence: did not find expected ',' or ']'"]
