@@ -31,6 +31,8 @@ let package = Package(
         // Tracing: the vendor-neutral API in Gateway, swift-otel's OTLP/HTTP exporter in the CLI.
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        // The configuration file: YAML nodes that carry their line and column, for error messages.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
@@ -99,6 +101,16 @@ let package = Package(
             ],
             swiftSettings: releaseExclusivityUnchecked
         ),
+        // The configuration file (`serve --config`, `check-config`): YAML to GatewayConfiguration,
+        // every mistake reported with its line and column. Kept out of Gateway so that Yams is not.
+        .target(
+            name: "ConfigFile",
+            dependencies: [
+                "Gateway", "H2Transport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // The load-test driver's engine.
         .target(
             name: "LoadTest",
@@ -107,7 +119,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Gateway", "Worker", "LoadTest", "H2Transport", "InferenceProtocol", "ProtoWire",
+                "Gateway", "ConfigFile", "Worker", "LoadTest", "H2Transport", "InferenceProtocol", "ProtoWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -156,6 +168,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "ConfigFileTests",
+            dependencies: ["ConfigFile", "Gateway"]
         ),
         .testTarget(
             name: "InferenceProtocolTests",

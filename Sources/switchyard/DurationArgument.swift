@@ -1,4 +1,6 @@
 import ArgumentParser
+import ConfigFile
+import Foundation
 import NIOCore
 
 /// A duration on the command line: a number and a unit, `ms`, `s`, `m` or `h` (`250ms`, `20s`,
@@ -10,23 +12,9 @@ struct DurationArgument: ExpressibleByArgument, Sendable, Equatable, CustomStrin
     private var text: String
 
     init?(argument: String) {
-        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
-        if text == "off" {
-            self.amount = nil
-            self.text = text
-            return
-        }
-        let digits = text.prefix { $0.isNumber }
-        let unit = text.dropFirst(digits.count)
-        guard !digits.isEmpty, digits.count <= 12, let value = Int64(digits) else { return nil }
-        switch unit {
-        case "ms": amount = .milliseconds(value)
-        case "s": amount = .seconds(value)
-        case "m": amount = .minutes(value)
-        case "h": amount = .hours(value)
-        default: return nil
-        }
-        self.text = text
+        guard let amount = DurationText.parse(argument) else { return nil }
+        self.amount = amount
+        self.text = argument.trimmingCharacters(in: .whitespaces).lowercased()
     }
 
     init(_ amount: TimeAmount?, _ text: String) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ConfigFile
 import Dispatch
 import Foundation
 import Gateway
@@ -23,8 +24,15 @@ struct ServeCommand: AsyncParsableCommand {
             h2c on 127.0.0.1:8001. SIGTERM or SIGINT: readiness 503 at once, then (after \
             --shutdown-delay) GOAWAY, calls in flight finish within --drain-timeout, streams are \
             told to reconnect, workers stop last; a second SIGTERM or SIGINT stops at once.
+            With --config FILE, the YAML file's keys (docs/configuration.md) replace these \
+            defaults, and the flags given on the command line override the file.
             """
     )
+
+    @Option(
+        name: .customLong("config"),
+        help: "A YAML configuration file (see docs/configuration.md and switchyard.yaml); flags given override its keys. A file with mistakes is refused before anything is bound.")
+    var configFile: String?
 
     @Option(name: .customLong("plaintext-address"), help: "host:port of the plaintext h2c listener; 'none' disables it.")
     var plaintextAddress = "127.0.0.1:8001"
@@ -181,6 +189,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try http2Configuration()
+        guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json, not '\(logFormat)'") }
         do {
@@ -221,6 +230,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let settings = try settings(given: Self.givenOptions(CommandLine.arguments.dropFirst()))
+        let logLevel = settings.logLevel
+        let logFormat = settings.logFormat
         let levels: LogLevels
         do {
             levels = try LogLevels(parsing: logLevel)
@@ -254,15 +266,15 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = GatewayConfiguration()
         configuration.logLevels = levels
         configuration.metrics.diagnosticLogWriter = logWriter
-        if let buckets = try latencyBuckets() { configuration.metrics.latencyBucketsSeconds = buckets }
-        if accessLog != "off", levels.accessLogEnabled {
-            configuration.metrics.accessLog = AccessLogConfiguration(destination: accessLog, sampleRate: accessLogSampleRate)
+        if let buckets = settings.latencyBuckets { configuration.metrics.latencyBucketsSeconds = buckets }
+        if settings.accessLog != "off", levels.accessLogEnabled {
+            configuration.metrics.accessLog = AccessLogConfiguration(destination: settings.accessLog, sampleRate: settings.accessLogSampleRate)
         }
-        configuration.plaintextListener = try address(plaintextAddress, option: "--plaintext-address")
-        configuration.tlsListener = try address(tlsAddress, option: "--tls-address")
-        configuration.adminListener = try address(adminAddress, option: "--admin-address")
-        if let adminTokenFile { configuration.adminToken = try readAdminToken(adminTokenFile) }
-        configuration.shutdownDelay = shutdownDelay.amount ?? .zero
+        configuration.plaintextListener = settings.plaintextListener
+        configuration.tlsListener = settings.tlsListener
+        configuration.adminListener = settings.adminListener
+        if let adminTokenFile = settings.adminTokenFile { configuration.adminToken = try readAdminToken(adminTokenFile) }
+        configuration.shutdownDelay = settings.shutdownDelay
         configuration.logFormat = logFormat
         configuration.logLevel = logLevel
         configuration.threads = max(1, threads)
@@ -272,36 +284,29 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         configuration.enableEchoService = enableEchoService
-        guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
-        configuration.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds)
+        configuration.handshakeTimeout = settings.handshakeTimeout
         configuration.enableDiagnosticModels = enableDiagnosticModels
-        configuration.http2 = try http2Configuration()
-        configuration.maxReceiveMessageSize = maxReceiveMessageSize
-        configuration.maxStreamRequestsInFlight = maxStreamRequestsInFlight
-        configuration.maxStreamBufferedBytes = maxStreamBufferedBytes
-        configuration.models = try modelVariants().map {
-            var deployment = ModelDeployment(model: $0.model, version: $0.version, workers: max(1, workersPerModel))
-            deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker)
-            deployment.maxQueuedRequests = max(0, maxQueuedRequests)
-            // Workers log at the gateway's level (their lines come into its log).
+        configuration.http2 = settings.http2
+        configuration.maxReceiveMessageSize = settings.maxReceiveMessageSize
+        configuration.maxStreamRequestsInFlight = settings.maxStreamRequestsInFlight
+        configuration.maxStreamBufferedBytes = settings.maxStreamBufferedBytes
+        // Workers log at the gateway's level (their lines come into its log).
+        configuration.models = (settings.models ?? []).map {
+            var deployment = $0
             deployment.workerArguments += ["--log-level", levels.level("worker").rawValue]
             return deployment
         }
-        switch clientAuth {
-        case "none": configuration.clientCertificateVerification = .none
-        case "optional": configuration.clientCertificateVerification = .optional
-        case "required": configuration.clientCertificateVerification = .required
-        default: throw ValidationError("--client-auth must be none, optional or required, not '\(clientAuth)'")
-        }
+        configuration.routes = settings.routes
+        configuration.clientCertificateVerification = settings.clientAuth
         if configuration.tlsListener != nil {
-            if tlsCertificate == nil || tlsKey == nil {
+            if settings.tlsCertificate == nil || settings.tlsPrivateKey == nil {
                 let files = try DevCertificates.generateIfMissing(in: devCertsDirectory)
                 logger.info("using dev certificates", metadata: ["directory": "\(devCertsDirectory)", "ca": "\(files.caCertificate)"])
             }
             var files = GatewayConfiguration.TLSFiles.dev(in: devCertsDirectory)
-            if let tlsCertificate { files.certificateChain = tlsCertificate }
-            if let tlsKey { files.privateKey = tlsKey }
-            if let tlsClientCA { files.clientCABundle = tlsClientCA }
+            if let tlsCertificate = settings.tlsCertificate { files.certificateChain = tlsCertificate }
+            if let tlsKey = settings.tlsPrivateKey { files.privateKey = tlsKey }
+            if let tlsClientCA = settings.tlsClientCA { files.clientCABundle = tlsClientCA }
             configuration.tlsFiles = files
         }
 
@@ -350,6 +355,89 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await serviceGroup.run()
         try await group.shutdownGracefully()
+    }
+
+    /// What to serve: the `--config` file over the defaults (every mistake in it printed to
+    /// standard error, and the command ends with exit code 1 before anything is bound), then
+    /// the flags in `given` over the file. Without a file every flag applies, defaults included.
+    func settings(given: Set<String>) throws -> ServeSettings {
+        var settings = ServeSettings()
+        if let configFile {
+            do {
+                settings = try ServeSettings.load(path: configFile)
+            } catch {
+                FileHandle.standardError.write(Data((error.description + "\n").utf8))
+                throw ExitCode(1)
+            }
+        }
+        func flag(_ name: String) -> Bool { configFile == nil || given.contains(name) }
+        if flag("--plaintext-address") { settings.plaintextListener = try address(plaintextAddress, option: "--plaintext-address") }
+        if flag("--tls-address") { settings.tlsListener = try address(tlsAddress, option: "--tls-address") }
+        if flag("--admin-address") { settings.adminListener = try address(adminAddress, option: "--admin-address") }
+        if let adminTokenFile { settings.adminTokenFile = adminTokenFile }
+        if let tlsCertificate { settings.tlsCertificate = tlsCertificate }
+        if let tlsKey { settings.tlsPrivateKey = tlsKey }
+        if let tlsClientCA { settings.tlsClientCA = tlsClientCA }
+        if flag("--client-auth") {
+            switch clientAuth {
+            case "none": settings.clientAuth = .none
+            case "optional": settings.clientAuth = .optional
+            case "required": settings.clientAuth = .required
+            default: throw ValidationError("--client-auth must be none, optional or required, not '\(clientAuth)'")
+            }
+        }
+        if flag("--log-level") { settings.logLevel = logLevel }
+        if flag("--log-format") { settings.logFormat = logFormat }
+        if flag("--access-log") { settings.accessLog = accessLog }
+        if flag("--access-log-sample-rate") { settings.accessLogSampleRate = accessLogSampleRate }
+        if let buckets = try latencyBuckets() { settings.latencyBuckets = buckets }
+        if flag("--handshake-timeout-ms") { settings.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds) }
+        if flag("--shutdown-delay") { settings.shutdownDelay = shutdownDelay.amount ?? .zero }
+        if flag("--max-receive-message-size") { settings.maxReceiveMessageSize = maxReceiveMessageSize }
+        if flag("--max-stream-requests-in-flight") { settings.maxStreamRequestsInFlight = maxStreamRequestsInFlight }
+        if flag("--max-stream-buffered-bytes") { settings.maxStreamBufferedBytes = maxStreamBufferedBytes }
+        let http2 = try http2Configuration()
+        if flag("--max-concurrent-streams") { settings.http2.maxConcurrentStreams = http2.maxConcurrentStreams }
+        if flag("--initial-window-size") { settings.http2.initialWindowSize = http2.initialWindowSize }
+        if flag("--connection-window-size") { settings.http2.connectionWindowSize = http2.connectionWindowSize }
+        if flag("--max-frame-size") { settings.http2.maxFrameSize = http2.maxFrameSize }
+        if flag("--max-header-list-size") { settings.http2.maxHeaderListSize = http2.maxHeaderListSize }
+        if flag("--keepalive-interval") { settings.http2.keepaliveInterval = http2.keepaliveInterval }
+        if flag("--keepalive-timeout") { settings.http2.keepaliveTimeout = http2.keepaliveTimeout }
+        if flag("--min-client-ping-interval") { settings.http2.minimumPingInterval = http2.minimumPingInterval }
+        if flag("--idle-timeout") { settings.http2.idleTimeout = http2.idleTimeout }
+        if flag("--max-connection-age") { settings.http2.maxConnectionAge = http2.maxConnectionAge }
+        if flag("--drain-timeout") { settings.http2.drainTimeout = http2.drainTimeout }
+        if settings.models == nil || given.contains("--model") {
+            settings.models = try modelVariants().map { ModelDeployment(model: $0.model, version: $0.version) }
+            // The file's routes stay only where every version they name is still served.
+            let served = Set(try modelVariants())
+            settings.routes.removeAll { route in
+                !(route.variants.map(\.version) + (route.shadow.map { [$0.version] } ?? [])).allSatisfy {
+                    served.contains(ModelVariantKey(model: route.model, version: $0))
+                }
+            }
+        }
+        settings.models = settings.models?.map { deployment in
+            var deployment = deployment
+            if flag("--workers-per-model") { deployment.workers = max(1, workersPerModel) }
+            if flag("--max-inflight-per-worker") { deployment.maxInFlightPerWorker = max(1, maxInFlightPerWorker) }
+            if flag("--max-queued-requests") { deployment.maxQueuedRequests = max(0, maxQueuedRequests) }
+            return deployment
+        }
+        return settings
+    }
+
+    /// The long options on `arguments` (`--name` and `--name=value` both count as `--name`);
+    /// what follows a bare `--` is not an option.
+    static func givenOptions(_ arguments: some Sequence<String>) -> Set<String> {
+        var given: Set<String> = []
+        for argument in arguments {
+            if argument == "--" { break }
+            guard argument.hasPrefix("--") else { continue }
+            given.insert(String(argument.split(separator: "=", maxSplits: 1)[0]))
+        }
+        return given
     }
 
     /// `--metrics-latency-buckets` as seconds; nil when not given.

@@ -55,6 +55,21 @@ def proto_decoder():
         decoder.close()
 
 
+def infer_simple(client, version):
+    """One ModelInfer of `simple` at `version` with tritonclient; checks the sum and returns
+    the version that answered (the response's model_version)."""
+    import numpy as np
+    import tritonclient.grpc as triton
+
+    a = np.arange(16, dtype=np.int32).reshape(1, 16)
+    inputs = [triton.InferInput("INPUT0", [1, 16], "INT32"), triton.InferInput("INPUT1", [1, 16], "INT32")]
+    inputs[0].set_data_from_numpy(a)
+    inputs[1].set_data_from_numpy(a)
+    result = client.infer("simple", inputs, model_version=version)
+    assert (result.as_numpy("OUTPUT0") == a * 2).all()
+    return result.get_response().model_version
+
+
 def free_port() -> int:
     import socket
 

@@ -4,13 +4,12 @@ newest, an unknown one is NOT_FOUND, and readiness, metadata and statistics are 
 import time
 
 import grpc
-import numpy as np
 import pytest
 import tritonclient.grpc as triton
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from conftest import Gateway
+from conftest import Gateway, infer_simple
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +27,7 @@ def versions_gateway(tmp_path_factory):
 
 
 def infer(client, version):
-    a = np.arange(16, dtype=np.int32).reshape(1, 16)
-    inputs = [triton.InferInput("INPUT0", [1, 16], "INT32"), triton.InferInput("INPUT1", [1, 16], "INT32")]
-    inputs[0].set_data_from_numpy(a)
-    inputs[1].set_data_from_numpy(a)
-    result = client.infer("simple", inputs, model_version=version)
-    assert (result.as_numpy("OUTPUT0") == a * 2).all()
-    return result.get_response().model_version
+    return infer_simple(client, version)
 
 
 def test_each_version_answers_for_itself_and_empty_means_the_newest(versions_gateway):

@@ -1,0 +1,258 @@
+import ConfigFile
+import Gateway
+import XCTest
+
+final class ServeSettingsLoadTests: XCTestCase {
+    private let canary = """
+        listeners:
+          plaintext: {address: "127.0.0.1:9001"}
+          tls: none
+          admin:
+            address: 127.0.0.1:9002
+            token_file: admin.token
+        models:
+          simple:
+            versions:
+              - {version: "1", workers: 3, max_inflight_per_worker: 8, max_queued_requests: 16}
+              - version: 2
+                idempotent: false
+                worker_arguments: [--max-batch-size, "8"]
+            route:
+              variants:
+                - {version: "1", weight: 90}
+                - {version: "2", weight: 10}
+              sticky_key: x-user-id
+              allow_override: true
+              shadow: {version: "2", fraction: 0.25}
+          simple_string:
+            versions: [{version: "1"}]
+        logging: {level: "info,access=off", format: json, access_log: stderr, access_log_sample_rate: 0.5}
+        metrics: {latency_buckets: [0.001, 0.1, 1]}
+        limits: {max_receive_message_size: 1048576, drain_timeout: 5s, shutdown_delay: 0s, handshake_timeout: 500ms}
+        http2: {max_concurrent_streams: 50, idle_timeout: off, keepalive_interval: 1m}
+        """
+
+    func testAValidFileGivesExactlyItsDeploymentsAndRoutes() throws {
+        let settings = try ServeSettings.parse(yaml: canary, file: "canary.yaml")
+        var one = ModelDeployment(model: "simple", version: "1", workers: 3)
+        one.maxInFlightPerWorker = 8
+        one.maxQueuedRequests = 16
+        var two = ModelDeployment(model: "simple", version: "2", workers: 2)
+        two.idempotent = false
+        two.workerArguments = ["--max-batch-size", "8"]
+        XCTAssertEqual(settings.models, [one, two, ModelDeployment(model: "simple_string", version: "1")])
+        XCTAssertEqual(
+            settings.routes,
+            [
+                ModelRoute(
+                    model: "simple", variants: [.init(version: "1", weight: 90), .init(version: "2", weight: 10)], stickyKey: "x-user-id",
+                    allowOverride: true, shadow: .init(version: "2", fraction: 0.25))
+            ])
+        XCTAssertEqual(settings.plaintextListener, .init(host: "127.0.0.1", port: 9001))
+        XCTAssertNil(settings.tlsListener)
+        XCTAssertEqual(settings.adminListener, .init(host: "127.0.0.1", port: 9002))
+        XCTAssertEqual(settings.adminTokenFile, "admin.token")
+        XCTAssertEqual(settings.logLevel, "info,access=off")
+        XCTAssertEqual(settings.logFormat, "json")
+        XCTAssertEqual(settings.accessLog, "stderr")
+        XCTAssertEqual(settings.accessLogSampleRate, 0.5)
+        XCTAssertEqual(settings.latencyBuckets, [0.001, 0.1, 1])
+        XCTAssertEqual(settings.maxReceiveMessageSize, 1_048_576)
+        XCTAssertEqual(settings.http2.drainTimeout, .seconds(5))
+        XCTAssertEqual(settings.shutdownDelay, .zero)
+        XCTAssertEqual(settings.handshakeTimeout, .milliseconds(500))
+        XCTAssertEqual(settings.http2.maxConcurrentStreams, 50)
+        XCTAssertNil(settings.http2.idleTimeout)
+        XCTAssertEqual(settings.http2.keepaliveInterval, .minutes(1))
+    }
+
+    func testAnEmptyFileKeepsEveryDefault() throws {
+        let settings = try ServeSettings.parse(yaml: "# nothing\n", file: "empty.yaml")
+        XCTAssertNil(settings.models)
+        XCTAssertEqual(settings.routes, [])
+        XCTAssertEqual(settings.plaintextListener, GatewayConfiguration().plaintextListener)
+        XCTAssertEqual(settings.tlsListener, GatewayConfiguration().tlsListener)
+        XCTAssertEqual(settings.http2.maxConcurrentStreams, 100)
+    }
+
+    func testTheSampleAtTheRepositoryRootSplitsSimple90To10WithAStickyKey() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let settings = try ServeSettings.load(path: root.appendingPathComponent("switchyard.yaml").path)
+        XCTAssertEqual(
+            settings.models?.map { "\($0.model):\($0.version)" },
+            ["simple:1", "simple:2", "simple_string:1", "simple_identity:1", "repeat_int32:1"])
+        XCTAssertEqual(
+            settings.routes,
+            [ModelRoute(model: "simple", variants: [.init(version: "1", weight: 90), .init(version: "2", weight: 10)], stickyKey: "x-user-id")])
+    }
+
+    /// Each kind of mistake, alone in a file, and the exact lines it earns.
+    func testEachKindOfMistakeIsReportedWithItsLineColumnAndHint() {
+        let cases: [(name: String, yaml: String, errors: [String])] = [
+            (
+                "unknown key, with the nearest valid one",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}]
+                    route:
+                      variants: [{version: "1", weight: 100}]
+                      stiky_key: x-user-id
+                """,
+                ["bad.yaml:6:7: error: unknown key 'stiky_key' in the route of 'simple'; did you mean 'sticky_key'?"]
+            ),
+            (
+                "unknown top-level key",
+                "listners:\n  plaintext: none\n",
+                ["bad.yaml:1:1: error: unknown key 'listners' in the configuration; did you mean 'listeners'?"]
+            ),
+            (
+                "wrong type",
+                """
+                models:
+                  simple:
+                    versions:
+                      - version: "1"
+                        workers: two
+                """,
+                ["bad.yaml:5:18: error: expected a number of workers, got 'two'; write a whole number such as 1"]
+            ),
+            (
+                "weights that do not add up to 100",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}, {version: "2"}]
+                    route:
+                      variants:
+                        - {version: "1", weight: 90}
+                        - {version: "2", weight: 20}
+                """,
+                ["bad.yaml:6:9: error: the weights of the route of 'simple' add up to 110, not 100; 90 + 20 = 110; make them add up to 100"]
+            ),
+            (
+                "a negative weight",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}, {version: "2"}]
+                    route:
+                      variants:
+                        - {version: "1", weight: 110}
+                        - {version: "2", weight: -10}
+                """,
+                ["bad.yaml:7:34: error: the weight of variant '2' of 'simple' is negative (-10); weights are 0 to 100; 0 takes no traffic"]
+            ),
+            (
+                "a variant and a shadow naming versions the model does not configure",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}, {version: "2"}]
+                    route:
+                      variants: [{version: "1", weight: 90}, {version: "3", weight: 10}]
+                      shadow: {version: "4", fraction: 0.1}
+                """,
+                [
+                    "bad.yaml:5:56: error: the route of 'simple' names version '3', which the model does not configure; 'simple' configures versions '1', '2'",
+                    "bad.yaml:6:25: error: the shadow of 'simple' names version '4', which the model does not configure; 'simple' configures versions '1', '2'",
+                ]
+            ),
+            (
+                "a version configured twice",
+                """
+                models:
+                  simple:
+                    versions:
+                      - version: "1"
+                      - version: "1"
+                        workers: 4
+                """,
+                ["bad.yaml:5:9: error: model 'simple' configures version '1' twice; each version appears once under versions"]
+            ),
+            (
+                "a route for an unknown model",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}]
+                routes:
+                  simpel:
+                    variants: [{version: "1", weight: 100}]
+                """,
+                ["bad.yaml:5:3: error: a route for unknown model 'simpel'; did you mean 'simple'?"]
+            ),
+            (
+                "bad durations and addresses",
+                """
+                listeners:
+                  plaintext: {address: "localhost"}
+                  admin: {address: "127.0.0.1:99999"}
+                limits:
+                  drain_timeout: 30
+                http2:
+                  idle_timeout: 0s
+                """,
+                [
+                    "bad.yaml:2:24: error: expected host:port, got 'localhost'; such as 127.0.0.1:8001 or [::1]:8001, or none to turn the listener off",
+                    "bad.yaml:3:20: error: expected host:port, got '127.0.0.1:99999'; such as 127.0.0.1:8001 or [::1]:8001, or none to turn the listener off",
+                    "bad.yaml:5:18: error: expected a duration, got '30'; write a number and a unit, such as 500ms, 20s, 5m or 2h",
+                    "bad.yaml:7:17: error: expected a positive duration, got '0s'; say 'off' to turn it off",
+                ]
+            ),
+            (
+                "a key given twice (YAML itself refuses the whole file)",
+                "models:\n  simple:\n    versions: [{version: \"1\", workers: 1, workers: 2}]\n",
+                ["bad.yaml:3:31: error: 'workers' given twice in one mapping; keep one"]
+            ),
+            (
+                "a sticky key that is not a metadata name",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}]
+                    route: {variants: [{version: "1", weight: 100}], sticky_key: X-User-Id}
+                """,
+                [
+                    "bad.yaml:4:66: error: sticky_key 'X-User-Id' is not a gRPC metadata name; use lowercase letters, digits, '-', '_' or '.', such as x-user-id"
+                ]
+            ),
+            (
+                "not YAML at all",
+                "models: [simple\n",
+                ["bad.yaml:2:1: error: not valid YAML: while parsing a flow sequence: did not find expected ',' or ']'"]
+            ),
+        ]
+        for (name, yaml, expected) in cases {
+            do {
+                _ = try ServeSettings.parse(yaml: yaml, file: "bad.yaml")
+                XCTFail("\(name): accepted")
+            } catch {
+                XCTAssertEqual(error.diagnostics.map(\.description), expected, name)
+            }
+        }
+    }
+
+    func testEveryMistakeOfAFileIsReportedNotOnlyTheFirst() {
+        let yaml = """
+            models:
+              simple:
+                versions:
+                  - {version: "1", workers: 0}
+                  - {version: "2", workres: 2}
+                route:
+                  variants: [{version: "1", weight: 50}, {version: "9", weight: 50}]
+            logging: {format: jsn}
+            """
+        XCTAssertThrowsError(try ServeSettings.parse(yaml: yaml, file: "f.yaml")) { error in
+            XCTAssertEqual(
+                (error as? ConfigFileError)?.diagnostics.map(\.description),
+                [
+                    "f.yaml:4:33: error: expected a number of workers of at least 1, got 0",
+                    "f.yaml:5:24: error: unknown key 'workres' in a version of 'simple'; did you mean 'workers'?",
+                    "f.yaml:7:56: error: the route of 'simple' names version '9', which the model does not configure; 'simple' configures versions '1', '2'",
+                    "f.yaml:8:19: error: expected text, json for logging.format, got 'jsn'; did you mean 'json'?",
+                ])
+        }
+    }
+}
