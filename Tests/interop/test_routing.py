@@ -140,3 +140,66 @@ def test_an_override_header_is_refused_unless_the_route_allows_it(routed):
         routed.stub.ModelInfer(simple_request(), metadata=[("x-switchyard-variant", "2")], timeout=10)
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "does not allow choosing a variant" in error.value.details()
+
+
+@pytest.fixture(scope="module")
+def sticky(tmp_path_factory):
+    """`simple` at versions 1 and 2 split 90/10 by `x-user-id`, from a configuration file."""
+    workdir = tmp_path_factory.mktemp("sticky")
+    config = workdir / "route.yaml"
+    config.write_text("""
+models:
+  simple:
+    versions:
+      - {version: "1", workers: 1}
+      - {version: "2", workers: 1}
+    route:
+      variants:
+        - {version: "1", weight: 90}
+        - {version: "2", weight: 10}
+      sticky_key: x-user-id
+""")
+    gw = Gateway(workdir, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
+    channel = grpc.insecure_channel(gw.plaintext_target)
+    stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if all(stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), timeout=1).ready for v in ("1", "2")):
+                break
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    gw.stub = stub
+    yield gw
+    channel.close()
+    assert gw.stop() == 0, gw.log_text()
+
+
+def version_for(stub, user):
+    response, call = stub.ModelInfer.with_call(simple_request(), metadata=[("x-user-id", user)], timeout=10)
+    assert dict(call.initial_metadata())["x-switchyard-variant"] == response.model_version
+    return response.model_version
+
+
+def test_a_sticky_key_keeps_its_variant_and_raising_the_canary_only_moves_keys_into_it(sticky):
+    users = [f"user-{index}" for index in range(1000)]
+    first = {user: version_for(sticky.stub, user) for user in users}
+    share = sum(1 for v in first.values() if v == "2") * 100 / len(users)
+    assert abs(share - 10) <= 4, f"version 2 got {share:.1f} % of 1000 keys"
+    for user in users[:200]:
+        assert all(version_for(sticky.stub, user) == first[user] for _ in range(3)), user
+    # A stream keeps a key on one variant for its life: every message gets the key's variant.
+    responses = sticky.stub.ModelStreamInfer(iter([simple_request() for _ in range(20)]), metadata=[("x-user-id", users[0])], timeout=10)
+    assert {r.infer_response.model_version for r in responses} == {first[users[0]]}
+    # Raise the canary: keys only move from 1 to 2, about the 10 points of the change.
+    status, body = admin(sticky, "POST", "/routes/simple?variants=1:80,2:20")
+    assert status == 200 and json.loads(body)["sticky_key"] == "x-user-id", body
+    after = {user: version_for(sticky.stub, user) for user in users}
+    moved = [user for user in users if after[user] != first[user]]
+    assert all(first[user] == "1" and after[user] == "2" for user in moved), "a key left the canary while it grew"
+    assert 40 <= len(moved) <= 160, f"{len(moved)} of 1000 keys moved for a 10-point change"
+    # Lower it below where it started: keys only move out of it.
+    admin(sticky, "POST", "/routes/simple?variants=1:95,2:5")
+    lowered = {user: version_for(sticky.stub, user) for user in users}
+    assert all(after[user] == "2" and lowered[user] == "1" for user in users if lowered[user] != after[user])

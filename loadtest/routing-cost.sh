@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# What routing costs per ModelInfer (issue 10): the gateway's malloc and pthread_mutex_lock
+# calls (perf uprobes) and its CPU per call, for `simple` at versions 1 and 2 with
+#   none    no route: unversioned requests go to the newest version
+#   draw    a 90/10 route without a sticky key: each call drawn by weight
+#   sticky  a 90/10 route with sticky_key x-user-id, every request carrying x-user-id
+# in one run, rounds interleaved. Per call = marginal: (count of a run of N − count of a run of
+# N/5) ÷ (N − N/5), so the TLS-free h2c connection setup cancels. Routes come from a
+# configuration file (serve --config) when the binary has it, else from POST /routes/simple.
+#
+# usage: loadtest/routing-cost.sh [BINARY]   (default .build-release/release/switchyard)
+# environment: N=20000 ROUNDS=3. Needs root (perf probe), linux-perf, nghttp2-client.
+set -euo pipefail
+binary=$(realpath -m "${1:-.build-release/release/switchyard}")
+cd "$(dirname "$0")/.."
+source loadtest/lib.sh
+n=${N:-20000}
+rounds=${ROUNDS:-3}
+small=$((n / 5))
+ensure_apt_packages nghttp2-client linux-perf procps
+[[ -x .venv/bin/python ]] || scripts/bootstrap.sh --python
+libc=$(ldd "$binary" | awk '/libc.so.6/ { print $3 }')
+perf probe -q -x "$libc" malloc 2>/dev/null || true
+perf probe -q -x "$libc" pthread_mutex_lock 2>/dev/null || true
+
+work=$(mktemp -d /tmp/routing-cost.XXXXXX)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+.venv/bin/python - "$work/body" <<'PY'
+import struct, sys
+import numpy as np
+from tritonclient.grpc import service_pb2
+request = service_pb2.ModelInferRequest(model_name="simple")
+for name in ("INPUT0", "INPUT1"):
+    request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
+    request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
+data = request.SerializeToString()
+open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(data)) + data)
+PY
+
+declare -A port admin pid
+for kind in none draw sticky; do
+    port[$kind]=$(free_port); admin[$kind]=$(free_port)
+    args=(serve --plaintext-address "127.0.0.1:${port[$kind]}" --tls-address none --admin-address "127.0.0.1:${admin[$kind]}"
+          --dev-certs-dir "$work/certs" --workers-per-model 1 --log-level warning --access-log off)
+    if [[ $kind == none ]]; then
+        args+=(--model simple:1 --model simple:2)
+    else
+        sticky=""; [[ $kind == sticky ]] && sticky="    sticky_key: x-user-id"
+        printf 'models:\n  simple:\n    versions:\n      - version: "1"\n      - version: "2"\n    route:\n      variants:\n        - {version: "1", weight: 90}\n        - {version: "2", weight: 10}\n%s\n' "$sticky" >"$work/$kind.yaml"
+        args+=(--config "$work/$kind.yaml")
+    fi
+    "$binary" "${args[@]}" >"$work/$kind.log" 2>&1 &
+    pid[$kind]=$!; pids+=("${pid[$kind]}")
+done
+for kind in none draw sticky; do wait_for_port "${port[$kind]}" || { cat "$work/$kind.log" >&2; exit 1; }; done
+sleep 3  # workers ready
+
+run() {  # kind count [header]
+    local kind=$1 count=$2 extra=()
+    [[ $kind == sticky ]] && extra=(-H 'x-user-id: user-4711')
+    timeout 300 h2load -n "$count" -c 16 -m 16 -d "$work/body" -H 'content-type: application/grpc' -H 'te: trailers' \
+        -H ':method: POST' "${extra[@]}" "http://127.0.0.1:${port[$kind]}/inference.GRPCInferenceService/ModelInfer" >"$work/h2load.txt"
+    grep -q " $count succeeded, 0 failed" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
+}
+counted() {  # kind count → "mallocs locks"
+    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[$1]}" -o "$work/perf.txt" &
+    local stat=$!
+    sleep 0.3
+    run "$1" "$2"
+    sleep 0.3
+    kill -INT "$stat"; wait "$stat" || true
+    awk -F, '/malloc/ { m = $1 } /mutex/ { l = $1 } END { print m, l }' "$work/perf.txt"
+}
+declare -A malloc lock cpu
+for kind in none draw sticky; do run "$kind" 2000; done  # warm-up
+for round in $(seq 1 "$rounds"); do
+    for kind in none draw sticky; do
+        read -r m1 l1 < <(counted "$kind" "$small")
+        read -r m2 l2 < <(counted "$kind" "$n")
+        before=$(cpu_ticks_of "${pid[$kind]}"); run "$kind" "$n"; after=$(cpu_ticks_of "${pid[$kind]}")
+        malloc[$kind]+=" $(awk -v a="$m1" -v b="$m2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
+        lock[$kind]+=" $(awk -v a="$l1" -v b="$l2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
+        cpu[$kind]+=" $(awk -v t=$((after - before)) -v y="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / y }')"
+    done
+done
+# Spread: the versions that served the sticky key and the draws.
+echo "| route | malloc per call (rounds) | mutex locks per call | gateway CPU µs per call |"
+echo "|---|---|---|---|"
+for kind in none draw sticky; do echo "| $kind |${malloc[$kind]} |${lock[$kind]} |${cpu[$kind]} |"; done
+echo
+echo "binary: $binary ($(sha256sum "$binary" | cut -c1-12)); N=$n, small run N/5, h2load -c 16 -m 16 over h2c; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
