@@ -33,24 +33,28 @@ def simple_request():
     return request
 
 
-@pytest.fixture(scope="module")
-def routed(tmp_path_factory):
-    gw = Gateway(tmp_path_factory.mktemp("routing"), ["--model", "simple:1", "--model", "simple:2", "--workers-per-model", "1",
-                                                      "--log-level", "info", "--access-log", "off"])
+def serving_both_versions(gw):
+    """Yields `gw` with a stub once both versions of `simple` are ready; stops it after."""
     channel = grpc.insecure_channel(gw.plaintext_target)
-    stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    gw.stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if all(stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), timeout=1).ready for v in ("1", "2")):
+            if all(gw.stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), timeout=1).ready for v in ("1", "2")):
                 break
         except grpc.RpcError:
             pass
         time.sleep(0.1)
-    gw.stub = stub
     yield gw
     channel.close()
     assert gw.stop() == 0, gw.log_text()
+
+
+@pytest.fixture(scope="module")
+def routed(tmp_path_factory):
+    gw = Gateway(tmp_path_factory.mktemp("routing"), ["--model", "simple:1", "--model", "simple:2", "--workers-per-model", "1",
+                                                      "--log-level", "info", "--access-log", "off"])
+    yield from serving_both_versions(gw)
 
 
 def served_version(stub):
@@ -160,20 +164,7 @@ models:
       sticky_key: x-user-id
 """)
     gw = Gateway(workdir, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
-    channel = grpc.insecure_channel(gw.plaintext_target)
-    stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if all(stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), timeout=1).ready for v in ("1", "2")):
-                break
-        except grpc.RpcError:
-            pass
-        time.sleep(0.1)
-    gw.stub = stub
-    yield gw
-    channel.close()
-    assert gw.stop() == 0, gw.log_text()
+    yield from serving_both_versions(gw)
 
 
 def version_for(stub, user):
