@@ -17,11 +17,12 @@ import Worker
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the gateway (embedded defaults: TLS on 0.0.0.0:8443, h2c on 127.0.0.1:8001).",
+        abstract: "Run the gateway (embedded defaults: TLS on 0.0.0.0:8443, h2c on 127.0.0.1:8001, admin on 127.0.0.1:8002).",
         discussion: """
             With no options, serves TLS on 0.0.0.0:8443 with dev certificates from Certs/dev/ \
             (generated on first run; client certificates verified when presented) and plaintext \
-            h2c on 127.0.0.1:8001. SIGTERM or SIGINT: readiness 503 at once, then (after \
+            h2c on 127.0.0.1:8001, and the admin listener on 127.0.0.1:8002 (HTTP/1.1: /healthz, \
+            /readyz, /metrics, /workers, /routes, drain, restart, /config). SIGTERM or SIGINT: readiness 503 at once, then (after \
             --shutdown-delay) GOAWAY, calls in flight finish within --drain-timeout, streams are \
             told to reconnect, workers stop last; a second SIGTERM or SIGINT stops at once.
             With --config FILE, the YAML file's keys (docs/configuration.md) replace these \
@@ -97,8 +98,12 @@ struct ServeCommand: AsyncParsableCommand {
         help: "Response bytes one ModelStreamInfer stream may leave unread by its client before it is ended with RESOURCE_EXHAUSTED.")
     var maxStreamBufferedBytes = GatewayConfiguration().maxStreamBufferedBytes
 
-    @Option(name: .customLong("handshake-timeout-ms"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
-    var handshakeTimeoutMilliseconds: Int64 = 10_000
+    @Option(name: .customLong("handshake-timeout"), help: "How long a new connection has for the TLS handshake and the HTTP/2 preface.")
+    var handshakeTimeout = DurationArgument(.seconds(10), "10s")
+
+    /// The earlier spelling, in milliseconds; still accepted, not shown.
+    @Option(name: .customLong("handshake-timeout-ms"), help: ArgumentHelp("Deprecated: --handshake-timeout in milliseconds.", visibility: .hidden))
+    var handshakeTimeoutMilliseconds: Int64?
 
     // HTTP/2 settings and connection management (the README's "Command line" has the details).
 
@@ -185,11 +190,12 @@ struct ServeCommand: AsyncParsableCommand {
     var traceSamplingRatio = 1.0
 
     @Option(name: .customLong("threads"), help: "Event-loop threads (default: one per core).")
-    var threads = System.coreCount
+    var threads: Int?
 
     func validate() throws {
         _ = try http2Configuration()
-        guard handshakeTimeoutMilliseconds > 0 else { throw ValidationError("--handshake-timeout-ms must be positive") }
+        _ = try handshakeTimeout.required("--handshake-timeout")
+        if let handshakeTimeoutMilliseconds, handshakeTimeoutMilliseconds <= 0 { throw ValidationError("--handshake-timeout-ms must be positive") }
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json, not '\(logFormat)'") }
         do {
@@ -277,7 +283,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.shutdownDelay = settings.shutdownDelay
         configuration.logFormat = logFormat
         configuration.logLevel = logLevel
-        configuration.threads = max(1, threads)
+        configuration.threads = max(1, threads ?? System.coreCount)
         do {
             try configuration.validate()
         } catch {
@@ -319,7 +325,7 @@ struct ServeCommand: AsyncParsableCommand {
             logger.info("exporting traces over OTLP/HTTP", metadata: ["endpoint": "\(url)", "sampling_ratio": "\(traceSamplingRatio)"])
         }
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads ?? System.coreCount))
         let gateway = try GatewayServer(configuration: configuration, group: group, logger: logger)
         // What is counted through swift-metrics lands in the registry that /metrics serves.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: gateway.metrics.registry))
@@ -391,7 +397,8 @@ struct ServeCommand: AsyncParsableCommand {
         if flag("--access-log") { settings.accessLog = accessLog }
         if flag("--access-log-sample-rate") { settings.accessLogSampleRate = accessLogSampleRate }
         if let buckets = try latencyBuckets() { settings.latencyBuckets = buckets }
-        if flag("--handshake-timeout-ms") { settings.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds) }
+        if flag("--handshake-timeout") { settings.handshakeTimeout = try handshakeTimeout.required("--handshake-timeout") }
+        if let handshakeTimeoutMilliseconds { settings.handshakeTimeout = .milliseconds(handshakeTimeoutMilliseconds) }
         if flag("--shutdown-delay") { settings.shutdownDelay = shutdownDelay.amount ?? .zero }
         if flag("--max-receive-message-size") { settings.maxReceiveMessageSize = maxReceiveMessageSize }
         if flag("--max-stream-requests-in-flight") { settings.maxStreamRequestsInFlight = maxStreamRequestsInFlight }

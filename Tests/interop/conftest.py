@@ -151,7 +151,7 @@ class Gateway:
 def gateway(tmp_path_factory):
     """The gateway with dev certificates, the echo diagnostic and debug logs, for one module."""
     gw = Gateway(tmp_path_factory.mktemp("gateway"), [
-        "--model", "simple", "--workers-per-model", "1", "--handshake-timeout-ms", "1500"])
+        "--model", "simple", "--workers-per-model", "1", "--handshake-timeout", "1500ms"])
     yield gw
     code = gw.stop()
     assert code == 0, f"gateway exited with {code}:\n{gw.log_text()}"

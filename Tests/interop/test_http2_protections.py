@@ -529,7 +529,7 @@ def test_connections_stuck_in_the_preface_do_not_starve_others(port):
 
 
 def test_connection_that_never_finishes_the_preface_is_closed(port):
-    # The gateway fixture runs with --handshake-timeout-ms 1500.
+    # The gateway fixture runs with --handshake-timeout 1500ms.
     with RawPeer(port, preface=False) as peer:
         peer.send(PREFACE[:10])
         assert peer.wait_closed(timeout=3.0)
