@@ -4,6 +4,8 @@
 #   none    no route: unversioned requests go to the newest version
 #   draw    a 90/10 route without a sticky key: each call drawn by weight
 #   sticky  a 90/10 route with sticky_key x-user-id, every request carrying x-user-id
+#   none+key  no route, every request carrying the same x-user-id metadata (what parsing the
+#           client's metadata costs, apart from routing by it)
 # in one run, rounds interleaved. Per call = marginal: (count of a run of N − count of a run of
 # N/5) ÷ (N − N/5), so the TLS-free h2c connection setup cancels. Routes come from a
 # configuration file (serve --config) when the binary has it, else from POST /routes/simple.
@@ -47,7 +49,7 @@ for kind in none draw sticky; do
     if [[ $kind == none ]]; then
         args+=(--model simple:1 --model simple:2)
     else
-        sticky=""; [[ $kind == sticky ]] && sticky="    sticky_key: x-user-id"
+        sticky=""; [[ $kind == sticky ]] && sticky="      sticky_key: x-user-id"
         printf 'models:\n  simple:\n    versions:\n      - version: "1"\n      - version: "2"\n    route:\n      variants:\n        - {version: "1", weight: 90}\n        - {version: "2", weight: 10}\n%s\n' "$sticky" >"$work/$kind.yaml"
         args+=(--config "$work/$kind.yaml")
     fi
@@ -59,13 +61,13 @@ sleep 3  # workers ready
 
 run() {  # kind count [header]
     local kind=$1 count=$2 extra=()
-    [[ $kind == sticky ]] && extra=(-H 'x-user-id: user-4711')
+    [[ $kind == sticky || $kind == none+key ]] && extra=(-H 'x-user-id: user-4711')
     timeout 300 h2load -n "$count" -c 16 -m 16 -d "$work/body" -H 'content-type: application/grpc' -H 'te: trailers' \
-        -H ':method: POST' "${extra[@]}" "http://127.0.0.1:${port[$kind]}/inference.GRPCInferenceService/ModelInfer" >"$work/h2load.txt"
+        -H ':method: POST' "${extra[@]}" "http://127.0.0.1:${port[${kind%+key}]}/inference.GRPCInferenceService/ModelInfer" >"$work/h2load.txt"
     grep -q " $count succeeded, 0 failed" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
 }
 counted() {  # kind count → "mallocs locks"
-    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[$1]}" -o "$work/perf.txt" &
+    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[${1%+key}]}" -o "$work/perf.txt" &
     local stat=$!
     sleep 0.3
     run "$1" "$2"
@@ -76,10 +78,10 @@ counted() {  # kind count → "mallocs locks"
 declare -A malloc lock cpu
 for kind in none draw sticky; do run "$kind" 2000; done  # warm-up
 for round in $(seq 1 "$rounds"); do
-    for kind in none draw sticky; do
+    for kind in none none+key draw sticky; do
         read -r m1 l1 < <(counted "$kind" "$small")
         read -r m2 l2 < <(counted "$kind" "$n")
-        before=$(cpu_ticks_of "${pid[$kind]}"); run "$kind" "$n"; after=$(cpu_ticks_of "${pid[$kind]}")
+        before=$(cpu_ticks_of "${pid[${kind%+key}]}"); run "$kind" "$n"; after=$(cpu_ticks_of "${pid[${kind%+key}]}")
         malloc[$kind]+=" $(awk -v a="$m1" -v b="$m2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
         lock[$kind]+=" $(awk -v a="$l1" -v b="$l2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
         cpu[$kind]+=" $(awk -v t=$((after - before)) -v y="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / y }')"
@@ -88,6 +90,6 @@ done
 # Spread: the versions that served the sticky key and the draws.
 echo "| route | malloc per call (rounds) | mutex locks per call | gateway CPU µs per call |"
 echo "|---|---|---|---|"
-for kind in none draw sticky; do echo "| $kind |${malloc[$kind]} |${lock[$kind]} |${cpu[$kind]} |"; done
+for kind in none none+key draw sticky; do echo "| $kind |${malloc[$kind]} |${lock[$kind]} |${cpu[$kind]} |"; done
 echo
 echo "binary: $binary ($(sha256sum "$binary" | cut -c1-12)); N=$n, small run N/5, h2load -c 16 -m 16 over h2c; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
