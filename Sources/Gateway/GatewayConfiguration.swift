@@ -104,6 +104,10 @@ public struct GatewayConfiguration: Sendable {
     /// Routes by model name: weighted variants, sticky keys, overrides, shadows (see
     /// `ModelRoute`). A model without a route gets the version a request names, or its newest.
     public var routes: [ModelRoute] = []
+    /// Reads the routes again from where they came from (the `--config` file, with the flags
+    /// over it), for `POST /config/reload` and SIGHUP; throws the file's mistakes. Nil: there is
+    /// nothing to reload.
+    public var reloadRoutes: (@Sendable () throws -> [ModelRoute])?
     /// Traces of ModelInfer and ModelStreamInfer requests (W3C trace context in, spans out
     /// through its tracer). Default nil: off, and no cost per call but a nil check.
     public var tracing: InferenceTracing?

@@ -2,6 +2,7 @@ import Foundation
 import H2Transport
 import InferenceProtocol
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -24,6 +25,7 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     private let ownedSocketDirectory: String?
     private let tlsContexts: [TLSContext]
+    private let reloadRoutesSource: (@Sendable () throws -> [ModelRoute])?
     /// The admin listener's own event loop.
     private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     /// Set when shutdown begins: readiness answers 503 from then on.
@@ -71,6 +73,7 @@ public final class GatewayServer: Sendable {
         self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: transportLogger)
         self.logger = logger
         self.tlsContexts = contexts
+        self.reloadRoutesSource = configuration.reloadRoutes
         var launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
         if let levels, levels.levels["worker"] != nil { launcher.outputLogLevel = levels.level("worker") }
         // The socket directory is ours to remove on shutdown only when we made it.
@@ -125,6 +128,10 @@ public final class GatewayServer: Sendable {
             let effectiveLauncher = launcher
             actions.configuration = { configuration.effectiveJSON(launcher: effectiveLauncher, routes: repository.routes) }
             actions.routes = { repository.routes }
+            let reloadRoutes = configuration.reloadRoutes
+            actions.reloadConfiguration = { requestedBy in
+                try await Self.reloadConfiguration(reloadRoutes, repository: repository, requestedBy: requestedBy, logger: logger)
+            }
             actions.setRouteWeights = { model, weights, requestedBy in
                 logger.notice("operator route change requested", metadata: ["model": "\(model)", "requested_by": "\(requestedBy)"])
                 return try await repository.setRouteWeights(model: model, weights: weights)
@@ -158,6 +165,32 @@ public final class GatewayServer: Sendable {
                 "TLS reload failed; the previous certificate stays in use",
                 metadata: ["error": "\(error)", "requested_by": "\(requestedBy)"])
             throw error
+        }
+    }
+
+    /// Reads the configuration file again and applies its routes at once, on every loop (calls in
+    /// flight finish on the routes they started with); a file with mistakes is refused and the
+    /// routes in use stay. Logs and counts the outcome (`switchyard_config_reloads_total`).
+    /// Model, listener and other changes in the file wait for a restart.
+    public func reloadConfiguration(requestedBy: String) async throws -> [ModelRoute] {
+        try await Self.reloadConfiguration(reloadRoutesSource, repository: repository, requestedBy: requestedBy, logger: logger)
+    }
+
+    private static func reloadConfiguration(
+        _ source: (@Sendable () throws -> [ModelRoute])?, repository: ModelRepository, requestedBy: String, logger: Logger
+    ) async throws -> [ModelRoute] {
+        do {
+            guard let source else { throw ConfigurationReloadError(message: "the gateway was started without --config; there is no file to reload") }
+            let routes = try source()
+            try await repository.replaceRoutes(routes)
+            Counter(label: "switchyard_config_reloads_total", dimensions: [("result", "applied")]).increment()
+            logger.notice("configuration reloaded: routes applied", metadata: ["routes": "\(routes.count)", "requested_by": "\(requestedBy)"])
+            return routes
+        } catch {
+            Counter(label: "switchyard_config_reloads_total", dimensions: [("result", "refused")]).increment()
+            logger.error(
+                "configuration reload refused; the routes in use stay", metadata: ["error": "\(error)", "requested_by": "\(requestedBy)"])
+            throw ConfigurationReloadError(message: "\(error)")
         }
     }
 
@@ -239,4 +272,10 @@ public struct GatewayStartError: Error, CustomStringConvertible {
         }
         return text
     }
+}
+
+/// A configuration reload that was refused, with the reason (the file's mistakes, one per line).
+public struct ConfigurationReloadError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -303,6 +303,11 @@ struct ServeCommand: AsyncParsableCommand {
             return deployment
         }
         configuration.routes = settings.routes
+        if configFile != nil {
+            let command = self
+            let given = Self.givenOptions(CommandLine.arguments.dropFirst())
+            configuration.reloadRoutes = { try command.reloadedRoutes(given: given) }
+        }
         configuration.clientCertificateVerification = settings.clientAuth
         if configuration.tlsListener != nil {
             if settings.tlsCertificate == nil || settings.tlsPrivateKey == nil {
@@ -329,11 +334,14 @@ struct ServeCommand: AsyncParsableCommand {
         let gateway = try GatewayServer(configuration: configuration, group: group, logger: logger)
         // What is counted through swift-metrics lands in the registry that /metrics serves.
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: gateway.metrics.registry))
-        // SIGHUP re-reads the TLS certificate, key and client CA bundle without dropping connections.
+        // SIGHUP re-reads the TLS certificate, key and client CA bundle without dropping
+        // connections, and with --config the file's routes.
         signal(SIGHUP, SIG_IGN)
         let reloadSignal = DispatchSource.makeSignalSource(signal: SIGHUP)
+        let reloadsConfiguration = configFile != nil
         reloadSignal.setEventHandler {
             _ = try? gateway.reloadTLS(requestedBy: "SIGHUP")  // logs the outcome
+            if reloadsConfiguration { Task { _ = try? await gateway.reloadConfiguration(requestedBy: "SIGHUP") } }
         }
         reloadSignal.resume()
         defer { reloadSignal.cancel() }
@@ -376,6 +384,26 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
+        return try overlayFlags(on: settings, given: given)
+    }
+
+    /// The routes of the `--config` file as it reads now, with the command line's flags over it
+    /// as at the start (POST /config/reload, SIGHUP). Throws the file's mistakes, one per line.
+    func reloadedRoutes(given: Set<String>) throws -> [ModelRoute] {
+        guard let configFile else { throw ConfigReloadError(message: "the gateway was started without --config; there is no file to reload") }
+        let loaded: ServeSettings
+        do {
+            loaded = try ServeSettings.load(path: configFile)
+        } catch {
+            throw ConfigReloadError(message: error.description)
+        }
+        return try overlayFlags(on: loaded, given: given).routes
+    }
+
+    /// `settings` (from a file, or the defaults) with the flags in `given` over it; without a
+    /// file every flag applies, defaults included.
+    private func overlayFlags(on settings: ServeSettings, given: Set<String>) throws -> ServeSettings {
+        var settings = settings
         func flag(_ name: String) -> Bool { configFile == nil || given.contains(name) }
         if flag("--plaintext-address") { settings.plaintextListener = try address(plaintextAddress, option: "--plaintext-address") }
         if flag("--tls-address") { settings.tlsListener = try address(tlsAddress, option: "--tls-address") }
@@ -517,4 +545,10 @@ struct GatewayService: Service {
         try? await gracefulShutdown()
         await gateway.shutdown()
     }
+}
+
+/// A configuration reload that was refused: the file's mistakes, or why there is nothing to reload.
+struct ConfigReloadError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
 }

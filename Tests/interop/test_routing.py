@@ -57,6 +57,28 @@ def routed(tmp_path_factory):
     yield from serving_both_versions(gw)
 
 
+def start_load(gw, clients):
+    """`clients` threads calling unversioned ModelInfer back to back, each call recorded as
+    (time, version served or the error); set the event to stop them."""
+    results = []
+    stop = threading.Event()
+
+    def load():
+        channel = grpc.insecure_channel(gw.plaintext_target)
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        while not stop.is_set():
+            try:
+                results.append((time.monotonic(), stub.ModelInfer(simple_request(), timeout=10).model_version))
+            except grpc.RpcError as error:
+                results.append((time.monotonic(), f"error {error.code()}: {error.details()}"))
+        channel.close()
+
+    threads = [threading.Thread(target=load) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    return results, stop, threads
+
+
 def served_version(stub):
     response, call = stub.ModelInfer.with_call(simple_request(), timeout=10)
     header = dict(call.initial_metadata())["x-switchyard-variant"]
@@ -87,22 +109,7 @@ def test_a_90_10_split_over_2000_calls_lands_within_4_points(routed):
 
 def test_blue_green_switch_and_back_under_load_fails_no_call(routed):
     admin(routed, "POST", "/routes/simple?variants=1:100,2:0")
-    results = []
-    stop = threading.Event()
-
-    def load():
-        channel = grpc.insecure_channel(routed.plaintext_target)
-        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-        while not stop.is_set():
-            try:
-                results.append((time.monotonic(), stub.ModelInfer(simple_request(), timeout=10).model_version))
-            except grpc.RpcError as error:
-                results.append((time.monotonic(), f"error {error.code()}: {error.details()}"))
-        channel.close()
-
-    threads = [threading.Thread(target=load) for _ in range(4)]
-    for thread in threads:
-        thread.start()
+    results, stop, threads = start_load(routed, 4)
     time.sleep(0.7)
     switched = time.monotonic()
     assert admin(routed, "POST", "/routes/simple?variants=1:0,2:100")[0] == 200
@@ -194,3 +201,64 @@ def test_a_sticky_key_keeps_its_variant_and_raising_the_canary_only_moves_keys_i
     admin(sticky, "POST", "/routes/simple?variants=1:95,2:5")
     lowered = {user: version_for(sticky.stub, user) for user in users}
     assert all(after[user] == "2" and lowered[user] == "1" for user in users if lowered[user] != after[user])
+
+
+ROUTE_FILE = """
+models:
+  simple:
+    versions:
+      - {{version: "1", workers: 1}}
+      - {{version: "2", workers: 1}}
+    route:
+      variants:
+        - {{version: "1", weight: {one}}}
+        - {{version: "2", weight: {two}}}
+      sticky_key: x-user-id
+"""
+
+
+def test_a_configuration_reload_swaps_routes_under_load_and_a_bad_file_is_refused(tmp_path):
+    import signal
+
+    config = tmp_path / "route.yaml"
+    config.write_text(ROUTE_FILE.format(one=100, two=0))
+    gw = Gateway(tmp_path, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
+    fixture = serving_both_versions(gw)
+    next(fixture)
+    results, stop, threads = start_load(gw, 3)
+    try:
+        time.sleep(0.5)
+        # Blue-green by editing the file: everything moves to 2 once the reload returns.
+        config.write_text(ROUTE_FILE.format(one=0, two=100))
+        status, body = admin(gw, "POST", "/config/reload")
+        assert status == 200, body
+        reloaded = time.monotonic()
+        assert json.loads(body)["routes"][0]["variants"] == [{"version": "1", "weight": 0}, {"version": "2", "weight": 100}]
+        time.sleep(0.5)
+        # A file with a mistake is refused with its line and column, and the routes stay.
+        config.write_text(ROUTE_FILE.format(one=50, two="fifty"))
+        status, body = admin(gw, "POST", "/config/reload")
+        assert status == 422, body
+        assert f"{config}:10:" in body and "the routes in use stay" in body, body
+        refused = time.monotonic()
+        time.sleep(0.5)
+        # SIGHUP reloads too: back to 1.
+        config.write_text(ROUTE_FILE.format(one=100, two=0))
+        gw.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and json.loads(admin(gw, "GET", "/routes")[1])[0]["variants"][0]["weight"] != 100:
+            time.sleep(0.05)
+        hup = time.monotonic()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/metrics", timeout=10).read().decode()
+        next(fixture, None)
+    errors = [r for r in results if r[1].startswith("error")]
+    assert not errors, errors[:3]
+    assert {v for t, v in results if reloaded < t < refused + 0.4} == {"2"}
+    assert {v for t, v in results if t > hup} == {"1"}
+    assert 'switchyard_config_reloads_total{result="applied"} 2' in metrics, [l for l in metrics.splitlines() if "reload" in l]
+    assert 'switchyard_config_reloads_total{result="refused"} 1' in metrics

@@ -32,6 +32,16 @@ extension AdminHTTPServer {
                 AdminResponse(status: .ok, contentType: "application/json", body: configuration() + "\n")
             })
         }
+        if let reload = actions.reloadConfiguration {
+            routes.append(AdminRoute(.POST, "/config/reload") { request in
+                do {
+                    let applied = try await reload(request.remote)
+                    return .json(["reloaded": true, "routes": applied.map(GatewayConfiguration.routeJSON)] as [String: Any])
+                } catch {
+                    return .text("configuration reload refused; the routes in use stay:\n\(error)", status: .unprocessableEntity)
+                }
+            })
+        }
         if let routesNow = actions.routes {
             routes.append(AdminRoute(.GET, "/routes") { _ in .json(routesNow().map(GatewayConfiguration.routeJSON)) })
         }

@@ -42,6 +42,9 @@ public final class AdminHTTPServer: Sendable {
         public var restartWorker: (@Sendable (_ pid: Int32, _ requestedBy: String) async -> WorkerRestartOutcome)?
         /// The effective configuration as a JSON object (encoded), secrets masked.
         public var configuration: (@Sendable () -> String)?
+        /// Re-reads the configuration file and applies its routes (`POST /config/reload`); throws
+        /// why not.
+        public var reloadConfiguration: (@Sendable (_ requestedBy: String) async throws -> [ModelRoute])?
         /// The routes now (`GET /routes`).
         public var routes: (@Sendable () -> [ModelRoute])?
         /// Sets a model's route weights (`POST /routes/NAME?variants=1:90,2:10`).

@@ -159,6 +159,22 @@ public final class ModelRepository: Sendable {
         compiledRoutes.withLockedValue { $0.values.map(\.route) }.sorted { $0.model < $1.model }
     }
 
+    /// Replaces every route at once (a configuration reload): each is checked against the
+    /// models and versions configured, and either all apply, in one catalog swap, or none.
+    public func replaceRoutes(_ routes: [ModelRoute]) async throws(ModelRepositoryError) {
+        let known = variants
+        for route in routes {
+            let versions = Set(known.filter { $0.model == route.model }.map(\.version))
+            guard !versions.isEmpty else { throw .unknownModel(route.model) }
+            for version in route.variants.map(\.version) + (route.shadow.map { [$0.version] } ?? []) where !versions.contains(version) {
+                throw .unknownVersion(route.model, version)
+            }
+        }
+        let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
+        compiledRoutes.withLockedValue { $0 = compiled }
+        await publishCatalogEverywhere()
+    }
+
     /// Sets the weights of a model's route (blue-green: all weight on one version; a canary's
     /// promotion or rollback), keeping its sticky key, override and shadow, or makes a route when
     /// the model has none. Calls in flight keep the route they started with; calls that start
