@@ -591,9 +591,12 @@ def test_sigterm_while_h2load_runs_fails_no_call_the_gateway_accepted(tmp_path):
     not_ok = [line for line in calls if line["grpc_code"] != "OK"]
     assert not not_ok, f"{len(not_ok)} accepted calls did not end OK: {not_ok[:3]}"
     assert succeeded > 1000, output
-    assert len(calls) == succeeded, f"access log has {len(calls)} calls, h2load saw {succeeded} succeed:\n{output}"
-    # Every request h2load started was answered and succeeded: none was cut off by the drain.
-    assert started == done == succeeded, output
+    # Every call the gateway accepted reached h2load as a success (a response lost at the close
+    # would show here: the connection closes with a lingering close for this reason).
+    assert len(calls) == succeeded, f"access log has {len(calls)} calls:\n{output}"
+    # Every request h2load started ended: those the gateway did not accept (started above the
+    # GOAWAY's last stream id, refused) are the difference between done and succeeded.
+    assert started == done, output
 
 
 def test_sigterm_ends_open_streams_with_a_reconnect_status_after_their_answers(tmp_path):

@@ -81,6 +81,10 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     private var producingOutput = false
     private var closeAfterOutput = false
     private var goAwaySent = false
+    /// A server's real GOAWAY (after the shutdown notice) went out: no stream above its last
+    /// stream id will be accepted, so the connection may close once its streams are done.
+    private var finalGoAwaySent = false
+    private var lingerTimer: Scheduled<Void>?
     /// Why the connection drains, once it does.
     private var drainReason = ""
     private var calmReason: String?
@@ -194,7 +198,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     private func tearDown(reason: HTTP2ErrorCode) {
-        for timer in [idleTimer, keepaliveTimer, keepaliveTimeoutTimer, maxAgeTimer, drainTimer, prefaceTimer] { timer?.cancel() }
+        for timer in [idleTimer, keepaliveTimer, keepaliveTimeoutTimer, maxAgeTimer, drainTimer, prefaceTimer, lingerTimer] { timer?.cancel() }
         let open = streams
         streams.removeAll()
         headerStream = nil
@@ -229,7 +233,8 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     // MARK: Reading
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let session else { return }
+        // Closing: what the peer still sends is read and dropped (see closeWhenFlushed).
+        guard let session, !closing else { return }
         let buffer = unwrapInboundIn(data)
         inChannelRead = true
         defer { inChannelRead = false }
@@ -268,8 +273,9 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
     }
 
     public func read(context: ChannelHandlerContext) {
-        // Stop reading a socket we cannot write to: its answers would pile up in memory.
-        if context.channel.isWritable {
+        // Stop reading a socket we cannot write to: its answers would pile up in memory. A
+        // closing connection reads on regardless: it only drops what arrives.
+        if context.channel.isWritable || closing {
             context.read()
         } else {
             pendingRead = true
@@ -351,8 +357,18 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         }
         guard !closing, let context else { return }
         closing = true
-        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
+        // A lingering close: everything written, then FIN (half-close), then the peer's bytes
+        // read and dropped until it closes its side or 5 s pass. Closing at once with
+        // its bytes unread in our socket (requests it sent before it saw GOAWAY) would make the
+        // kernel answer with RST, and an RST can destroy responses the peer has received but
+        // not yet read.
+        context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [self] _ in
+            context.close(mode: .output, promise: nil)
+            self.lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { context.close(promise: nil) }
+            if self.pendingRead {
+                self.pendingRead = false
+                context.read()
+            }
         }
     }
 
@@ -445,6 +461,7 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         // A round trip later, the real GOAWAY names the last stream we accept.
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(100)) { [self] in
             self.session?.submitGoAway(code: .noError)
+            self.finalGoAwaySent = true
             self.flushOutput()
             if self.streams.isEmpty { self.closeWhenFlushed() }
         }
@@ -666,7 +683,12 @@ public final class HTTP2ConnectionHandler: ChannelDuplexHandler, NGHTTP2SessionD
         stream.delegate?.streamClosed(stream)
         stream.delegate = nil
         if streams.isEmpty {
-            if goAwaySent { closeWhenFlushed() } else { armIdleTimer() }
+            // After a server's shutdown notice, new streams may still come until the real GOAWAY.
+            if goAwaySent && (role == .client || finalGoAwaySent) {
+                closeWhenFlushed()
+            } else if !goAwaySent {
+                armIdleTimer()
+            }
         }
     }
 
