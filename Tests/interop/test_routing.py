@@ -108,7 +108,8 @@ def test_a_90_10_split_over_2000_calls_lands_within_4_points(routed):
 
 
 def test_blue_green_switch_and_back_under_load_fails_no_call(routed):
-    admin(routed, "POST", "/routes/simple?variants=1:100,2:0")
+    status, body = admin(routed, "POST", "/routes/simple?variants=1:100,2:0")
+    assert status == 200, body
     results, stop, threads = start_load(routed, 4)
     time.sleep(0.7)
     switched = time.monotonic()
@@ -124,7 +125,8 @@ def test_blue_green_switch_and_back_under_load_fails_no_call(routed):
         thread.join(timeout=20)
     errors = [r for r in results if r[1].startswith("error")]
     assert not errors, errors[:3]
-    assert {v for t, v in results if t < switched} == {"1"}
+    before = [v for t, v in results if t < switched]
+    assert set(before) == {"1"}, f"before the switch: {before.count('1')} calls to 1, {before.count('2')} to 2; routes {admin(routed, 'GET', '/routes')}"
     assert {v for t, v in results if settled < t < back} == {"2"}, "after the switch returned, every call went to green"
     assert {v for t, v in results if t > back_settled} == {"1"}, "after the rollback returned, every call went to blue"
     assert len(results) > 200

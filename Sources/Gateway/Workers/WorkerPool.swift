@@ -354,11 +354,12 @@ public final class WorkerPool: Sendable {
     /// Starts every worker; returns when each serving loop is connected to at least one ready
     /// worker, or all workers failed to start, or the start timeout passed.
     public func start() async {
+        defer { startReturned.withLockedValue { $0 = true } }
         for slot in slots { slot.start() }
         let deadline = NIODeadline.now() + launcher.startTimeout + .seconds(1)
         while NIODeadline.now() < deadline {
             if slots.allSatisfy({ $0.hasFailedToStart }) { return }
-            if isReady, await allShards({ $0.hasWorker }) { return }
+            if slots.contains(where: { $0.isReady }), await allShards({ $0.hasWorker }) { break }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -371,8 +372,11 @@ public final class WorkerPool: Sendable {
         return true
     }
 
-    /// True while at least one worker is ready.
-    public var isReady: Bool { slots.contains { $0.isReady } }
+    /// True while at least one worker is ready, once `start` has returned: before that a worker
+    /// may have said HELLO while some serving loops have no connection to it yet, and a call on
+    /// such a loop would be refused.
+    public var isReady: Bool { startReturned.withLockedValue { $0 } && slots.contains { $0.isReady } }
+    private let startReturned = NIOLockedValueBox(false)
 
     /// What the workers said about the model in HELLO (config, max batch size, decoupled);
     /// kept after the workers are gone.
