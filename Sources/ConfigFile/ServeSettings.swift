@@ -72,3 +72,34 @@ public enum DurationText {
         }
     }
 }
+
+extension ServeSettings {
+    /// The configuration keys whose values differ between `self` and `other` among those a
+    /// reload cannot apply while serving (everything but `models` and routes), sorted. The
+    /// admin API's reload answer and the log name them, so an operator knows a restart is due.
+    public func keysNeedingRestart(comparedWith other: ServeSettings) -> [String] {
+        func text(_ value: Any?) -> String { value.map { "\($0)" } ?? "nil" }
+        let pairs: [(String, Any?, Any?)] = [
+            ("listeners.plaintext.address", plaintextListener, other.plaintextListener),
+            ("listeners.tls.address", tlsListener, other.tlsListener),
+            ("listeners.tls.certificate", tlsCertificate, other.tlsCertificate),
+            ("listeners.tls.private_key", tlsPrivateKey, other.tlsPrivateKey),
+            ("listeners.tls.client_ca", tlsClientCA, other.tlsClientCA),
+            ("listeners.tls.client_auth", clientAuth, other.clientAuth),
+            ("listeners.admin.address", adminListener, other.adminListener),
+            ("listeners.admin.token_file", adminTokenFile, other.adminTokenFile),
+            ("logging.level", logLevel, other.logLevel),
+            ("logging.format", logFormat, other.logFormat),
+            ("logging.access_log", accessLog, other.accessLog),
+            ("logging.access_log_sample_rate", accessLogSampleRate, other.accessLogSampleRate),
+            ("metrics.latency_buckets", latencyBuckets, other.latencyBuckets),
+            ("http2", http2, other.http2),
+            ("limits.max_receive_message_size", maxReceiveMessageSize, other.maxReceiveMessageSize),
+            ("limits.max_stream_requests_in_flight", maxStreamRequestsInFlight, other.maxStreamRequestsInFlight),
+            ("limits.max_stream_buffered_bytes", maxStreamBufferedBytes, other.maxStreamBufferedBytes),
+            ("limits.handshake_timeout", handshakeTimeout, other.handshakeTimeout),
+            ("limits.shutdown_delay", shutdownDelay, other.shutdownDelay),
+        ]
+        return pairs.filter { text($0.1) != text($0.2) }.map(\.0).sorted()
+    }
+}

@@ -8,8 +8,9 @@ extension GatewayConfiguration {
 
     /// The effective configuration as one JSON object (`GET /config`; docs/observability.md
     /// lists the fields). Secrets are masked: the admin token shows as "***", and of the TLS key
-    /// only its file's path appears, never its contents. `launcher`: how workers are started.
-    public func effectiveJSON(launcher: WorkerLauncher?, routes: [ModelRoute]? = nil) -> String {
+    /// only its file's path appears, never its contents. `launcher`: how workers are started;
+    /// `models` and `routes`: those in use now (a reload or an operator may have changed them).
+    public func effectiveJSON(launcher: WorkerLauncher?, models: [ModelDeployment]? = nil, routes: [ModelRoute]? = nil) -> String {
         func milliseconds(_ amount: TimeAmount?) -> Any { amount.map { Int($0.nanoseconds / 1_000_000) as Any } ?? NSNull() }
         func address(_ address: Address?) -> Any { address.map { $0.description as Any } ?? NSNull() }
         var tls: Any = NSNull()
@@ -21,7 +22,7 @@ extension GatewayConfiguration {
                 "client_auth": "\(clientCertificateVerification)",
             ] as [String: Any]
         }
-        let models = models.map { deployment -> [String: Any] in
+        let models = (models ?? self.models).map { deployment -> [String: Any] in
             [
                 "model": deployment.model,
                 "version": deployment.version,

@@ -104,10 +104,27 @@ public struct GatewayConfiguration: Sendable {
     /// Routes by model name: weighted variants, sticky keys, overrides, shadows (see
     /// `ModelRoute`). A model without a route gets the version a request names, or its newest.
     public var routes: [ModelRoute] = []
-    /// Reads the routes again from where they came from (the `--config` file, with the flags
-    /// over it), for `POST /config/reload` and SIGHUP; throws the file's mistakes. Nil: there is
-    /// nothing to reload.
-    public var reloadRoutes: (@Sendable () throws -> [ModelRoute])?
+    /// Reads the models and routes again from where they came from (the `--config` file, with
+    /// the flags over it), for `POST /config/reload` and SIGHUP; throws the file's mistakes.
+    /// Nil: there is nothing to reload.
+    public var reloadSource: (@Sendable () throws -> Reloaded)?
+
+    /// A configuration as a reload reads it again: what the gateway applies while it serves,
+    /// and what changed but waits for a restart.
+    public struct Reloaded: Sendable {
+        /// The variants to serve (before `enableDiagnosticModels` adds its flag, as `models`).
+        public var models: [ModelDeployment]
+        public var routes: [ModelRoute]
+        /// The keys of settings that differ from those in use and apply only at the next start
+        /// (listeners, TLS file paths, logging, HTTP/2 and limits), e.g. `listeners.tls.address`.
+        public var needsRestart: [String]
+
+        public init(models: [ModelDeployment], routes: [ModelRoute], needsRestart: [String] = []) {
+            self.models = models
+            self.routes = routes
+            self.needsRestart = needsRestart
+        }
+    }
     /// Traces of ModelInfer and ModelStreamInfer requests (W3C trace context in, spans out
     /// through its tracer). Default nil: off, and no cost per call but a nil check.
     public var tracing: InferenceTracing?

@@ -25,7 +25,8 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     private let ownedSocketDirectory: String?
     private let tlsContexts: [TLSContext]
-    private let reloadRoutesSource: (@Sendable () throws -> [ModelRoute])?
+    /// Applies a configuration file read again (`POST /config/reload`, SIGHUP); nil without one.
+    private let applyReload: (@Sendable (_ requestedBy: String) async throws -> ConfigurationReloadOutcome)?
     /// The admin listener's own event loop.
     private let adminGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     /// Set when shutdown begins: readiness answers 503 from then on.
@@ -73,13 +74,23 @@ public final class GatewayServer: Sendable {
         self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: transportLogger)
         self.logger = logger
         self.tlsContexts = contexts
-        self.reloadRoutesSource = configuration.reloadRoutes
         var launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
         if let levels, levels.levels["worker"] != nil { launcher.outputLogLevel = levels.level("worker") }
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
         self.repository = ModelRepository(
             deployments: configuration.effectiveModels, routes: configuration.routes, launcher: launcher, group: group, logger: poolLogger)
+        if let source = configuration.reloadSource {
+            let repository = self.repository
+            let drainTimeout = configuration.http2.drainTimeout
+            let started = configuration
+            self.applyReload = { requestedBy in
+                try await Self.reloadConfiguration(
+                    source, as: started, repository: repository, drainTimeout: drainTimeout, requestedBy: requestedBy, logger: logger)
+            }
+        } else {
+            self.applyReload = nil
+        }
         InferenceService(
             repository: repository, router: configuration.router, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
             maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes,
@@ -126,12 +137,11 @@ public final class GatewayServer: Sendable {
             }
             // Computed when asked: routes an operator changed since the start show as they are.
             let effectiveLauncher = launcher
-            actions.configuration = { configuration.effectiveJSON(launcher: effectiveLauncher, routes: repository.routes) }
-            actions.routes = { repository.routes }
-            let reloadRoutes = configuration.reloadRoutes
-            actions.reloadConfiguration = { requestedBy in
-                try await Self.reloadConfiguration(reloadRoutes, repository: repository, requestedBy: requestedBy, logger: logger)
+            actions.configuration = {
+                configuration.effectiveJSON(launcher: effectiveLauncher, models: repository.deployments, routes: repository.routes)
             }
+            actions.routes = { repository.routes }
+            actions.reloadConfiguration = applyReload
             actions.setRouteWeights = { model, weights, requestedBy in
                 logger.notice("operator route change requested", metadata: ["model": "\(model)", "requested_by": "\(requestedBy)"])
                 return try await repository.setRouteWeights(model: model, weights: weights)
@@ -168,29 +178,49 @@ public final class GatewayServer: Sendable {
         }
     }
 
-    /// Reads the configuration file again and applies its routes at once, on every loop (calls in
-    /// flight finish on the routes they started with); a file with mistakes is refused and the
-    /// routes in use stay. Logs and counts the outcome (`switchyard_config_reloads_total`).
-    /// Model, listener and other changes in the file wait for a restart.
-    public func reloadConfiguration(requestedBy: String) async throws -> [ModelRoute] {
-        try await Self.reloadConfiguration(reloadRoutesSource, repository: repository, requestedBy: requestedBy, logger: logger)
+    /// Reads the configuration file again and applies its models and routes while serving (see
+    /// `ModelRepository.apply`: new and changed variants get ready workers before any call
+    /// reaches them, removed and replaced ones drain; calls in flight finish where they
+    /// started). A file with mistakes, or a variant whose workers cannot start, is refused and
+    /// the configuration in use stays. Settings that apply only at a start are reported.
+    /// Logs and counts the outcome (`switchyard_config_reloads_total`).
+    public func reloadConfiguration(requestedBy: String) async throws -> ConfigurationReloadOutcome {
+        guard let applyReload else {
+            throw ConfigurationReloadError(message: "the gateway was started without --config; there is no file to reload")
+        }
+        return try await applyReload(requestedBy)
     }
 
     private static func reloadConfiguration(
-        _ source: (@Sendable () throws -> [ModelRoute])?, repository: ModelRepository, requestedBy: String, logger: Logger
-    ) async throws -> [ModelRoute] {
+        _ source: @Sendable () throws -> GatewayConfiguration.Reloaded, as started: GatewayConfiguration, repository: ModelRepository,
+        drainTimeout: TimeAmount, requestedBy: String, logger: Logger
+    ) async throws -> ConfigurationReloadOutcome {
         do {
-            guard let source else { throw ConfigurationReloadError(message: "the gateway was started without --config; there is no file to reload") }
-            let routes = try source()
-            try await repository.replaceRoutes(routes)
+            let reloaded = try source()
+            var effective = started
+            effective.models = reloaded.models
+            let changes = try await repository.apply(deployments: effective.effectiveModels, routes: reloaded.routes, drainTimeout: drainTimeout)
             Counter(label: "switchyard_config_reloads_total", dimensions: [("result", "applied")]).increment()
-            logger.notice("configuration reloaded: routes applied", metadata: ["routes": "\(routes.count)", "requested_by": "\(requestedBy)"])
-            return routes
+            logger.notice(
+                "configuration reloaded",
+                metadata: [
+                    "routes": "\(reloaded.routes.count)", "variants_added": "\(changes.added.count)",
+                    "variants_replaced": "\(changes.replaced.count)", "variants_removed": "\(changes.removed.count)",
+                    "requested_by": "\(requestedBy)",
+                ])
+            if !reloaded.needsRestart.isEmpty {
+                logger.warning(
+                    "configuration reloaded, but some changed settings apply only after a restart",
+                    metadata: ["keys": "\(reloaded.needsRestart.joined(separator: ", "))"])
+            }
+            return ConfigurationReloadOutcome(routes: reloaded.routes, variants: changes, needsRestart: reloaded.needsRestart)
         } catch {
             Counter(label: "switchyard_config_reloads_total", dimensions: [("result", "refused")]).increment()
             logger.error(
-                "configuration reload refused; the routes in use stay", metadata: ["error": "\(error)", "requested_by": "\(requestedBy)"])
-            throw ConfigurationReloadError(message: "\(error)")
+                "configuration reload refused; the configuration in use stays", metadata: ["error": "\(error)", "requested_by": "\(requestedBy)"])
+            var refusal = ConfigurationReloadError(message: "\(error)")
+            if case .reloadInProgress? = error as? ModelRepositoryError { refusal.anotherInProgress = true }
+            throw refusal
         }
     }
 
@@ -274,8 +304,20 @@ public struct GatewayStartError: Error, CustomStringConvertible {
     }
 }
 
+/// What a configuration reload applied.
+public struct ConfigurationReloadOutcome: Sendable {
+    /// The routes now in use.
+    public var routes: [ModelRoute]
+    /// The variants added, replaced, removed and left running.
+    public var variants: ModelRepository.VariantChanges
+    /// Changed settings that apply only after a restart (configuration keys).
+    public var needsRestart: [String]
+}
+
 /// A configuration reload that was refused, with the reason (the file's mistakes, one per line).
 public struct ConfigurationReloadError: Error, CustomStringConvertible {
     public var message: String
+    /// Refused because another reload was being applied (try again), not for the file's content.
+    public var anotherInProgress = false
     public var description: String { message }
 }

@@ -297,16 +297,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxStreamRequestsInFlight = settings.maxStreamRequestsInFlight
         configuration.maxStreamBufferedBytes = settings.maxStreamBufferedBytes
         // Workers log at the gateway's level (their lines come into its log).
-        configuration.models = (settings.models ?? []).map {
-            var deployment = $0
-            deployment.workerArguments += ["--log-level", levels.level("worker").rawValue]
-            return deployment
-        }
+        configuration.models = Self.deployments(settings, levels: levels)
         configuration.routes = settings.routes
         if configFile != nil {
             let command = self
             let given = Self.givenOptions(CommandLine.arguments.dropFirst())
-            configuration.reloadRoutes = { try command.reloadedRoutes(given: given) }
+            configuration.reloadSource = { try command.reloaded(given: given, startedWith: settings, levels: levels) }
         }
         configuration.clientCertificateVerification = settings.clientAuth
         if configuration.tlsListener != nil {
@@ -387,9 +383,20 @@ struct ServeCommand: AsyncParsableCommand {
         return try overlayFlags(on: settings, given: given)
     }
 
-    /// The routes of the `--config` file as it reads now, with the command line's flags over it
-    /// as at the start (POST /config/reload, SIGHUP). Throws the file's mistakes, one per line.
-    func reloadedRoutes(given: Set<String>) throws -> [ModelRoute] {
+    /// The models a settings value serves, with the workers' log level (workers log at the
+    /// gateway's level: their lines come into its log).
+    static func deployments(_ settings: ServeSettings, levels: LogLevels) -> [ModelDeployment] {
+        (settings.models ?? []).map {
+            var deployment = $0
+            deployment.workerArguments += ["--log-level", levels.level("worker").rawValue]
+            return deployment
+        }
+    }
+
+    /// The `--config` file as it reads now, with the command line's flags over it as at the
+    /// start (POST /config/reload, SIGHUP): its models and routes, and the settings that changed
+    /// from `startedWith` but apply only at a restart. Throws the file's mistakes, one per line.
+    func reloaded(given: Set<String>, startedWith: ServeSettings, levels: LogLevels) throws -> GatewayConfiguration.Reloaded {
         guard let configFile else { throw ConfigReloadError(message: "the gateway was started without --config; there is no file to reload") }
         let loaded: ServeSettings
         do {
@@ -397,7 +404,10 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw ConfigReloadError(message: error.description)
         }
-        return try overlayFlags(on: loaded, given: given).routes
+        let settings = try overlayFlags(on: loaded, given: given)
+        return GatewayConfiguration.Reloaded(
+            models: Self.deployments(settings, levels: levels), routes: settings.routes,
+            needsRestart: settings.keysNeedingRestart(comparedWith: startedWith))
     }
 
     /// `settings` (from a file, or the defaults) with the flags in `given` over it; without a

@@ -255,4 +255,20 @@ final class ServeSettingsLoadTests: XCTestCase {
                 ])
         }
     }
+
+    /// A reload applies models and routes while serving; every other setting that changed is
+    /// named so that the operator knows a restart is due, and nothing else is.
+    func testAReloadNamesExactlyTheChangedSettingsThatWaitForARestart() throws {
+        let before = try ServeSettings.parse(yaml: canary, file: "canary.yaml")
+        XCTAssertEqual(before.keysNeedingRestart(comparedWith: before), [])
+        let modelsAndRoutesOnly = canary.replacingOccurrences(of: "workers: 3", with: "workers: 4")
+            .replacingOccurrences(of: "weight: 90", with: "weight: 80").replacingOccurrences(of: "weight: 10", with: "weight: 20")
+        XCTAssertEqual(try ServeSettings.parse(yaml: modelsAndRoutesOnly, file: "b.yaml").keysNeedingRestart(comparedWith: before), [])
+        let restartOnly = canary.replacingOccurrences(of: "127.0.0.1:9001", with: "127.0.0.1:9011")
+            .replacingOccurrences(of: "format: json", with: "format: text").replacingOccurrences(of: "max_concurrent_streams: 50", with: "max_concurrent_streams: 60")
+            .replacingOccurrences(of: "handshake_timeout: 500ms", with: "handshake_timeout: 2s")
+        XCTAssertEqual(
+            try ServeSettings.parse(yaml: restartOnly, file: "c.yaml").keysNeedingRestart(comparedWith: before),
+            ["http2", "limits.handshake_timeout", "listeners.plaintext.address", "logging.format"])
+    }
 }

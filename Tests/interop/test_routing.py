@@ -59,7 +59,9 @@ def routed(tmp_path_factory):
 
 def start_load(gw, clients):
     """`clients` threads calling unversioned ModelInfer back to back, each call recorded as
-    (time, version served or the error); set the event to stop them."""
+    (time answered, version served or the error, time started); set the event to stop them.
+    A route change must hold for calls started after it returned, and cannot have touched
+    calls answered before it began."""
     results = []
     stop = threading.Event()
 
@@ -67,16 +69,27 @@ def start_load(gw, clients):
         channel = grpc.insecure_channel(gw.plaintext_target)
         stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
         while not stop.is_set():
+            started = time.monotonic()
             try:
-                results.append((time.monotonic(), stub.ModelInfer(simple_request(), timeout=10).model_version))
+                results.append((time.monotonic(), stub.ModelInfer(simple_request(), timeout=10).model_version, started))
             except grpc.RpcError as error:
-                results.append((time.monotonic(), f"error {error.code()}: {error.details()}"))
+                results.append((time.monotonic(), f"error {error.code()}: {error.details()}", started))
         channel.close()
 
     threads = [threading.Thread(target=load) for _ in range(clients)]
     for thread in threads:
         thread.start()
     return results, stop, threads
+
+
+def stop_load_and_gateway(gw, fixture, stop, threads):
+    """Stops the load's threads, then the gateway; returns its last /metrics."""
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/metrics", timeout=10).read().decode()
+    next(fixture, None)
+    return metrics
 
 
 def served_version(stub):
@@ -125,10 +138,10 @@ def test_blue_green_switch_and_back_under_load_fails_no_call(routed):
         thread.join(timeout=20)
     errors = [r for r in results if r[1].startswith("error")]
     assert not errors, errors[:3]
-    before = [v for t, v in results if t < switched]
+    before = [v for t, v, _ in results if t < switched]
     assert set(before) == {"1"}, f"before the switch: {before.count('1')} calls to 1, {before.count('2')} to 2; routes {admin(routed, 'GET', '/routes')}"
-    assert {v for t, v in results if settled < t < back} == {"2"}, "after the switch returned, every call went to green"
-    assert {v for t, v in results if t > back_settled} == {"1"}, "after the rollback returned, every call went to blue"
+    assert {v for t, v, start in results if settled < start and t < back} == {"2"}, "after the switch returned, every call went to green"
+    assert {v for _, v, start in results if start > back_settled} == {"1"}, "after the rollback returned, every call went to blue"
     assert len(results) > 200
 
 
@@ -241,7 +254,7 @@ def test_a_configuration_reload_swaps_routes_under_load_and_a_bad_file_is_refuse
         config.write_text(ROUTE_FILE.format(one=50, two="fifty"))
         status, body = admin(gw, "POST", "/config/reload")
         assert status == 422, body
-        assert f"{config}:10:" in body and "the routes in use stay" in body, body
+        assert f"{config}:10:" in body and "the configuration in use stays" in body, body
         refused = time.monotonic()
         time.sleep(0.5)
         # SIGHUP reloads too: back to 1.
@@ -253,14 +266,129 @@ def test_a_configuration_reload_swaps_routes_under_load_and_a_bad_file_is_refuse
         hup = time.monotonic()
         time.sleep(0.5)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=20)
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/metrics", timeout=10).read().decode()
-        next(fixture, None)
+        metrics = stop_load_and_gateway(gw, fixture, stop, threads)
     errors = [r for r in results if r[1].startswith("error")]
     assert not errors, errors[:3]
-    assert {v for t, v in results if reloaded < t < refused + 0.4} == {"2"}
-    assert {v for t, v in results if t > hup} == {"1"}
+    assert {v for t, v, start in results if reloaded < start and t < refused + 0.4} == {"2"}
+    assert {v for _, v, start in results if start > hup} == {"1"}
     assert 'switchyard_config_reloads_total{result="applied"} 2' in metrics, [l for l in metrics.splitlines() if "reload" in l]
+    assert 'switchyard_config_reloads_total{result="refused"} 1' in metrics
+
+
+VARIANTS_FILE = """
+logging:
+  format: {log_format}
+models:
+  simple:
+    versions:
+{versions}
+    route:
+      variants:
+{weights}
+"""
+
+
+def variants_file(versions, weights, log_format="text"):
+    """A configuration of `simple`: `versions` maps a version to its worker count (or to a dict
+    of its keys), `weights` a version to its weight."""
+    lines = []
+    for version, spec in versions.items():
+        spec = spec if isinstance(spec, dict) else {"workers": spec}
+        keys = ", ".join(f"{key}: {json.dumps(value)}" for key, value in spec.items())
+        lines.append(f'      - {{version: "{version}", {keys}}}')
+    route = [f'        - {{version: "{version}", weight: {weight}}}' for version, weight in weights.items()]
+    return VARIANTS_FILE.format(log_format=log_format, versions="\n".join(lines), weights="\n".join(route))
+
+
+def start_stream_load(gw, results, stop):
+    """One ModelStreamInfer stream sending unversioned requests back to back for as long as the
+    load runs; each response is recorded like a unary call's (version or error), at the time its
+    request was handed to grpc (so a response read late still counts where it was routed)."""
+
+    sent = {}
+
+    def requests():
+        while not stop.is_set():
+            request = simple_request()
+            request.id = str(len(sent))
+            sent[request.id] = time.monotonic()
+            yield request
+            time.sleep(0.002)
+
+    def run():
+        channel = grpc.insecure_channel(gw.plaintext_target)
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        try:
+            for response in stub.ModelStreamInfer(requests(), timeout=120):
+                if response.error_message:
+                    results.append((time.monotonic(), f"error in stream: {response.error_message}", 0))
+                else:
+                    sent_at = sent[response.infer_response.id]
+                    results.append((sent_at, response.infer_response.model_version, sent_at))
+        except grpc.RpcError as error:
+            results.append((time.monotonic(), f"error {error.code()}: {error.details()}", 0))
+        channel.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def workers_of(gw):
+    return sorted((w["version"], w["worker"]) for w in json.loads(admin(gw, "GET", "/workers")[1]) if w["model"] == "simple")
+
+
+def test_a_reload_that_changes_worker_counts_and_versions_under_load_fails_no_call(tmp_path):
+    config = tmp_path / "variants.yaml"
+    config.write_text(variants_file({"1": 1, "2": 1}, {"1": 100, "2": 0}))
+    gw = Gateway(tmp_path, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
+    fixture = serving_both_versions(gw)
+    next(fixture)
+    results, stop, threads = start_load(gw, 3)
+    threads.append(start_stream_load(gw, results, stop))
+    marks = {}
+    try:
+        time.sleep(0.5)
+        # More workers for version 1: a new pool is started and ready, takes the calls, the
+        # old one drains. Version 2 is untouched (its worker keeps its pid).
+        pid_of_2 = [w["pid"] for w in json.loads(admin(gw, "GET", "/workers")[1]) if w["version"] == "2"]
+        config.write_text(variants_file({"1": 2, "2": 1}, {"1": 100, "2": 0}, log_format="json"))
+        status, body = admin(gw, "POST", "/config/reload")
+        assert status == 200, body
+        answer = json.loads(body)
+        assert answer["variants"] == {"added": [], "replaced": ["simple:1"], "removed": [], "unchanged": ["simple:2"]}, answer
+        assert answer["restart_required"] == ["logging.format"], answer
+        assert workers_of(gw) == [("1", "simple-r1-0"), ("1", "simple-r1-1"), ("2", "simple-v2-0")], workers_of(gw)
+        assert [w["pid"] for w in json.loads(admin(gw, "GET", "/workers")[1]) if w["version"] == "2"] == pid_of_2
+        time.sleep(0.5)
+        # A new version 3 takes every unversioned call once the reload returns.
+        config.write_text(variants_file({"1": 2, "2": 1, "3": 1}, {"1": 0, "2": 0, "3": 100}))
+        status, body = admin(gw, "POST", "/config/reload")
+        assert status == 200, body
+        marks["to 3"] = time.monotonic()
+        assert json.loads(body)["variants"]["added"] == ["simple:3"], body
+        time.sleep(0.5)
+        # Versions 1 and 2 go: their workers stop once their calls have finished.
+        config.write_text(variants_file({"3": 1}, {"3": 100}))
+        status, body = admin(gw, "POST", "/config/reload")
+        assert status == 200, body
+        assert json.loads(body)["variants"]["removed"] == ["simple:1", "simple:2"], body
+        assert workers_of(gw) == [("3", "simple-v3-0")], workers_of(gw)
+        # A variant whose workers cannot start is refused, and nothing changes.
+        config.write_text(variants_file({"3": 1, "4": {"workers": 1, "worker_arguments": ["--no-such-flag"]}}, {"3": 100, "4": 0}))
+        status, body = admin(gw, "POST", "/config/reload")
+        assert status == 422, body
+        assert "version 4" in body and "nothing was changed" in body, body
+        assert workers_of(gw) == [("3", "simple-v3-0")], workers_of(gw)
+        models = {(m["model"], m["version"], m["workers"]) for m in json.loads(admin(gw, "GET", "/config")[1])["models"]}
+        assert ("simple", "3", 1) in models and not any(m[1] in ("1", "2", "4") for m in models), models
+        time.sleep(0.5)
+    finally:
+        metrics = stop_load_and_gateway(gw, fixture, stop, threads)
+    errors = [r for r in results if r[1].startswith("error")]
+    assert not errors, errors[:3]
+    assert len(results) > 100, len(results)
+    late = [r for r in results if r[2] > marks["to 3"] and r[1] != "3"]
+    assert not late, (late[:5], marks["to 3"])
+    assert 'switchyard_config_reloads_total{result="applied"} 3' in metrics
     assert 'switchyard_config_reloads_total{result="refused"} 1' in metrics

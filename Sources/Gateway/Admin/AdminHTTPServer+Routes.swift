@@ -36,9 +36,21 @@ extension AdminHTTPServer {
             routes.append(AdminRoute(.POST, "/config/reload") { request in
                 do {
                     let applied = try await reload(request.remote)
-                    return .json(["reloaded": true, "routes": applied.map(GatewayConfiguration.routeJSON)] as [String: Any])
+                    let names: ([ModelVariantKey]) -> [String] = { $0.map(\.description) }
+                    return .json(
+                        [
+                            "reloaded": true, "routes": applied.routes.map(GatewayConfiguration.routeJSON),
+                            "variants": [
+                                "added": names(applied.variants.added), "replaced": names(applied.variants.replaced),
+                                "removed": names(applied.variants.removed), "unchanged": names(applied.variants.unchanged),
+                            ],
+                            "restart_required": applied.needsRestart,
+                        ] as [String: Any])
                 } catch {
-                    return .text("configuration reload refused; the routes in use stay:\n\(error)", status: .unprocessableEntity)
+                    let busy = (error as? ConfigurationReloadError)?.anotherInProgress ?? false
+                    return .text(
+                        "configuration reload refused; the configuration in use stays:\n\(error)",
+                        status: busy ? .conflict : .unprocessableEntity)
                 }
             })
         }

@@ -44,7 +44,7 @@ public final class AdminHTTPServer: Sendable {
         public var configuration: (@Sendable () -> String)?
         /// Re-reads the configuration file and applies its routes (`POST /config/reload`); throws
         /// why not.
-        public var reloadConfiguration: (@Sendable (_ requestedBy: String) async throws -> [ModelRoute])?
+        public var reloadConfiguration: (@Sendable (_ requestedBy: String) async throws -> ConfigurationReloadOutcome)?
         /// The routes now (`GET /routes`).
         public var routes: (@Sendable () -> [ModelRoute])?
         /// Sets a model's route weights (`POST /routes/NAME?variants=1:90,2:10`).

@@ -90,7 +90,13 @@ public final class ModelRepository: Sendable {
         var unloadReason = ""
         /// An operator drained this variant; it stays drained across unload and load.
         var drained = false
+        /// Pools made for this variant by configuration reloads (a replacement's workers get
+        /// their own names and sockets while the pool it replaces drains).
+        var replacements = 0
     }
+
+    /// Set while a configuration is being applied: reloads run one at a time.
+    private let applying = NIOLockedValueBox(false)
 
     private let entries: NIOLockedValueBox<[ModelVariantKey: Entry]>
     /// Routes by model name, compiled; changed by `setRoute` (blue-green, canary weights).
@@ -159,20 +165,147 @@ public final class ModelRepository: Sendable {
         compiledRoutes.withLockedValue { $0.values.map(\.route) }.sorted { $0.model < $1.model }
     }
 
-    /// Replaces every route at once (a configuration reload): each is checked against the
-    /// models and versions configured, and either all apply, in one catalog swap, or none.
+    /// Replaces every route at once: each is checked against the models and versions
+    /// configured, and either all apply, in one catalog swap, or none.
     public func replaceRoutes(_ routes: [ModelRoute]) async throws(ModelRepositoryError) {
-        let known = variants
-        for route in routes {
-            let versions = Set(known.filter { $0.model == route.model }.map(\.version))
-            guard !versions.isEmpty else { throw .unknownModel(route.model) }
-            for version in route.variants.map(\.version) + (route.shadow.map { [$0.version] } ?? []) where !versions.contains(version) {
-                throw .unknownVersion(route.model, version)
-            }
-        }
+        try Self.check(routes, against: Set(variants))
         let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
         compiledRoutes.withLockedValue { $0 = compiled }
         await publishCatalogEverywhere()
+    }
+
+    /// Throws unless every version a route names (variants and shadow) is among `variants`.
+    private static func check(_ routes: [ModelRoute], against variants: Set<ModelVariantKey>) throws(ModelRepositoryError) {
+        for route in routes {
+            guard variants.contains(where: { $0.model == route.model }) else { throw .unknownModel(route.model) }
+            for version in route.variants.map(\.version) + (route.shadow.map { [$0.version] } ?? [])
+            where !variants.contains(ModelVariantKey(model: route.model, version: version)) {
+                throw .unknownVersion(route.model, version)
+            }
+        }
+    }
+
+    /// What applying a configuration changed among the variants.
+    public struct VariantChanges: Sendable, Equatable {
+        /// New variants, their workers started (and ready) before any call could reach them.
+        public var added: [ModelVariantKey] = []
+        /// Variants whose deployment changed (worker count, limits, worker arguments): a new
+        /// pool was started and made ready, took the traffic in one catalog swap, and the old
+        /// one drained and stopped.
+        public var replaced: [ModelVariantKey] = []
+        /// Variants no longer configured: they took no new call after the swap, their calls in
+        /// flight finished (within the drain timeout) and their workers stopped.
+        public var removed: [ModelVariantKey] = []
+        /// Variants whose deployment is the same: their workers kept running, untouched.
+        public var unchanged: [ModelVariantKey] = []
+
+        public init() {}
+    }
+
+    /// Makes the served variants and routes those of a new configuration, without failing a
+    /// call (a configuration reload):
+    /// 1. the routes are checked against the new variants; a mistake refuses the whole change;
+    /// 2. new variants, and new pools for changed ones, start their workers; if one cannot get a
+    ///    ready worker, every pool started is stopped and nothing changes;
+    /// 3. variants, pools and routes change in one catalog swap, on every serving loop: calls
+    ///    that started before it finish where they were sent, later ones use the new catalog;
+    /// 4. replaced and removed pools drain (calls in flight finish, at most `drainTimeout`) and
+    ///    their workers stop; then this returns.
+    /// Unchanged variants keep their workers and statistics. One application runs at a time.
+    public func apply(deployments: [ModelDeployment], routes: [ModelRoute], drainTimeout: TimeAmount = .seconds(30)) async throws(ModelRepositoryError)
+        -> VariantChanges
+    {
+        guard applying.withLockedValue({ busy in
+            defer { busy = true }
+            return !busy
+        }) else { throw .reloadInProgress }
+        defer { applying.withLockedValue { $0 = false } }
+        let wanted = Dictionary(deployments.map { (ModelVariantKey(model: $0.model, version: $0.version), $0) }, uniquingKeysWith: { _, last in last })
+        try Self.check(routes, against: Set(wanted.keys))
+
+        // Plan: which pools to start (new variants of loaded or new models, changed loaded ones).
+        var changes = VariantChanges()
+        let starts: [(key: ModelVariantKey, pool: WorkerPool, replacement: Int)] = entries.withLockedValue { entries in
+            var starts: [(ModelVariantKey, WorkerPool, Int)] = []
+            for (key, deployment) in wanted.sorted(by: { $0.key < $1.key }) {
+                var replacement = 0
+                var drained = false
+                if let entry = entries[key] {
+                    guard entry.deployment != deployment else {
+                        changes.unchanged.append(key)
+                        continue
+                    }
+                    changes.replaced.append(key)
+                    guard entry.pool != nil else { continue }  // unloaded: the new deployment applies at its next load
+                    replacement = entry.replacements + 1
+                    drained = entry.drained
+                } else {
+                    changes.added.append(key)
+                    // A version added to a model an operator unloaded stays unloaded with it.
+                    let siblings = entries.filter { $0.key.model == key.model }
+                    if !siblings.isEmpty, siblings.allSatisfy({ $0.value.pool == nil }) { continue }
+                }
+                let versions = wanted.keys.filter { $0.model == key.model }.count
+                let drainedMessage = drained ? ModelCatalog.drainedMessage(model: key.model, version: versions == 1 ? nil : key.version) : nil
+                let pool = WorkerPool(
+                    deployment: deployment, launcher: launcher, group: group, control: controlGroup.next(), threadPool: threadPool,
+                    drainedMessage: drainedMessage, replacement: replacement, logger: logger)
+                starts.append((key, pool, replacement))
+            }
+            changes.removed = entries.keys.filter { wanted[$0] == nil }.sorted()
+            return starts
+        }
+
+        await withTaskGroup(of: Void.self) { group in
+            for start in starts { group.addTask { await start.pool.start() } }
+        }
+        if let failed = starts.first(where: { !$0.pool.isReady }) {
+            await withTaskGroup(of: Void.self) { group in
+                for start in starts { group.addTask { await start.pool.drainAndStop(timeout: .zero) } }
+            }
+            throw .failedToLoad(
+                failed.key.model,
+                "no worker of version \(failed.key.version) became ready (see the worker log lines above); nothing was changed")
+        }
+
+        // The swap: variants, pools and routes at once.
+        let started = Dictionary(starts.map { ($0.key, ($0.pool, $0.replacement)) }, uniquingKeysWith: { first, _ in first })
+        let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
+        let retiring: [WorkerPool] = entries.withLockedValue { entries in
+            var retiring: [WorkerPool] = []
+            for key in changes.removed {
+                if let pool = entries.removeValue(forKey: key)?.pool { retiring.append(pool) }
+            }
+            for (key, deployment) in wanted {
+                guard var entry = entries[key] else {
+                    entries[key] = Entry(deployment: deployment, pool: started[key]?.0, unloadReason: started[key] == nil ? "unloaded" : "")
+                    continue
+                }
+                guard entry.deployment != deployment else { continue }
+                entry.deployment = deployment
+                if let (pool, replacement) = started[key] {
+                    if let old = entry.pool { retiring.append(old) }
+                    entry.pool = pool
+                    entry.replacements = replacement
+                }
+                entries[key] = entry
+            }
+            compiledRoutes.withLockedValue { $0 = compiled }
+            return retiring
+        }
+        await publishCatalogEverywhere()
+        if changes.added.count + changes.replaced.count + changes.removed.count > 0 {
+            logger.notice(
+                "configuration applied: variants changed",
+                metadata: [
+                    "added": "\(changes.added.map(\.description))", "replaced": "\(changes.replaced.map(\.description))",
+                    "removed": "\(changes.removed.map(\.description))",
+                ])
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for pool in retiring { group.addTask { await pool.drainAndStop(timeout: drainTimeout) } }
+        }
+        return changes
     }
 
     /// Sets the weights of a model's route (blue-green: all weight on one version; a canary's
@@ -224,6 +357,11 @@ public final class ModelRepository: Sendable {
 
     /// Every variant known, sorted by model then version.
     public var variants: [ModelVariantKey] { entries.withLockedValue { $0.keys.sorted() } }
+
+    /// Every variant's deployment as configured now, sorted by model then version.
+    public var deployments: [ModelDeployment] {
+        entries.withLockedValue { $0.sorted { $0.key < $1.key }.map(\.value.deployment) }
+    }
 
     /// The pool of a loaded variant.
     public func pool(for key: ModelVariantKey) -> WorkerPool? {
@@ -391,9 +529,11 @@ public enum ModelRepositoryError: Error, Sendable, CustomStringConvertible {
     case unknownVersion(String, String)
     case failedToLoad(String, String)
     case invalidRoute(String, String)
+    case reloadInProgress
 
     public var description: String {
         switch self {
+        case .reloadInProgress: return "another configuration reload is being applied; try again when it has finished"
         case .invalidRoute(let name, let reason): return "the route of model '\(name)' cannot be set: \(reason)"
         case .unknownModel(let name): return "unknown model '\(name)'"
         case .unknownVersion(let name, let version): return "unknown version '\(version)' of model '\(name)'"

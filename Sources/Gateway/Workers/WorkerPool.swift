@@ -318,7 +318,7 @@ public final class WorkerPool: Sendable {
     /// the pool starts drained by an operator (see `setDrained`).
     init(
         deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, control: EventLoop, threadPool: NIOThreadPool,
-        drainedMessage: String? = nil, logger: Logger
+        drainedMessage: String? = nil, replacement: Int = 0, logger: Logger
     ) {
         self.deployment = deployment
         self.launcher = launcher
@@ -327,7 +327,9 @@ public final class WorkerPool: Sendable {
         if deployment.version != "1" { logger[metadataKey: "version"] = "\(deployment.version)" }
         self.logger = logger
         self.slots = (0..<max(1, deployment.workers)).map { index in
-            WorkerSlot(index: index, deployment: deployment, launcher: launcher, control: control, threadPool: threadPool, logger: logger)
+            WorkerSlot(
+                index: index, deployment: deployment, replacement: replacement, launcher: launcher, control: control, threadPool: threadPool,
+                logger: logger)
         }
         let loops = Array(group.makeIterator())
         var shards: [ObjectIdentifier: NIOLoopBoundBox<WorkerPoolShard>] = [:]

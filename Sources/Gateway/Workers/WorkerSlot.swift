@@ -87,12 +87,16 @@ final class WorkerSlot: Sendable {
     private static let spawnLock = NIOLock()
 
     init(
-        index: Int, deployment: ModelDeployment, launcher: WorkerLauncher, control: EventLoop, threadPool: NIOThreadPool,
+        index: Int, deployment: ModelDeployment, replacement: Int = 0, launcher: WorkerLauncher, control: EventLoop, threadPool: NIOThreadPool,
         logger: Logger
     ) {
         self.index = index
-        // Version 1 keeps the plain "simple-0"; other versions say theirs: "simple-v2-0".
-        self.workerID = deployment.version == "1" ? "\(deployment.model)-\(index)" : "\(deployment.model)-v\(deployment.version)-\(index)"
+        // Version 1 keeps the plain "simple-0"; other versions say theirs: "simple-v2-0". A pool
+        // that replaces another (a reload changed the deployment) adds its number, "simple-r1-0",
+        // so that its sockets and names never meet those of the pool still draining.
+        let version = deployment.version == "1" ? "" : "-v\(deployment.version)"
+        let generation = replacement == 0 ? "" : "-r\(replacement)"
+        self.workerID = "\(deployment.model)\(version)\(generation)-\(index)"
         self.deployment = deployment
         self.launcher = launcher
         self.control = control
