@@ -27,6 +27,9 @@ public struct ServeSettings: Sendable {
     public var models: [ModelDeployment]?
     /// `models.NAME.route` and `routes`: one route per model that has one.
     public var routes: [ModelRoute] = []
+    /// Not a file key: the models whose file route `--model` flags left out (the route named a
+    /// version the flags do not serve), for a warning at the start.
+    public var routesDroppedByFlags: [String] = []
     /// `logging.level`, as `--log-level` takes it. Default "info".
     public var logLevel = "info"
     /// `logging.format`: text or json. Default "text".

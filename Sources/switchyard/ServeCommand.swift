@@ -299,6 +299,11 @@ struct ServeCommand: AsyncParsableCommand {
         // Workers log at the gateway's level (their lines come into its log).
         configuration.models = Self.deployments(settings, levels: levels)
         configuration.routes = settings.routes
+        if !settings.routesDroppedByFlags.isEmpty {
+            logger.warning(
+                "--model replaces the file's models: routes naming a version it does not serve are not used",
+                metadata: ["models": "\(settings.routesDroppedByFlags.joined(separator: ", "))"])
+        }
         if configFile != nil {
             let command = self
             let given = Self.givenOptions(CommandLine.arguments.dropFirst())
@@ -457,11 +462,14 @@ struct ServeCommand: AsyncParsableCommand {
             settings.models = try modelVariants().map { ModelDeployment(model: $0.model, version: $0.version) }
             // The file's routes stay only where every version they name is still served.
             let served = Set(try modelVariants())
-            settings.routes.removeAll { route in
-                !(route.variants.map(\.version) + (route.shadow.map { [$0.version] } ?? [])).allSatisfy {
+            let (kept, dropped) = settings.routes.reduce(into: ([ModelRoute](), [ModelRoute]())) { split, route in
+                let servedAll = (route.variants.map(\.version) + (route.shadow.map { [$0.version] } ?? [])).allSatisfy {
                     served.contains(ModelVariantKey(model: route.model, version: $0))
                 }
+                if servedAll { split.0.append(route) } else { split.1.append(route) }
             }
+            settings.routes = kept
+            settings.routesDroppedByFlags = dropped.map(\.model)
         }
         settings.models = settings.models?.map { deployment in
             var deployment = deployment

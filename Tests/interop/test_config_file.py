@@ -125,3 +125,18 @@ logging: {{access_log: "off"}}
         process.terminate()
         assert process.wait(timeout=20) == 0, (tmp_path / "gateway.log").read_text()
         log.close()
+
+
+def test_model_flags_over_a_file_warn_about_the_routes_they_leave_out(tmp_path):
+    # The sample routes simple 90/10 between versions 1 and 2; `--model simple` serves version 1 only.
+    gw = Gateway(tmp_path, ["--config", str(SAMPLE), "--model", "simple", "--workers-per-model", "1", "--access-log", "off"])
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/routes", timeout=10) as response:
+            assert json.load(response) == []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "routes naming a version it does not serve" not in gw.log_text():
+            time.sleep(0.05)
+        line = next(l for l in gw.log_text().splitlines() if "routes naming a version it does not serve" in l)
+        assert "--model replaces the file's models" in line and "models=simple" in line, line
+    finally:
+        assert gw.stop() == 0, gw.log_text()

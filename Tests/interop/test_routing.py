@@ -149,6 +149,7 @@ def test_blue_green_switch_and_back_under_load_fails_no_call(routed):
     ("?variants=1:50,9:50", 404, "unknown version '9' of model 'simple'"),
     ("?variants=1:0,2:0", 400, "at least one above 0"),
     ("?variants=1:-5,2:10", 400, "weights must be 0 or more"),
+    ("?variants=1:60,2:50", 400, "the weights add up to 110, not 100"),
     ("?variants=one", 400, "give the weights as ?variants=VERSION:WEIGHT"),
     ("", 400, "give the weights as ?variants=VERSION:WEIGHT"),
 ])

@@ -320,6 +320,12 @@ public final class ModelRepository: Sendable {
         guard weights.allSatisfy({ $0.weight >= 0 }), weights.contains(where: { $0.weight > 0 }) else {
             throw .invalidRoute(model, "weights must be 0 or more, and at least one above 0")
         }
+        // Shares of 100, as the configuration file takes them: 90 and 10 read as percentages.
+        let total = weights.reduce(0) { $0 + $1.weight }
+        guard total == 100 else {
+            throw .invalidRoute(
+                model, "the weights add up to \(total), not 100 (\(weights.map { "\($0.version):\($0.weight)" }.joined(separator: ",")))")
+        }
         let route = compiledRoutes.withLockedValue { routes -> ModelRoute in
             var route = routes[model]?.route ?? ModelRoute(model: model, variants: [])
             route.variants = weights

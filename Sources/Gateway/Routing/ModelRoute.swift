@@ -4,8 +4,10 @@
 /// A request that names a version gets that version (NOT_FOUND when it is not configured);
 /// the route decides only for requests that leave `model_version` empty.
 public struct ModelRoute: Sendable, Hashable {
-    /// One version and its share: weights are relative (90 and 10 make 90 % and 10 %); a weight
-    /// of 0 takes no unversioned traffic (it can still be asked for by version).
+    /// One version and its share in percent: the configuration file and `POST /routes/NAME`
+    /// take weights that add up to 100. A weight of 0 takes no unversioned traffic (it can
+    /// still be asked for by version). The router itself treats weights as relative, so that
+    /// a variant skipped (drained, not loaded) gives its share to the others in proportion.
     public struct Variant: Sendable, Hashable {
         public var version: String
         public var weight: Int
