@@ -35,6 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A YAML configuration file (see docs/configuration.md and switchyard.yaml); flags given override its keys. A file with mistakes is refused before anything is bound.")
     var configFile: String?
 
+    @Option(
+        name: .customLong("watch-config"),
+        help: "With --config: read the file this often (e.g. 2s) and reload it when its content changes, as POST /config/reload does; suits a mounted Kubernetes ConfigMap. 'off' (default): reload on SIGHUP or POST /config/reload only.")
+    var watchConfig = DurationArgument(nil, "off")
+
     @Option(name: .customLong("plaintext-address"), help: "host:port of the plaintext h2c listener; 'none' disables it.")
     var plaintextAddress = "127.0.0.1:8001"
 
@@ -195,6 +200,9 @@ struct ServeCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try http2Configuration()
         _ = try handshakeTimeout.required("--handshake-timeout")
+        if try watchConfig.optional("--watch-config") != nil, configFile == nil {
+            throw ValidationError("--watch-config watches the --config file; give --config FILE too")
+        }
         if let handshakeTimeoutMilliseconds, handshakeTimeoutMilliseconds <= 0 { throw ValidationError("--handshake-timeout-ms must be positive") }
         guard maxReceiveMessageSize > 0 else { throw ValidationError("--max-receive-message-size must be positive") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json, not '\(logFormat)'") }
@@ -366,6 +374,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         defer { for source in stopSignals { source.cancel() } }
         services.append(GatewayService(gateway: gateway))
+        if let configFile, let interval = try watchConfig.optional("--watch-config") {
+            services.append(ConfigFileWatcher(path: configFile, interval: interval, gateway: gateway, logger: logger))
+        }
         let serviceGroup = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await serviceGroup.run()
@@ -562,6 +573,31 @@ struct GatewayService: Service {
         try await gateway.start()
         try? await gracefulShutdown()
         await gateway.shutdown()
+    }
+}
+
+/// Reloads the configuration when its file's content changes (`--watch-config`): it reads the
+/// file every `interval` and compares the bytes (not the modification time, so a ConfigMap's
+/// symlink swap counts, and a touch does not). A refused file is logged once and tried again
+/// only when its content changes again.
+struct ConfigFileWatcher: Service {
+    let path: String
+    let interval: TimeAmount
+    let gateway: GatewayServer
+    let logger: Logger
+
+    func run() async throws {
+        logger.info("watching the configuration file for changes", metadata: ["file": "\(path)", "interval": "\(interval)"])
+        try? await cancelWhenGracefulShutdown {
+            var last = FileManager.default.contents(atPath: path)
+            while !Task.isCancelled {
+                try await Task.sleep(for: .nanoseconds(interval.nanoseconds))
+                let now = FileManager.default.contents(atPath: path)
+                guard let now, now != last else { continue }  // unchanged, or missing for a moment (being replaced)
+                last = now
+                _ = try? await gateway.reloadConfiguration(requestedBy: "file watch")  // logs and counts the outcome
+            }
+        }
     }
 }
 

@@ -393,3 +393,40 @@ def test_a_reload_that_changes_worker_counts_and_versions_under_load_fails_no_ca
     assert not late, (late[:5], marks["to 3"])
     assert 'switchyard_config_reloads_total{result="applied"} 3' in metrics
     assert 'switchyard_config_reloads_total{result="refused"} 1' in metrics
+
+
+def test_watching_the_file_reloads_it_when_its_content_changes(tmp_path):
+    config = tmp_path / "route.yaml"
+    config.write_text(ROUTE_FILE.format(one=100, two=0))
+    gw = Gateway(tmp_path, ["--config", str(config), "--watch-config", "200ms", "--log-level", "info", "--access-log", "off"])
+    fixture = serving_both_versions(gw)
+    next(fixture)
+
+    def weights():
+        return [v["weight"] for v in json.loads(admin(gw, "GET", "/routes")[1])[0]["variants"]]
+
+    def reloads(result):
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/metrics", timeout=10).read().decode()
+        line = next((l for l in metrics.splitlines() if l.startswith(f'switchyard_config_reloads_total{{result="{result}"}}')), None)
+        return int(float(line.split()[-1])) if line else 0
+
+    def wait_for(condition):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not condition():
+            time.sleep(0.05)
+        return condition()
+
+    try:
+        # Replaced the way a ConfigMap is: a new file renamed over the old one.
+        staged = tmp_path / "route.yaml.new"
+        staged.write_text(ROUTE_FILE.format(one=0, two=100))
+        staged.rename(config)
+        assert wait_for(lambda: weights() == [0, 100]), weights()
+        assert served_version(gw.stub) == "2"
+        config.write_text(ROUTE_FILE.format(one=50, two="fifty"))
+        assert wait_for(lambda: reloads("refused") == 1), gw.log_text()[-2000:]
+        time.sleep(0.6)  # unchanged content is not read as a change: no second refusal
+        assert reloads("refused") == 1 and reloads("applied") == 1
+        assert weights() == [0, 100]
+    finally:
+        next(fixture, None)
