@@ -207,6 +207,26 @@ final class WorkerPoolStateMachineTests: XCTestCase {
         XCTAssertEqual(status.message, "worker m-0 of model 'm' stopped while running this request, and the model is unloading")
     }
 
+    func testADrainRunsTheQueueToTheEndAndRefusesNewRequestsUntilItRunsOutOfTime() {
+        var machine = makeMachine(connected: [0])
+        _ = machine.submit("a", now: t0)
+        _ = machine.submit("b", now: t0)
+        _ = machine.submit("c", now: t0)
+        machine.beginStopping()
+        XCTAssertEqual(machine.outstanding, 3)
+        guard case .refuse(let status) = machine.submit("late", now: t0) else { return XCTFail("a draining shard took a new request") }
+        XCTAssertEqual(status.code, .unavailable)
+        // The queued requests still go to the worker as it frees up, in order.
+        guard case .deliver("a", finished: true, _, next: let next?) = machine.received(.final, for: 1, fromSlot: 0, now: t0) else { return XCTFail() }
+        XCTAssertEqual(next.id, 2)
+        XCTAssertEqual(machine.outstanding, 2)
+        // Out of time: what is still queued is handed back to be failed; what runs goes on.
+        XCTAssertEqual(machine.abandonQueued().map(\.payload), ["c"])
+        XCTAssertEqual(machine.outstanding, 1)
+        guard case .deliver("b", finished: true, _, next: nil) = machine.received(.final, for: 2, fromSlot: 0, now: t0) else { return XCTFail() }
+        XCTAssertEqual(machine.outstanding, 0)
+    }
+
     // MARK: Operators
 
     func testADrainedVariantRefusesNewRequestsWithTheReasonButFinishesWhatItHas() {

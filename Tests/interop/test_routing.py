@@ -341,11 +341,14 @@ def workers_of(gw):
 
 def test_a_reload_that_changes_worker_counts_and_versions_under_load_fails_no_call(tmp_path):
     config = tmp_path / "variants.yaml"
-    config.write_text(variants_file({"1": 1, "2": 1}, {"1": 100, "2": 0}))
+    # One request at a time per worker of version 1, so that calls queue in the pool a reload
+    # replaces: a drain must run its queue to the end, not fail it.
+    one = {"workers": 1, "max_inflight_per_worker": 1}
+    config.write_text(variants_file({"1": one, "2": 1}, {"1": 100, "2": 0}))
     gw = Gateway(tmp_path, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
     fixture = serving_both_versions(gw)
     next(fixture)
-    results, stop, threads = start_load(gw, 3)
+    results, stop, threads = start_load(gw, 6)
     threads.append(start_stream_load(gw, results, stop))
     marks = {}
     try:
@@ -353,7 +356,8 @@ def test_a_reload_that_changes_worker_counts_and_versions_under_load_fails_no_ca
         # More workers for version 1: a new pool is started and ready, takes the calls, the
         # old one drains. Version 2 is untouched (its worker keeps its pid).
         pid_of_2 = [w["pid"] for w in json.loads(admin(gw, "GET", "/workers")[1]) if w["version"] == "2"]
-        config.write_text(variants_file({"1": 2, "2": 1}, {"1": 100, "2": 0}, log_format="json"))
+        two = {"workers": 2, "max_inflight_per_worker": 1}
+        config.write_text(variants_file({"1": two, "2": 1}, {"1": 100, "2": 0}, log_format="json"))
         status, body = admin(gw, "POST", "/config/reload")
         assert status == 200, body
         answer = json.loads(body)
@@ -363,7 +367,7 @@ def test_a_reload_that_changes_worker_counts_and_versions_under_load_fails_no_ca
         assert [w["pid"] for w in json.loads(admin(gw, "GET", "/workers")[1]) if w["version"] == "2"] == pid_of_2
         time.sleep(0.5)
         # A new version 3 takes every unversioned call once the reload returns.
-        config.write_text(variants_file({"1": 2, "2": 1, "3": 1}, {"1": 0, "2": 0, "3": 100}))
+        config.write_text(variants_file({"1": two, "2": 1, "3": 1}, {"1": 0, "2": 0, "3": 100}))
         status, body = admin(gw, "POST", "/config/reload")
         assert status == 200, body
         marks["to 3"] = time.monotonic()

@@ -429,10 +429,11 @@ public final class WorkerPool: Sendable {
 
     // MARK: Stopping
 
-    /// Stops taking requests, waits for those in flight (at most `timeout`), then stops the
-    /// workers and waits until every process has exited.
+    /// Stops taking requests, waits for those queued and in flight (at most `timeout`; what is
+    /// still queued then fails with UNAVAILABLE), then stops the workers and waits until every
+    /// process has exited.
     public func drainAndStop(timeout: TimeAmount = .seconds(30)) async {
-        let drained = shardList.map { shard in shard.eventLoop.flatSubmit { shard.value.stop() } }
+        let drained = shardList.map { shard in shard.eventLoop.flatSubmit { shard.value.drain() } }
         let loop = shardList[0].eventLoop
         let all = EventLoopFuture.andAllComplete(drained, on: loop)
         let finished = loop.makePromise(of: Void.self)
@@ -442,6 +443,7 @@ public final class WorkerPool: Sendable {
             finished.succeed()
         }
         try? await finished.futureResult.get()
+        for shard in shardList { try? await shard.eventLoop.submit { shard.value.abandonQueued() }.get() }
         await withTaskGroup(of: Void.self) { group in
             for slot in slots { group.addTask { await slot.stop() } }
         }

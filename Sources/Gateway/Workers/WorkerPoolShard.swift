@@ -279,17 +279,24 @@ final class WorkerPoolShard {
         lost(connection)
     }
 
-    /// Stops taking requests; fails the queued ones; succeeds once nothing is outstanding.
-    func stop() -> EventLoopFuture<Void> {
-        for (id, request) in machine.stop() {
-            request.receiver.workerReplied(
-                .failed(GRPCStatus(code: .unavailable, message: "model '\(request.modelName)' was unloaded before a worker could run this request")),
-                requestID: id, queueNanoseconds: 0, shard: self)
-        }
+    /// Stops taking requests; the queued ones still run as workers free up; succeeds once
+    /// nothing is outstanding (queued or running).
+    func drain() -> EventLoopFuture<Void> {
+        machine.beginStopping()
         let promise = eventLoop.makePromise(of: Void.self)
         stopWaiters.append(promise)
         resolveStopWaitersIfIdle()
         return promise.futureResult
+    }
+
+    /// Fails the requests still queued: the pool is stopping and no worker will take them.
+    func abandonQueued() {
+        for (id, request) in machine.abandonQueued() {
+            request.receiver.workerReplied(
+                .failed(GRPCStatus(code: .unavailable, message: "model '\(request.modelName)' was unloaded before a worker could run this request")),
+                requestID: id, queueNanoseconds: 0, shard: self)
+        }
+        resolveStopWaitersIfIdle()
     }
 
     /// Closes every worker connection (after the workers were told to stop).

@@ -289,10 +289,22 @@ struct WorkerPoolStateMachine<Payload> {
         return actions
     }
 
+    /// No new requests from now on; those queued still go to the workers as they free up, and
+    /// running ones finish (or fail when their worker goes). `outstanding` reaches 0 once all
+    /// have answered (a drain: a reload retiring a pool, an unload, a shutdown).
+    mutating func beginStopping() {
+        isStopping = true
+    }
+
     /// No new requests from now on. Returns the queued ones, which the owner fails: no worker
     /// will take them. Running requests finish (or fail when their worker goes).
     mutating func stop() -> [(id: UInt64, payload: Payload)] {
         isStopping = true
+        return abandonQueued()
+    }
+
+    /// Removes and returns the queued requests (a drain ran out of time; the owner fails them).
+    mutating func abandonQueued() -> [(id: UInt64, payload: Payload)] {
         var abandoned: [(id: UInt64, payload: Payload)] = []
         while let id = queue.popFirst() {
             if let request = requests.removeValue(forKey: id) { abandoned.append((id, request.payload)) }
