@@ -434,3 +434,63 @@ def test_watching_the_file_reloads_it_when_its_content_changes(tmp_path):
         assert weights() == [0, 100]
     finally:
         next(fixture, None)
+
+
+SHADOW_FILE = """
+models:
+  simple:
+    versions:
+      - {version: "1", workers: 1}
+      - {version: "2", workers: 1}
+    route:
+      variants:
+        - {version: "1", weight: 100}
+        - {version: "2", weight: 0}
+      shadow: {version: "2", fraction: 1.0}
+"""
+
+
+def test_a_stalled_or_dead_shadow_costs_the_primary_nothing(tmp_path):
+    import os
+    import signal
+
+    config = tmp_path / "shadow.yaml"
+    config.write_text(SHADOW_FILE)
+    gw = Gateway(tmp_path, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
+    fixture = serving_both_versions(gw)
+    next(fixture)
+
+    def shadow_pid():
+        return next(w["pid"] for w in json.loads(admin(gw, "GET", "/workers")[1]) if w["version"] == "2" and w["pid"])
+
+    def shed():
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{gw.admin_port}/metrics", timeout=10).read().decode()
+        return sum(float(l.split()[-1]) for l in metrics.splitlines() if l.startswith("switchyard_shadow_requests_shed_total"))
+
+    results, stop, threads = start_load(gw, 4)
+    stalled = shadow_pid()
+    try:
+        time.sleep(0.5)
+        # A stalled shadow: its worker process stops answering (SIGSTOP). Its queue fills, then
+        # copies are shed; the primary's calls go on as before.
+        os.kill(stalled, signal.SIGSTOP)
+        stall_began = time.monotonic()
+        time.sleep(1.5)
+        stall_ended = time.monotonic()
+        assert shed() > 0
+        # A dead shadow: its worker is killed (the gateway restarts it); the primary goes on.
+        os.kill(stalled, signal.SIGCONT)
+        os.kill(stalled, signal.SIGKILL)
+        time.sleep(1.0)
+    finally:
+        try:
+            os.kill(stalled, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        stop_load_and_gateway(gw, fixture, stop, threads)
+    errors = [r for r in results if r[1].startswith("error")]
+    assert not errors, errors[:3]
+    assert {v for _, v, _ in results} == {"1"}, "the client only ever hears the primary"
+    during = sorted(t - start for t, _, start in results if stall_began < start and t < stall_ended)
+    assert len(during) > 50, len(during)
+    assert during[len(during) * 99 // 100] < 0.5, f"p99 of the primary's calls while the shadow stalled: {during[len(during) * 99 // 100]:.3f} s"
