@@ -174,18 +174,7 @@ def sticky(tmp_path_factory):
     """`simple` at versions 1 and 2 split 90/10 by `x-user-id`, from a configuration file."""
     workdir = tmp_path_factory.mktemp("sticky")
     config = workdir / "route.yaml"
-    config.write_text("""
-models:
-  simple:
-    versions:
-      - {version: "1", workers: 1}
-      - {version: "2", workers: 1}
-    route:
-      variants:
-        - {version: "1", weight: 90}
-        - {version: "2", weight: 10}
-      sticky_key: x-user-id
-""")
+    config.write_text(route_file(90, 10))
     gw = Gateway(workdir, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
     yield from serving_both_versions(gw)
 
@@ -219,7 +208,10 @@ def test_a_sticky_key_keeps_its_variant_and_raising_the_canary_only_moves_keys_i
     assert all(after[user] == "2" and lowered[user] == "1" for user in users if lowered[user] != after[user])
 
 
-ROUTE_FILE = """
+def two_versions(one, two, extra=""):
+    """A configuration of `simple` at versions 1 and 2, one worker each, routed `one` : `two`,
+    with `extra` lines of route keys."""
+    return f"""
 models:
   simple:
     versions:
@@ -229,15 +221,18 @@ models:
       variants:
         - {{version: "1", weight: {one}}}
         - {{version: "2", weight: {two}}}
-      sticky_key: x-user-id
-"""
+{extra}"""
+
+
+def route_file(one, two):
+    return two_versions(one, two, "      sticky_key: x-user-id\n")
 
 
 def test_a_configuration_reload_swaps_routes_under_load_and_a_bad_file_is_refused(tmp_path):
     import signal
 
     config = tmp_path / "route.yaml"
-    config.write_text(ROUTE_FILE.format(one=100, two=0))
+    config.write_text(route_file(100, 0))
     gw = Gateway(tmp_path, ["--config", str(config), "--log-level", "info", "--access-log", "off"])
     fixture = serving_both_versions(gw)
     next(fixture)
@@ -245,21 +240,21 @@ def test_a_configuration_reload_swaps_routes_under_load_and_a_bad_file_is_refuse
     try:
         time.sleep(0.5)
         # Blue-green by editing the file: everything moves to 2 once the reload returns.
-        config.write_text(ROUTE_FILE.format(one=0, two=100))
+        config.write_text(route_file(0, 100))
         status, body = admin(gw, "POST", "/config/reload")
         assert status == 200, body
         reloaded = time.monotonic()
         assert json.loads(body)["routes"][0]["variants"] == [{"version": "1", "weight": 0}, {"version": "2", "weight": 100}]
         time.sleep(0.5)
         # A file with a mistake is refused with its line and column, and the routes stay.
-        config.write_text(ROUTE_FILE.format(one=50, two="fifty"))
+        config.write_text(route_file(50, "fifty"))
         status, body = admin(gw, "POST", "/config/reload")
         assert status == 422, body
         assert f"{config}:10:" in body and "the configuration in use stays" in body, body
         refused = time.monotonic()
         time.sleep(0.5)
         # SIGHUP reloads too: back to 1.
-        config.write_text(ROUTE_FILE.format(one=100, two=0))
+        config.write_text(route_file(100, 0))
         gw.process.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and json.loads(admin(gw, "GET", "/routes")[1])[0]["variants"][0]["weight"] != 100:
@@ -401,7 +396,7 @@ def test_a_reload_that_changes_worker_counts_and_versions_under_load_fails_no_ca
 
 def test_watching_the_file_reloads_it_when_its_content_changes(tmp_path):
     config = tmp_path / "route.yaml"
-    config.write_text(ROUTE_FILE.format(one=100, two=0))
+    config.write_text(route_file(100, 0))
     gw = Gateway(tmp_path, ["--config", str(config), "--watch-config", "200ms", "--log-level", "info", "--access-log", "off"])
     fixture = serving_both_versions(gw)
     next(fixture)
@@ -423,11 +418,11 @@ def test_watching_the_file_reloads_it_when_its_content_changes(tmp_path):
     try:
         # Replaced the way a ConfigMap is: a new file renamed over the old one.
         staged = tmp_path / "route.yaml.new"
-        staged.write_text(ROUTE_FILE.format(one=0, two=100))
+        staged.write_text(route_file(0, 100))
         staged.rename(config)
         assert wait_for(lambda: weights() == [0, 100]), weights()
         assert served_version(gw.stub) == "2"
-        config.write_text(ROUTE_FILE.format(one=50, two="fifty"))
+        config.write_text(route_file(50, "fifty"))
         assert wait_for(lambda: reloads("refused") == 1), gw.log_text()[-2000:]
         time.sleep(0.6)  # unchanged content is not read as a change: no second refusal
         assert reloads("refused") == 1 and reloads("applied") == 1
@@ -436,18 +431,7 @@ def test_watching_the_file_reloads_it_when_its_content_changes(tmp_path):
         next(fixture, None)
 
 
-SHADOW_FILE = """
-models:
-  simple:
-    versions:
-      - {version: "1", workers: 1}
-      - {version: "2", workers: 1}
-    route:
-      variants:
-        - {version: "1", weight: 100}
-        - {version: "2", weight: 0}
-      shadow: {version: "2", fraction: 1.0}
-"""
+SHADOW_FILE = two_versions(100, 0, '      shadow: {version: "2", fraction: 1.0}\n')
 
 
 def test_a_stalled_or_dead_shadow_costs_the_primary_nothing(tmp_path):
