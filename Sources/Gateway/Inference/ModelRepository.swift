@@ -98,6 +98,8 @@ public final class ModelRepository: Sendable {
     private let catalogBox: NIOLockedValueBox<ModelCatalog>
     /// A copy of the catalog per serving loop, so that a call reads it without a lock.
     private let loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>]
+    /// Each serving loop's shadow comparisons (pending pairings and their counters).
+    private let loopShadowComparisons: [ObjectIdentifier: NIOLoopBoundBox<ShadowComparisons>]
     private let launcher: WorkerLauncher
     private let group: EventLoopGroup
     private let controlGroup: MultiThreadedEventLoopGroup
@@ -105,7 +107,12 @@ public final class ModelRepository: Sendable {
     public let threadPool: NIOThreadPool
     private let logger: Logger
 
-    public init(deployments: [ModelDeployment], routes: [ModelRoute] = [], launcher: WorkerLauncher, group: EventLoopGroup, logger: Logger) {
+    /// `latencyBucketsSeconds`: the bounds of the shadow comparison's latency histograms (the
+    /// metrics' latency buckets; nil for the defaults).
+    public init(
+        deployments: [ModelDeployment], routes: [ModelRoute] = [], launcher: WorkerLauncher, group: EventLoopGroup,
+        latencyBucketsSeconds: [Double]? = nil, logger: Logger
+    ) {
         var entries: [ModelVariantKey: Entry] = [:]
         for deployment in deployments {
             entries[ModelVariantKey(model: deployment.model, version: deployment.version)] = Entry(deployment: deployment)
@@ -123,8 +130,16 @@ public final class ModelRepository: Sendable {
         self.launcher = launcher
         self.group = group
         self.controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.threadPool = NIOThreadPool(numberOfThreads: 2)
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        self.threadPool = threadPool
         self.threadPool.start()
+        let buckets = latencyBucketsSeconds.map { LatencyBuckets(seconds: $0) } ?? .default
+        var comparisons: [ObjectIdentifier: NIOLoopBoundBox<ShadowComparisons>] = [:]
+        for loop in group.makeIterator() {
+            comparisons[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
+                ShadowComparisons(eventLoop: loop, threadPool: threadPool, buckets: buckets), eventLoop: loop)
+        }
+        self.loopShadowComparisons = comparisons
         self.logger = logger
     }
 
@@ -135,6 +150,22 @@ public final class ModelRepository: Sendable {
     /// right after each load or unload). Must be called on `loop`.
     public func catalog(on loop: EventLoop) -> ModelCatalog {
         loopCatalogs[ObjectIdentifier(loop)]?.value ?? catalog
+    }
+
+    /// `loop`'s shadow comparisons; nil for a loop that does not serve calls. Must be called on
+    /// `loop`.
+    func shadowComparisons(on loop: EventLoop) -> ShadowComparisons? {
+        loopShadowComparisons[ObjectIdentifier(loop)]?.value
+    }
+
+    /// The shadow comparison counters of every loop, summed per shadow pair.
+    func shadowComparisonStatistics() async -> [ShadowPairKey: ShadowPairStatistics] {
+        var total: [ShadowPairKey: ShadowPairStatistics] = [:]
+        for box in loopShadowComparisons.values {
+            let statistics = (try? await box.eventLoop.submit { box.value.statistics }.get()) ?? [:]
+            total = ShadowComparisons.merge(total, statistics)
+        }
+        return total
     }
 
     private static func makeCatalog(_ entries: [ModelVariantKey: Entry], routes: [String: CompiledRoute]) -> ModelCatalog {
