@@ -89,6 +89,21 @@ def test_identical_variants_count_every_shadowed_call_as_a_match_with_both_laten
     assert value(samples, "switchyard_shadow_requests_shed_total", model="simple", version="2") == 0
 
 
+def test_shadowed_stream_messages_are_compared_one_by_one(identical):
+    _, before = scrape(identical)
+    matched = value(before, "switchyard_shadow_comparisons_total", **PAIR, result="match")
+    responses = list(identical.stub.ModelStreamInfer(iter([simple_request() for _ in range(10)]), timeout=10))
+    assert [r.infer_response.model_version for r in responses] == ["1"] * 10
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        _, samples = scrape(identical)
+        if value(samples, "switchyard_shadow_comparisons_total", **PAIR, result="match") >= matched + 10:
+            break
+        time.sleep(0.05)
+    assert value(samples, "switchyard_shadow_comparisons_total", **PAIR, result="match") == matched + 10
+    assert value(samples, "switchyard_shadow_comparisons_total", **PAIR, result="differ") == 0
+
+
 def test_a_shadow_that_answers_differently_counts_every_call_as_differing_by_its_offset(offset):
     call_and_check(offset)
     text, samples = settled_samples(offset, "differ")
