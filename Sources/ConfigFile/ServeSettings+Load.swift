@@ -228,7 +228,9 @@ struct ConfigReader {
             }
         }
         if let node = fields["allow_override"], let value = boolean(node, "allow_override") { route.allowOverride = value }
-        if let node = fields["shadow"], let shadow = mapping(node, "the shadow of '\(model)'", keys: ["version", "fraction"]) {
+        if let node = fields["shadow"],
+            let shadow = mapping(node, "the shadow of '\(model)'", keys: ["version", "fraction", "absolute_tolerance", "relative_tolerance"])
+        {
             let version = shadow["version"].flatMap { versionName($0) }
             let fraction = shadow["fraction"].flatMap { number($0, "a fraction from 0 to 1", minimum: 0, maximum: 1) }
             if shadow["version"] == nil { error(node, "the shadow of '\(model)' has no 'version'", hint: configured) }
@@ -237,8 +239,12 @@ struct ConfigReader {
                 error(versionNode, "the shadow of '\(model)' names version '\(version)', which the model does not configure", hint: configured)
                 valid = false
             }
-            if let version, let fraction {
-                route.shadow = ModelRoute.Shadow(version: version, fraction: fraction)
+            let absolute = shadow["absolute_tolerance"].map { number($0, "a tolerance of 0 or more", minimum: 0) }
+            let relative = shadow["relative_tolerance"].map { number($0, "a tolerance of 0 or more", minimum: 0) }
+            if let version, let fraction, absolute != .some(nil), relative != .some(nil) {
+                route.shadow = ModelRoute.Shadow(
+                    version: version, fraction: fraction, absoluteTolerance: absolute.flatMap { $0 } ?? ModelRoute.Shadow.defaultAbsoluteTolerance,
+                    relativeTolerance: relative.flatMap { $0 } ?? ModelRoute.Shadow.defaultRelativeTolerance)
             } else {
                 valid = false
             }

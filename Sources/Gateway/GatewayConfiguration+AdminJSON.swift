@@ -83,7 +83,12 @@ extension GatewayConfiguration {
             "variants": route.variants.map { ["version": $0.version, "weight": $0.weight] as [String: Any] },
             "sticky_key": route.stickyKey.map { $0 as Any } ?? NSNull(),
             "allow_override": route.allowOverride,
-            "shadow": route.shadow.map { ["version": $0.version, "fraction": $0.fraction] as [String: Any] as Any } ?? NSNull(),
+            "shadow": route.shadow.map {
+                [
+                    "version": $0.version, "fraction": $0.fraction, "absolute_tolerance": $0.absoluteTolerance,
+                    "relative_tolerance": $0.relativeTolerance,
+                ] as [String: Any] as Any
+            } ?? NSNull(),
         ]
     }
 }

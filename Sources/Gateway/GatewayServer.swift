@@ -79,7 +79,8 @@ public final class GatewayServer: Sendable {
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
         self.repository = ModelRepository(
-            deployments: configuration.effectiveModels, routes: configuration.routes, launcher: launcher, group: group, logger: poolLogger)
+            deployments: configuration.effectiveModels, routes: configuration.routes, launcher: launcher, group: group,
+            latencyBucketsSeconds: configuration.metrics.latencyBucketsSeconds, logger: poolLogger)
         if let source = configuration.reloadSource {
             let repository = self.repository
             let drainTimeout = configuration.http2.drainTimeout

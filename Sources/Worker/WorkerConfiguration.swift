@@ -14,6 +14,11 @@ public struct WorkerConfiguration: Sendable {
     /// worker on purpose, for testing the gateway) when `modelNames` asks for them. Default off.
     public var enableDiagnosticModels = false
 
+    /// A test aid: added to every INT32 and UINT32 output element of the batched built-in
+    /// models, so that one version answers differently from another (for testing shadow
+    /// comparison). Default 0: the models' true answers.
+    public var diagnosticOutputOffset: Int32 = 0
+
     /// The version every model is served as: HELLO lists it, responses carry it, and a request
     /// naming another (non-empty) version gets `NOT_FOUND`. Not empty. Default "1".
     public var modelVersion = ServedModel.defaultVersion

@@ -64,6 +64,13 @@ struct WorkerCommand: AsyncParsableCommand {
         help: "Also serve the diagnostic models \(DiagnosticModels.names.joined(separator: ", ")), which crash or stall the worker on purpose (for tests).")
     var enableDiagnosticModels = false
 
+    @Option(
+        name: .customLong("diagnostic-output-offset"),
+        help: ArgumentHelp(
+            "Test aid: add N to every INT32/UINT32 output element of the batched built-in models (so a shadow version answers differently).",
+            visibility: .hidden))
+    var diagnosticOutputOffset: Int32 = 0
+
     func validate() throws {
         guard !models.isEmpty else {
             throw ValidationError("name at least one --model (\(BuiltinModels.names.joined(separator: ", ")))")
@@ -94,6 +101,7 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.exitWithParent = true
         configuration.parentPID = parentPID
         configuration.enableDiagnosticModels = enableDiagnosticModels
+        configuration.diagnosticOutputOffset = diagnosticOutputOffset
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: [WorkerService(configuration: configuration, logger: logger)],

@@ -66,6 +66,26 @@ final class ServeSettingsLoadTests: XCTestCase {
         XCTAssertEqual(settings.http2.keepaliveInterval, .minutes(1))
     }
 
+    func testAShadowTakesItsComparisonTolerancesOrTheDefaults() throws {
+        let yaml = """
+            models:
+              simple:
+                versions: [{version: "1"}, {version: "2"}]
+                route:
+                  variants: [{version: "1", weight: 100}]
+                  shadow: {version: "2", fraction: 1, absolute_tolerance: 0.5, relative_tolerance: 1e-3}
+              simple_string:
+                versions: [{version: "1"}, {version: "2"}]
+                route:
+                  variants: [{version: "1", weight: 100}]
+                  shadow: {version: "2", fraction: 0.1}
+            """
+        let settings = try ServeSettings.parse(yaml: yaml, file: "shadow.yaml")
+        let shadows = Dictionary(uniqueKeysWithValues: settings.routes.map { ($0.model, $0.shadow) })
+        XCTAssertEqual(shadows["simple"], .init(version: "2", fraction: 1, absoluteTolerance: 0.5, relativeTolerance: 0.001))
+        XCTAssertEqual(shadows["simple_string"], .init(version: "2", fraction: 0.1, absoluteTolerance: 1e-6, relativeTolerance: 1e-5))
+    }
+
     func testAnEmptyFileKeepsEveryDefault() throws {
         let settings = try ServeSettings.parse(yaml: "# nothing\n", file: "empty.yaml")
         XCTAssertNil(settings.models)
@@ -156,6 +176,21 @@ final class ServeSettingsLoadTests: XCTestCase {
                 [
                     "bad.yaml:5:56: error: the route of 'simple' names version '3', which the model does not configure; 'simple' configures versions '1', '2'",
                     "bad.yaml:6:25: error: the shadow of 'simple' names version '4', which the model does not configure; 'simple' configures versions '1', '2'",
+                ]
+            ),
+            (
+                "shadow tolerances that are negative or not numbers",
+                """
+                models:
+                  simple:
+                    versions: [{version: "1"}, {version: "2"}]
+                    route:
+                      variants: [{version: "1", weight: 100}]
+                      shadow: {version: "2", fraction: 0.1, absolute_tolerance: -1, relative_tolerance: tight}
+                """,
+                [
+                    "bad.yaml:6:65: error: expected a tolerance of 0 or more, got -1",
+                    "bad.yaml:6:89: error: expected a tolerance of 0 or more, got 'tight'",
                 ]
             ),
             (

@@ -86,6 +86,14 @@ final class ShadowRoutingTests: XCTestCase {
         XCTAssertGreaterThan(shadowed.successNanos, 0, "the shadow's time is counted too")
         let answered = await primary.statistics()
         XCTAssertEqual(answered.successCount, UInt64(calls))
+        // Each call's two answers were compared (a router of its own: the default tolerances).
+        let pair = ShadowPairKey(model: "simple", version: "1", shadowVersion: "2")
+        let pairs = await gateway.repository.shadowComparisonStatistics()
+        let compared = try XCTUnwrap(pairs[pair])
+        XCTAssertEqual(compared.count(.match), UInt64(calls))
+        XCTAssertEqual(compared.comparedElements, UInt64(calls * 32))
+        XCTAssertEqual(compared.primaryDuration.count, UInt64(calls))
+        XCTAssertEqual(compared.shadowDuration.count, UInt64(calls))
 
         await client.close()
         await gateway.shutdown()

@@ -67,6 +67,26 @@ final class DiagnosticModelTests: RuntimeTestCase {
         XCTAssertNil(DiagnosticModels.model(named: "simple"))
     }
 
+    func testAnOutputOffsetAddsToEveryIntegerOutputOfTheBatchedModelsOnly() throws {
+        var configuration = WorkerConfiguration(socketPath: "/tmp/unused.sock", modelNames: ["simple", "simple_string"], workerID: "w")
+        configuration.diagnosticOutputOffset = 3
+        let models = try WorkerServer.models(for: configuration)
+        guard case .batched(let simple) = models[0].backend, case .batched(let strings) = models[1].backend else {
+            return XCTFail("the built-in batched models stay batched")
+        }
+        XCTAssertNil(SimpleFastPath(model: models[0]), "the fast path would skip the offset")
+        let inputs: [String: Tensor] = ["INPUT0": .int32([1, 2], shape: [1, 2]), "INPUT1": .int32([1, 1], shape: [1, 2])]
+        let outputs = simple.execute(inputs)
+        XCTAssertEqual(outputs["OUTPUT0"]?.int32Values, [5, 6])
+        XCTAssertEqual(outputs["OUTPUT1"]?.int32Values, [3, 4])
+        let text: [String: Tensor] = [
+            "INPUT0": .bytes([ByteBuffer(string: "1")], shape: [1, 1]), "INPUT1": .bytes([ByteBuffer(string: "1")], shape: [1, 1]),
+        ]
+        XCTAssertEqual(strings.execute(text)["OUTPUT0"]?.bytesValues, [ByteBuffer(string: "2")], "BYTES outputs are left alone")
+        configuration.diagnosticOutputOffset = 0
+        XCTAssertNotNil(SimpleFastPath(model: try WorkerServer.models(for: configuration)[0]))
+    }
+
     func testTheWorkerServesDiagnosticModelsOnlyWhenEnabled() throws {
         var configuration = WorkerConfiguration(socketPath: "/tmp/unused.sock", modelNames: ["simple", "diagnostic_crash"], workerID: "w")
         XCTAssertThrowsError(try WorkerServer.models(for: configuration)) { error in

@@ -128,6 +128,12 @@ def test_counters_match_the_calls_sent(metered):
     assert delta("nv_inference_exec_count", **model) == ok
     assert delta("switchyard_inference_request_duration_seconds_count", **model) == ok
     assert value(after, "nv_inference_request_duration_us", **model) > 0
+    # The variant's histograms use the buckets given too, and every call lands in one of them.
+    name = "switchyard_inference_request_duration_seconds"
+    variant = sorted((float(dict(labels)["le"]), v) for labels, v in series_with(after, name + "_bucket").items()
+                     if dict(labels)["model"] == "simple" and dict(labels)["version"] == "1")
+    assert [le for le, _ in variant] == [0.001, 0.01, 0.1, 1.0, float("inf")], variant
+    assert variant[-1][1] == variant[-2][1] == value(after, name + "_count", **model), variant
     for reason in ("REJECTED", "CANCELED", "BACKEND", "OTHER"):
         assert ("nv_inference_request_failure_total", tuple(sorted(dict(reason=reason, **model).items()))) in after
 

@@ -25,6 +25,8 @@ struct PreparedInfer {
     let shadow: WorkerPoolShard?
     /// The variant the shadow pool serves (a copy must name it, not the primary's).
     let shadowVariant: ModelVariantKey?
+    /// How closely the shadow's floating-point outputs must match (the route's, or the defaults).
+    let shadowTolerance: ShadowTolerance
     let model: String
     let version: String
     let id: String
@@ -42,19 +44,40 @@ struct PreparedInfer {
             clientRequestID: clientRequestID, trace: trace)
     }
 
-    /// Submits a copy to the shadow variant, if there is one; its answer is dropped. Shadow load
-    /// is shed first: no copy goes to a shadow whose workers are all busy (requests wait in its
-    /// queue), so that a slow shadow never takes queue room or worker time a primary could use.
-    func submitShadow(bytes: ByteBuffer, deadlineUnixNanos: Int64) {
-        guard let shadow else { return }
+    /// Submits a copy to the shadow variant, if there is one; its answer never reaches the
+    /// client. Shadow load is shed first: no copy goes to a shadow whose workers are all busy
+    /// (requests wait in its queue), so that a slow shadow never takes queue room or worker time
+    /// a primary could use.
+    ///
+    /// Returns the pairing that compares the two answers (the caller hands it the primary's
+    /// answer after the client has it); nil when there is no shadow, no copy went, or the call
+    /// is not compared (decoupled model, too many comparisons pending on the loop). Calls
+    /// without a shadow return at the first line.
+    func submitShadow(bytes: ByteBuffer, deadlineUnixNanos: Int64, repository: ModelRepository) -> ShadowPairing? {
+        guard let shadow else { return nil }
+        let pair = ShadowPairKey(model: shadowVariant?.model ?? model, version: version, shadowVersion: shadowVariant?.version ?? version)
+        let comparisons = repository.shadowComparisons(on: shadow.eventLoop)  // the call's loop
         guard shadow.queued == 0 else {
             shadow.statistics.shadowShed += 1
-            return
+            comparisons?.record(.shadowShed, for: pair)
+            return nil
         }
-        _ = shadow.submit(
+        var pairing: ShadowPairing?
+        if decoupled {
+            comparisons?.record(.skipped, for: pair)
+        } else {
+            pairing = comparisons?.startPairing(pair, tolerance: shadowTolerance)
+        }
+        let submitted = shadow.submit(
             PoolRequest(
                 modelName: shadowVariant?.model ?? model, modelVersion: shadowVariant?.version ?? version, bytes: bytes,
-                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver(batchSize: batchSize), clientRequestID: clientRequestID))
+                deadlineUnixNanos: deadlineUnixNanos, receiver: ShadowReceiver(batchSize: batchSize, pairing: pairing),
+                clientRequestID: clientRequestID))
+        guard case .success = submitted else {
+            pairing?.shadowFailed()
+            return nil
+        }
+        return pairing
     }
 }
 
@@ -65,11 +88,12 @@ struct PreparedInfer {
 func prepareInfer(
     _ inspected: InspectedInferRequest, call: GRPCServerCall, context: InferenceCallContext
 ) throws(RPCError) -> PreparedInfer {
+    let catalog = context.repository.catalog(on: call.eventLoop)
     let route = context.router.route(
         InferenceRouteRequest(
             modelName: inspected.modelName, modelVersion: inspected.modelVersion, requestID: inspected.id, parameters: inspected.parameters,
             metadata: call.head.metadata, connection: call.connection),
-        catalog: context.repository.catalog(on: call.eventLoop))
+        catalog: catalog)
     let pool: WorkerPool
     let shadowPool: WorkerPool?
     switch route {
@@ -86,20 +110,26 @@ func prepareInfer(
     }
     let batchSize = try inspected.validate(against: described)
     let version = pool.deployment.version
+    // A router other than the configured routes may shadow too; its copies get the defaults.
+    var tolerance = ShadowTolerance.default
+    if shadowPool != nil, let shadow = catalog.models[inspected.modelName]?.route?.route.shadow { tolerance = ShadowTolerance(shadow) }
     return PreparedInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
-        shadowVariant: shadowPool.map { ModelVariantKey(model: $0.deployment.model, version: $0.deployment.version) },
+        shadowVariant: shadowPool.map { ModelVariantKey(model: $0.deployment.model, version: $0.deployment.version) }, shadowTolerance: tolerance,
         model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: described.decoupled,
         wantsEmptyFinal: inspected.wantsEmptyFinal, clientRequestID: callRequestID(call) ?? "")
 }
 
-/// Sends a copy of a request to a shadow variant and drops whatever it answers.
+/// Hears a shadow copy's answers: they never reach the client; the final one goes to the
+/// call's pairing (when it has one) to be compared with the primary's.
 final class ShadowReceiver: WorkerReplyReceiver {
     private let batchSize: UInt64
     private let started = NIODeadline.now()
+    private let pairing: ShadowPairing?
 
-    init(batchSize: Int64) {
+    init(batchSize: Int64, pairing: ShadowPairing? = nil) {
         self.batchSize = UInt64(max(0, batchSize))
+        self.pairing = pairing
     }
 
     /// Counted in the shadow variant's statistics like any request of its own.
@@ -108,14 +138,17 @@ final class ShadowReceiver: WorkerReplyReceiver {
         let elapsed = UInt64(max(0, (now - started).nanoseconds))
         let queued = UInt64(max(0, queueNanoseconds))
         switch reply {
-        case .response(_, let final, let timing):
+        case .response(let bytes, let final, let timing):
             if final {
                 shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, timing: timing, now: now)
+                pairing?.shadowAnswered(bytes, nanoseconds: elapsed)
             }
         case .streamEnd:
             shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: batchSize, now: now)
+            pairing?.shadowFailed()  // a model that is not decoupled must answer with a response
         case .failed(let status):
             shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: now)
+            pairing?.shadowFailed()
         }
     }
 }
@@ -154,6 +187,8 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
     private var started = NIODeadline.uptimeNanoseconds(0)
     /// The call's spans when it is traced (they end when the call does).
     private var trace: InferenceTrace?
+    /// Compares the answer with the shadow's, when the call was shadowed and is compared.
+    private var pairing: ShadowPairing?
 
     init(call: GRPCServerCall, context: InferenceCallContext) {
         self.call = call
@@ -204,7 +239,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             self.requestID = id
             call.annotations.model = prepared.model
             call.annotations.modelVersion = prepared.version
-            prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
+            pairing = prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline, repository: context.repository)
         case .failure(let status):
             prepared.shard.statistics.recordFailure(.rejected, nanoseconds: elapsed, now: .now())
             call.finish(status)
@@ -214,23 +249,31 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
     private var elapsed: UInt64 { UInt64(max(0, (NIODeadline.now() - started).nanoseconds)) }
 
     func workerReplied(_ reply: WorkerReply, requestID: UInt64, queueNanoseconds: Int64, shard: WorkerPoolShard) {
-        guard let prepared, !call.isFinished else { return }
+        guard let prepared, !call.isFinished else {
+            pairing?.primaryFailed()
+            return
+        }
         call.annotations.workerPID = shard.replyingWorkerPID
         switch reply {
         case .response(let bytes, _, let timing):
             // The variant that served it: the one response header a client can route logs by.
             call.responseHeader = (WeightedRouter.overrideHeader, prepared.version)
+            let nanoseconds = elapsed
             shard.statistics.recordSuccess(
-                nanoseconds: elapsed, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize), timing: timing,
-                now: .now())
+                nanoseconds: nanoseconds, queueNanoseconds: UInt64(max(0, queueNanoseconds)), batchSize: UInt64(prepared.batchSize),
+                timing: timing, now: .now())
             trace?.workerReported(timing)
             call.sendMessage(bytes)
             call.finish(.ok)
+            // The client has its answer; only now may the shadow's comparison see it.
+            pairing?.primaryAnswered(bytes, nanoseconds: nanoseconds)
         case .streamEnd:
             call.finish(GRPCStatus(code: .internalError, message: "model '\(prepared.model)' sent no response"))
+            pairing?.primaryFailed()
         case .failed(let status):
             shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: .now())
             call.finish(status)
+            pairing?.primaryFailed()
         }
     }
 
@@ -239,6 +282,7 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             prepared.shard.cancel(requestID, reason: "\(status)")
             prepared.shard.statistics.recordFailure(.canceled, nanoseconds: elapsed, now: .now())
         }
+        pairing?.primaryFailed()
     }
 }
 
@@ -279,6 +323,8 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
         var requestID: UInt64
         var started: NIODeadline
         var trace: InferenceTrace?
+        /// Compares the answer with the shadow's, when the request was shadowed and is compared.
+        var pairing: ShadowPairing?
     }
 
     private let call: GRPCServerCall
@@ -340,10 +386,10 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
                 call.annotations.model = prepared.model
                 call.annotations.modelVersion = prepared.version
             }
+            let pairing = prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline, repository: context.repository)
             entries[Key(shard: ObjectIdentifier(prepared.shard), id: id)] = Entry(
-                prepared: prepared, requestID: id, started: started, trace: trace)
+                prepared: prepared, requestID: id, started: started, trace: trace, pairing: pairing)
             if responsesPaused && prepared.decoupled { prepared.shard.setPaused(true, for: id) }
-            prepared.submitShadow(bytes: bytes, deadlineUnixNanos: deadline)
         case .failure(let status):
             prepared.shard.statistics.recordFailure(.rejected, nanoseconds: 0, now: .now())
             trace?.end(status)
@@ -365,6 +411,8 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
                 shard.statistics.recordSuccess(
                     nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), timing: timing, now: .now())
                 complete(key, .ok)
+                // After the answer went to the client (and after `abandon`, which fails it).
+                entry.pairing?.primaryAnswered(bytes, nanoseconds: elapsed)
             }
         case .streamEnd:
             shard.statistics.recordSuccess(nanoseconds: elapsed, queueNanoseconds: queued, batchSize: UInt64(prepared.batchSize), now: .now())
@@ -381,6 +429,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
             shard.statistics.recordFailure(InferenceFailureReason(afterDispatch: status), nanoseconds: elapsed, now: .now())
             sendError("request '\(prepared.id)' failed: \(status.code): \(status.message)")
             complete(key, status)
+            entry.pairing?.primaryFailed()
         }
     }
 
@@ -462,6 +511,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
             entry.prepared.shard.cancel(entry.requestID, reason: reason)
             entry.prepared.shard.statistics.recordFailure(.canceled, nanoseconds: UInt64(max(0, (now - entry.started).nanoseconds)), now: now)
             entry.trace?.end(GRPCStatus(code: .cancelled, message: reason))
+            entry.pairing?.primaryFailed()
         }
     }
 

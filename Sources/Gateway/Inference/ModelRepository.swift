@@ -104,14 +104,23 @@ public final class ModelRepository: Sendable {
     private let catalogBox: NIOLockedValueBox<ModelCatalog>
     /// A copy of the catalog per serving loop, so that a call reads it without a lock.
     private let loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>]
+    /// Each serving loop's shadow comparisons (pending pairings and their counters).
+    private let loopShadowComparisons: [ObjectIdentifier: NIOLoopBoundBox<ShadowComparisons>]
     private let launcher: WorkerLauncher
     private let group: EventLoopGroup
     private let controlGroup: MultiThreadedEventLoopGroup
     /// For blocking work off the serving loops: starting processes, file I/O, large decodes.
     public let threadPool: NIOThreadPool
     private let logger: Logger
+    /// The buckets of the pools' latency histograms.
+    private let latencyBuckets: LatencyBuckets
 
-    public init(deployments: [ModelDeployment], routes: [ModelRoute] = [], launcher: WorkerLauncher, group: EventLoopGroup, logger: Logger) {
+    /// `latencyBucketsSeconds`: the bounds of every latency histogram kept here (each
+    /// variant's, the shadow comparisons'): the metrics' latency buckets; nil for the defaults.
+    public init(
+        deployments: [ModelDeployment], routes: [ModelRoute] = [], launcher: WorkerLauncher, group: EventLoopGroup,
+        latencyBucketsSeconds: [Double]? = nil, logger: Logger
+    ) {
         var entries: [ModelVariantKey: Entry] = [:]
         for deployment in deployments {
             entries[ModelVariantKey(model: deployment.model, version: deployment.version)] = Entry(deployment: deployment)
@@ -129,8 +138,17 @@ public final class ModelRepository: Sendable {
         self.launcher = launcher
         self.group = group
         self.controlGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.threadPool = NIOThreadPool(numberOfThreads: 2)
+        let threadPool = NIOThreadPool(numberOfThreads: 2)
+        self.threadPool = threadPool
         self.threadPool.start()
+        let buckets = latencyBucketsSeconds.map { LatencyBuckets(seconds: $0) } ?? .default
+        self.latencyBuckets = buckets
+        var comparisons: [ObjectIdentifier: NIOLoopBoundBox<ShadowComparisons>] = [:]
+        for loop in group.makeIterator() {
+            comparisons[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
+                ShadowComparisons(eventLoop: loop, threadPool: threadPool, buckets: buckets), eventLoop: loop)
+        }
+        self.loopShadowComparisons = comparisons
         self.logger = logger
     }
 
@@ -141,6 +159,22 @@ public final class ModelRepository: Sendable {
     /// right after each load or unload). Must be called on `loop`.
     public func catalog(on loop: EventLoop) -> ModelCatalog {
         loopCatalogs[ObjectIdentifier(loop)]?.value ?? catalog
+    }
+
+    /// `loop`'s shadow comparisons; nil for a loop that does not serve calls. Must be called on
+    /// `loop`.
+    func shadowComparisons(on loop: EventLoop) -> ShadowComparisons? {
+        loopShadowComparisons[ObjectIdentifier(loop)]?.value
+    }
+
+    /// The shadow comparison counters of every loop, summed per shadow pair.
+    func shadowComparisonStatistics() async -> [ShadowPairKey: ShadowPairStatistics] {
+        var total: [ShadowPairKey: ShadowPairStatistics] = [:]
+        for box in loopShadowComparisons.values {
+            let statistics = (try? await box.eventLoop.submit { box.value.statistics }.get()) ?? [:]
+            total = ShadowComparisons.merge(total, statistics)
+        }
+        return total
     }
 
     private static func makeCatalog(_ entries: [ModelVariantKey: Entry], routes: [String: CompiledRoute]) -> ModelCatalog {
@@ -249,7 +283,7 @@ public final class ModelRepository: Sendable {
                 let drainedMessage = drained ? ModelCatalog.drainedMessage(model: key.model, version: versions == 1 ? nil : key.version) : nil
                 let pool = WorkerPool(
                     deployment: deployment, launcher: launcher, group: group, control: controlGroup.next(), threadPool: threadPool,
-                    drainedMessage: drainedMessage, replacement: replacement, logger: logger)
+                    drainedMessage: drainedMessage, replacement: replacement, latencyBuckets: latencyBuckets, logger: logger)
                 starts.append((key, pool, replacement))
             }
             changes.removed = entries.keys.filter { wanted[$0] == nil }.sorted()
@@ -384,7 +418,7 @@ public final class ModelRepository: Sendable {
                 let drainedMessage = entries[key]!.drained ? Self.drainedMessage(key, in: entries) : nil
                 let pool = WorkerPool(
                     deployment: entries[key]!.deployment, launcher: launcher, group: group, control: controlGroup.next(),
-                    threadPool: threadPool, drainedMessage: drainedMessage, logger: logger)
+                    threadPool: threadPool, drainedMessage: drainedMessage, latencyBuckets: latencyBuckets, logger: logger)
                 entries[key]!.pool = pool
                 entries[key]!.unloadReason = ""
                 started.append(pool)

@@ -111,6 +111,8 @@ public final class GatewayMetrics: Sendable {
         renderCalls(counters, methods: methods, into: &out)
         renderTransport(counters, into: &out)
         await renderModels(repository, into: &out)
+        let shadowPairs = await repository.shadowComparisonStatistics()
+        renderShadowComparisons(shadowPairs, into: &out)
         renderLogs(counters, into: &out)
         var registryBytes: [UInt8] = []
         registry.emit(into: &registryBytes)
@@ -271,6 +273,52 @@ public final class GatewayMetrics: Sendable {
             out.sample(
                 "switchyard_worker_requests_lost_total", ["model": row.model, "version": row.version, "reason": "not_idempotent"],
                 row.statistics.failedOnWorkerExit)
+        }
+    }
+
+    /// Per shadow pair (model, primary version, shadow version; all from configuration).
+    func renderShadowComparisons(_ statistics: [ShadowPairKey: ShadowPairStatistics], into out: inout PrometheusText) {
+        let rows = statistics.sorted { ($0.key.model, $0.key.version, $0.key.shadowVersion) < ($1.key.model, $1.key.version, $1.key.shadowVersion) }
+        out.family(
+            "switchyard_shadow_comparisons_total", .counter,
+            "Shadowed calls by how the comparison of the primary's and the shadow's answers ended.")
+        for (pair, row) in rows {
+            for result in ShadowComparisonResult.allCases {
+                out.sample(
+                    "switchyard_shadow_comparisons_total",
+                    ["model": pair.model, "version": pair.version, "shadow_version": pair.shadowVersion, "result": result.label], row.count(result))
+            }
+        }
+        for (name, help, value) in [
+            ("switchyard_shadow_compared_elements_total", "Output elements compared between primary and shadow answers.", \ShadowPairStatistics.comparedElements),
+            (
+                "switchyard_shadow_mismatched_elements_total",
+                "Compared output elements that differ (exactly for integers, BOOL and BYTES; beyond the tolerance for floating point).",
+                \ShadowPairStatistics.mismatchedElements
+            ),
+        ] {
+            out.family(name, .counter, help)
+            for (pair, row) in rows {
+                out.sample(name, ["model": pair.model, "version": pair.version, "shadow_version": pair.shadowVersion], row[keyPath: value])
+            }
+        }
+        out.family(
+            "switchyard_shadow_max_abs_difference", .histogram,
+            "The largest absolute difference between a primary's and its shadow's numeric output elements, per compared call.")
+        for (pair, row) in rows {
+            out.histogram(
+                "switchyard_shadow_max_abs_difference", ["model": pair.model, "version": pair.version, "shadow_version": pair.shadowVersion],
+                counts: row.maxAbsoluteDifference.counts, upperBounds: DifferenceHistogram.upperBounds, sum: row.maxAbsoluteDifference.sum)
+        }
+        out.family(
+            "switchyard_shadow_request_duration_seconds", .histogram,
+            "Time to a successful answer of each side of compared shadowed calls: side=\"primary\" from receipt, \"shadow\" from the copy's submission.")
+        for (pair, row) in rows {
+            for (side, histogram) in [("primary", row.primaryDuration), ("shadow", row.shadowDuration)] {
+                out.histogram(
+                    "switchyard_shadow_request_duration_seconds",
+                    ["model": pair.model, "version": pair.version, "shadow_version": pair.shadowVersion, "side": side], histogram, buckets: buckets)
+            }
         }
     }
 

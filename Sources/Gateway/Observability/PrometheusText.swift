@@ -30,15 +30,23 @@ struct PrometheusText {
     /// A histogram's `_bucket` (cumulative, with `le`), `_sum` (seconds) and `_count` lines
     /// from per-bucket counts in nanoseconds.
     mutating func histogram(_ name: String, _ labels: KeyValuePairs<String, String>, _ histogram: LatencyHistogram, buckets: LatencyBuckets) {
+        self.histogram(
+            name, labels, counts: histogram.counts, upperBounds: buckets.upperBoundsNanos.map { Double($0) / 1e9 },
+            sum: Double(histogram.sumNanos) / 1e9)
+    }
+
+    /// The same from per-bucket counts (the last one +Inf) with `upperBounds` in the unit of
+    /// the values.
+    mutating func histogram(_ name: String, _ labels: KeyValuePairs<String, String>, counts: [UInt64], upperBounds: [Double], sum: Double) {
         let prefix = Self.labelText(labels)
         var cumulative: UInt64 = 0
-        for (index, bound) in buckets.upperBoundsNanos.enumerated() {
-            cumulative &+= index < histogram.counts.count ? histogram.counts[index] : 0
-            text += "\(name)_bucket{\(prefix)\(prefix.isEmpty ? "" : ",")le=\"\(Self.format(Double(bound) / 1e9))\"} \(cumulative)\n"
+        for (index, bound) in upperBounds.enumerated() {
+            cumulative &+= index < counts.count ? counts[index] : 0
+            text += "\(name)_bucket{\(prefix)\(prefix.isEmpty ? "" : ",")le=\"\(Self.format(bound))\"} \(cumulative)\n"
         }
-        let total = histogram.count
+        let total = counts.reduce(0, &+)
         text += "\(name)_bucket{\(prefix)\(prefix.isEmpty ? "" : ",")le=\"+Inf\"} \(total)\n"
-        text += "\(name)_sum\(prefix.isEmpty ? "" : "{\(prefix)}") \(Self.format(Double(histogram.sumNanos) / 1e9))\n"
+        text += "\(name)_sum\(prefix.isEmpty ? "" : "{\(prefix)}") \(Self.format(sum))\n"
         text += "\(name)_count\(prefix.isEmpty ? "" : "{\(prefix)}") \(total)\n"
     }
 

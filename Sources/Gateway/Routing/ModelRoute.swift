@@ -18,15 +18,33 @@ public struct ModelRoute: Sendable, Hashable {
         }
     }
 
-    /// A mirrored copy of a share of the calls, sent to `version`; its answer is dropped.
+    /// A mirrored copy of a share of the calls, sent to `version`; its answer never reaches the
+    /// client. It is compared with the primary's answer (see `ShadowComparison`): integer, BOOL
+    /// and BYTES outputs must be equal, floating-point ones close within the tolerances.
     public struct Shadow: Sendable, Hashable {
+        /// numpy's `isclose` defaults are 1e-8 and 1e-5; the absolute one is looser here, so that
+        /// float32 noise around 0 does not count as a difference.
+        public static let defaultAbsoluteTolerance = 1e-6
+        public static let defaultRelativeTolerance = 1e-5
+
         public var version: String
         /// 0 ... 1: the fraction of calls copied.
         public var fraction: Double
+        /// Floating-point elements `a` (primary) and `b` (shadow) match when
+        /// `|a - b| <= absoluteTolerance + relativeTolerance * |b|` (numpy's `isclose`), or
+        /// both are NaN. Default 1e-6.
+        public var absoluteTolerance: Double
+        /// Default 1e-5.
+        public var relativeTolerance: Double
 
-        public init(version: String, fraction: Double) {
+        public init(
+            version: String, fraction: Double, absoluteTolerance: Double = Shadow.defaultAbsoluteTolerance,
+            relativeTolerance: Double = Shadow.defaultRelativeTolerance
+        ) {
             self.version = version
             self.fraction = fraction
+            self.absoluteTolerance = absoluteTolerance
+            self.relativeTolerance = relativeTolerance
         }
     }
 

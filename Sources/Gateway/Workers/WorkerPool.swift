@@ -318,7 +318,7 @@ public final class WorkerPool: Sendable {
     /// the pool starts drained by an operator (see `setDrained`).
     init(
         deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, control: EventLoop, threadPool: NIOThreadPool,
-        drainedMessage: String? = nil, replacement: Int = 0, logger: Logger
+        drainedMessage: String? = nil, replacement: Int = 0, latencyBuckets: LatencyBuckets = .default, logger: Logger
     ) {
         self.deployment = deployment
         self.launcher = launcher
@@ -338,7 +338,8 @@ public final class WorkerPool: Sendable {
             // Created here, used only on `loop`.
             let shard = NIOLoopBoundBox.makeBoxSendingValue(
                 WorkerPoolShard(
-                    eventLoop: loop, deployment: deployment, shardCount: loops.count, drainedMessage: drainedMessage, logger: logger), eventLoop: loop)
+                    eventLoop: loop, deployment: deployment, shardCount: loops.count, drainedMessage: drainedMessage,
+                    latencyBuckets: latencyBuckets, logger: logger), eventLoop: loop)
             shards[ObjectIdentifier(loop)] = shard
             list.append(shard)
         }
@@ -399,9 +400,12 @@ public final class WorkerPool: Sendable {
 
     /// The ModelStatistics counters summed over every loop.
     func statistics() async -> VariantStatistics {
-        var total = VariantStatistics()
-        for shard in shardList { total = total + ((try? await shard.eventLoop.submit { shard.value.statistics }.get()) ?? VariantStatistics()) }
-        return total
+        var total: VariantStatistics?
+        for shard in shardList {
+            guard let statistics = try? await shard.eventLoop.submit({ shard.value.statistics }).get() else { continue }
+            total = total.map { $0 + statistics } ?? statistics
+        }
+        return total ?? VariantStatistics()
     }
 
     // MARK: Supervisor events

@@ -79,8 +79,12 @@ final class WorkerPoolShard {
     private var stopWaiters: [EventLoopPromise<Void>] = []
     private let idempotentByDeployment: Bool
 
-    init(eventLoop: EventLoop, deployment: ModelDeployment, shardCount: Int, drainedMessage: String? = nil, logger: Logger) {
+    init(
+        eventLoop: EventLoop, deployment: ModelDeployment, shardCount: Int, drainedMessage: String? = nil,
+        latencyBuckets: LatencyBuckets = .default, logger: Logger
+    ) {
         self.eventLoop = eventLoop
+        self.statistics = VariantStatistics(buckets: latencyBuckets)
         self.modelName = deployment.model
         self.logger = logger
         self.idempotentByDeployment = deployment.idempotent

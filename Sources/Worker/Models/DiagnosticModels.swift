@@ -105,3 +105,26 @@ struct DiagnosticModel: ConcurrentModel {
         return ConcurrentAnswer(delay: .milliseconds(Int64(sleep)), outputs: ["OUT": .int32([value], shape: [1])])
     }
 }
+
+/// A test aid (`switchyard worker --diagnostic-output-offset N`): `base` with `offset` added to
+/// every INT32 and UINT32 output element (two's-complement wrap-around; BYTES outputs are left
+/// as they are), so that two versions of a built-in model answer differently, as a shadow
+/// variant under test might. Never for serving real traffic.
+struct OutputOffsetModel: BatchedModel {
+    let base: any BatchedModel
+    let offset: Int32
+
+    func validate(_ inputs: [String: Tensor]) throws(InferenceError) {
+        try base.validate(inputs)
+    }
+
+    func execute(_ inputs: [String: Tensor]) -> [String: Tensor] {
+        base.execute(inputs).mapValues { tensor in
+            switch tensor.elements {
+            case .int32(let values): return .int32(values.map { $0 &+ offset }, shape: tensor.shape)
+            case .uint32(let values): return .uint32(values.map { $0 &+ UInt32(bitPattern: offset) }, shape: tensor.shape)
+            case .bytes: return tensor
+            }
+        }
+    }
+}

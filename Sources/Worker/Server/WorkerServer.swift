@@ -76,6 +76,9 @@ public final class WorkerServer: Sendable {
                     description: "unknown model '\(name)'; the built-in models are \(BuiltinModels.names.joined(separator: ", "))")
             }
             model.version = configuration.modelVersion
+            if configuration.diagnosticOutputOffset != 0, case .batched(let base) = model.backend {
+                model.backend = .batched(OutputOffsetModel(base: base, offset: configuration.diagnosticOutputOffset))
+            }
             models.append(model)
         }
         return models
