@@ -45,7 +45,10 @@ struct ConfigReader {
     // MARK: The file's sections
 
     mutating func read(_ root: Node, into settings: inout ServeSettings) {
-        guard let top = mapping(root, "the configuration", keys: ["listeners", "models", "routes", "logging", "metrics", "limits", "http2"]) else { return }
+        guard
+            let top = mapping(
+                root, "the configuration", keys: ["listeners", "models", "routes", "auth", "principals", "logging", "metrics", "limits", "http2"])
+        else { return }
         if let node = top["listeners"] { readListeners(node, into: &settings) }
         var versions: [String: [String]] = [:]
         var routeNodes: [String: Node] = [:]
@@ -67,6 +70,7 @@ struct ConfigReader {
         for name in routeNodes.keys.sorted() {
             if let route = readRoute(routeNodes[name]!, model: name, versions: versions[name] ?? []) { settings.routes.append(route) }
         }
+        if top["auth"] != nil || top["principals"] != nil { readAuth(top["auth"], principals: top["principals"], into: &settings) }
         if let node = top["logging"] { readLogging(node, into: &settings) }
         if let node = top["metrics"], let metrics = mapping(node, "metrics", keys: ["latency_buckets"]) {
             if let buckets = metrics["latency_buckets"] {

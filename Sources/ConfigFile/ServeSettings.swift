@@ -30,6 +30,8 @@ public struct ServeSettings: Sendable {
     /// Not a file key: the models whose file route `--model` flags left out (the route named a
     /// version the flags do not serve), for a warning at the start.
     public var routesDroppedByFlags: [String] = []
+    /// `auth` and `principals`: who may call what; nil (no such sections): everyone, anything.
+    public var auth: AuthPolicy?
     /// `logging.level`, as `--log-level` takes it. Default "info".
     public var logLevel = "info"
     /// `logging.format`: text or json. Default "text".

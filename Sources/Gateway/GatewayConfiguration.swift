@@ -104,6 +104,9 @@ public struct GatewayConfiguration: Sendable {
     /// Routes by model name: weighted variants, sticky keys, overrides, shadows (see
     /// `ModelRoute`). A model without a route gets the version a request names, or its newest.
     public var routes: [ModelRoute] = []
+    /// Who may call what: API keys, client certificates, principals and their permissions.
+    /// Nil (the default): no authentication, every caller may do everything.
+    public var auth: AuthPolicy?
     /// Reads the models and routes again from where they came from (the `--config` file, with
     /// the flags over it), for `POST /config/reload` and SIGHUP; throws the file's mistakes.
     /// Nil: there is nothing to reload.
@@ -115,13 +118,16 @@ public struct GatewayConfiguration: Sendable {
         /// The variants to serve (before `enableDiagnosticModels` adds its flag, as `models`).
         public var models: [ModelDeployment]
         public var routes: [ModelRoute]
+        /// The `auth` and `principals` sections; nil: none.
+        public var auth: AuthPolicy?
         /// The keys of settings that differ from those in use and apply only at the next start
         /// (listeners, TLS file paths, logging, HTTP/2 and limits), e.g. `listeners.tls.address`.
         public var needsRestart: [String]
 
-        public init(models: [ModelDeployment], routes: [ModelRoute], needsRestart: [String] = []) {
+        public init(models: [ModelDeployment], routes: [ModelRoute], auth: AuthPolicy? = nil, needsRestart: [String] = []) {
             self.models = models
             self.routes = routes
+            self.auth = auth
             self.needsRestart = needsRestart
         }
     }

@@ -71,7 +71,6 @@ public final class GatewayServer: Sendable {
         let levels = configuration.logLevels
         let transportLogger = levels?.logger(logger, for: "transport") ?? logger
         let poolLogger = levels?.logger(logger, for: "pool") ?? logger
-        self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: transportLogger)
         self.logger = logger
         self.tlsContexts = contexts
         var launcher = try configuration.workerLauncher ?? WorkerLauncher.currentExecutable()
@@ -79,7 +78,7 @@ public final class GatewayServer: Sendable {
         // The socket directory is ours to remove on shutdown only when we made it.
         self.ownedSocketDirectory = configuration.workerLauncher == nil ? launcher.socketDirectory : nil
         self.repository = ModelRepository(
-            deployments: configuration.effectiveModels, routes: configuration.routes, launcher: launcher, group: group,
+            deployments: configuration.effectiveModels, routes: configuration.routes, auth: configuration.auth, launcher: launcher, group: group,
             latencyBucketsSeconds: configuration.metrics.latencyBucketsSeconds, logger: poolLogger)
         if let source = configuration.reloadSource {
             let repository = self.repository
@@ -92,6 +91,19 @@ public final class GatewayServer: Sendable {
         } else {
             self.applyReload = nil
         }
+        if configuration.auth != nil || configuration.reloadSource != nil {
+            // One gate per serving loop; it reads the policy from the loop's catalog, so a reload
+            // that adds, changes or removes the policy applies to the next call.
+            let repository = self.repository
+            var gates: [ObjectIdentifier: NIOLoopBoundBox<GatewayCallGate>] = [:]
+            for loop in group.makeIterator() {
+                gates[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
+                    GatewayCallGate(repository: repository, eventLoop: loop), eventLoop: loop)
+            }
+            let perLoop = gates
+            serverConfiguration.callGate = { loop in perLoop[ObjectIdentifier(loop)]?.value }
+        }
+        self.server = GRPCServer(configuration: serverConfiguration, registry: registry, group: group, logger: transportLogger)
         InferenceService(
             repository: repository, router: configuration.router, version: Self.version, maxMessageSize: configuration.maxReceiveMessageSize,
             maxStreamRequestsInFlight: configuration.maxStreamRequestsInFlight, maxStreamBufferedBytes: configuration.maxStreamBufferedBytes,
@@ -200,7 +212,8 @@ public final class GatewayServer: Sendable {
             let reloaded = try source()
             var effective = started
             effective.models = reloaded.models
-            let changes = try await repository.apply(deployments: effective.effectiveModels, routes: reloaded.routes, drainTimeout: drainTimeout)
+            let changes = try await repository.apply(
+                deployments: effective.effectiveModels, routes: reloaded.routes, auth: reloaded.auth, drainTimeout: drainTimeout)
             Counter(label: "switchyard_config_reloads_total", dimensions: [("result", "applied")]).increment()
             logger.notice(
                 "configuration reloaded",

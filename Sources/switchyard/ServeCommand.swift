@@ -307,6 +307,7 @@ struct ServeCommand: AsyncParsableCommand {
         // Workers log at the gateway's level (their lines come into its log).
         configuration.models = Self.deployments(settings, levels: levels)
         configuration.routes = settings.routes
+        configuration.auth = settings.auth
         if !settings.routesDroppedByFlags.isEmpty {
             logger.warning(
                 "--model replaces the file's models: routes naming a version it does not serve are not used",
@@ -422,7 +423,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let settings = try overlayFlags(on: loaded, given: given)
         return GatewayConfiguration.Reloaded(
-            models: Self.deployments(settings, levels: levels), routes: settings.routes,
+            models: Self.deployments(settings, levels: levels), routes: settings.routes, auth: settings.auth,
             needsRestart: settings.keysNeedingRestart(comparedWith: startedWith))
     }
 

@@ -306,4 +306,47 @@ final class ServeSettingsLoadTests: XCTestCase {
             try ServeSettings.parse(yaml: restartOnly, file: "c.yaml").keysNeedingRestart(comparedWith: before),
             ["http2", "limits.handshake_timeout", "listeners.plaintext.address", "logging.format"])
     }
+
+    func testAuthAndPrincipalsAreReadWithEveryMistakeReportedAtItsPlace() throws {
+        let digest = String(repeating: "ab", count: 32)
+        let good = """
+            auth:
+              api_keys:
+                - {principal: alice, sha256: "\(digest)"}
+              client_certificates:
+                - {principal: billing, uri: "spiffe://example.org/billing/*"}
+              anonymous: {plaintext: false, tls: true}
+            principals:
+              alice: {models: ["simple:1"], methods: [inference, metadata], allow_override: true}
+              billing: {}
+            """
+        let settings = try ServeSettings.parse(yaml: good, file: "auth.yaml")
+        var expected = AuthPolicy()
+        expected.apiKeys = [.init(principal: "alice", sha256: Array(repeating: 0xab, count: 32))]
+        expected.certificates = [.init(principal: "billing", field: .uri, pattern: "spiffe://example.org/billing/*")]
+        expected.anonymousOnPlaintext = false
+        expected.anonymousOnTLS = true
+        expected.principals = ["alice": .init(models: ["simple:1"], methods: [.inference, .metadata], allowOverride: true), "billing": .init()]
+        XCTAssertEqual(settings.auth, expected)
+        XCTAssertNil(try ServeSettings.parse(yaml: "models: {simple: {versions: [{version: \"1\"}]}}\n", file: "none.yaml").auth)
+
+        let bad = """
+            auth:
+              api_keys:
+                - {principal: alice, sha256: "sy_live_the_key_itself"}
+                - {principal: carol, sha256: "\(digest)"}
+              client_certificates:
+                - {principal: alice, uri: "spiffe://a", dns: "a.example"}
+            principals:
+              alice: {methods: [inference, stats]}
+            """
+        XCTAssertThrowsError(try ServeSettings.parse(yaml: bad, file: "bad.yaml")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("bad.yaml:3:34: error: the sha256 of the API key of 'alice' is not 64 hex digits"), text)
+            XCTAssertFalse(text.contains("sy_live_the_key_itself"), "a key pasted in place of its hash is never echoed")
+            XCTAssertTrue(text.contains("bad.yaml:4:19: error: principal 'carol' has no permissions under principals"), text)
+            XCTAssertTrue(text.contains("bad.yaml:6:7: error: a client certificate rule matches one of uri, dns, common_name, not uri and dns"), text)
+            XCTAssertTrue(text.contains("bad.yaml:8:32: error: expected inference, metadata, repository, statistics for a method group"), text)
+        }
+    }
 }

@@ -230,3 +230,56 @@ def reloadable_tls_gateway(tmp_path):
     code = setup.gateway.stop()
     assert code == 0, setup.gateway.log_text()
 
+
+
+def simple_request(version=""):
+    """A ModelInferRequest for `simple` (INPUT0 = INPUT1 = 0..15, INT32 [1,16]); `version` empty
+    lets the gateway choose."""
+    import numpy as np
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(model_name="simple", model_version=version)
+    for name in ("INPUT0", "INPUT1"):
+        request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
+        request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
+    return request
+
+
+def two_versions(one, two, extra=""):
+    """A configuration of `simple` at versions 1 and 2, one worker each, routed `one` : `two`,
+    with `extra` lines of route keys."""
+    return f"""
+models:
+  simple:
+    versions:
+      - {{version: "1", workers: 1}}
+      - {{version: "2", workers: 1}}
+    route:
+      variants:
+        - {{version: "1", weight: {one}}}
+        - {{version: "2", weight: {two}}}
+{extra}"""
+
+
+def serving_both_versions(gw, metadata=()):
+    """Yields `gw` with a ModelInfer stub (`gw.stub`) once both versions of `simple` are ready
+    (asked with `metadata`); stops the gateway after."""
+    import time
+
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    channel = grpc.insecure_channel(gw.plaintext_target)
+    gw.stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if all(gw.stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), metadata=metadata, timeout=1).ready
+                   for v in ("1", "2")):
+                break
+        except grpc.RpcError:
+            pass
+        time.sleep(0.1)
+    yield gw
+    channel.close()
+    assert gw.stop() == 0, gw.log_text()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from conftest import Gateway, free_port, switchyard_binary
+from conftest import Gateway, free_port, switchyard_binary, simple_request
 
 TOKEN = "test-admin-token-7f3a9c"
 WORKER_FIELDS = {"pid", "worker", "model", "version", "state", "in_flight", "queued", "worker_in_flight",
@@ -72,14 +72,6 @@ def admin_json(gw, method, path):
     status, _, body = admin(gw, method, path)
     assert status == 200, f"{method} {path}: {status} {body}"
     return json.loads(body)
-
-
-def simple_request(version=""):
-    request = service_pb2.ModelInferRequest(model_name="simple", model_version=version)
-    for name in ("INPUT0", "INPUT1"):
-        request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
-        request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
-    return request
 
 
 def identity_request():

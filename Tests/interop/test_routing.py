@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from conftest import Gateway
+from conftest import Gateway, serving_both_versions, two_versions
 
 
 def admin(gw, method, path):
@@ -31,23 +31,6 @@ def simple_request():
         request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
         request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
     return request
-
-
-def serving_both_versions(gw):
-    """Yields `gw` with a stub once both versions of `simple` are ready; stops it after."""
-    channel = grpc.insecure_channel(gw.plaintext_target)
-    gw.stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if all(gw.stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version=v), timeout=1).ready for v in ("1", "2")):
-                break
-        except grpc.RpcError:
-            pass
-        time.sleep(0.1)
-    yield gw
-    channel.close()
-    assert gw.stop() == 0, gw.log_text()
 
 
 @pytest.fixture(scope="module")
@@ -206,22 +189,6 @@ def test_a_sticky_key_keeps_its_variant_and_raising_the_canary_only_moves_keys_i
     admin(sticky, "POST", "/routes/simple?variants=1:95,2:5")
     lowered = {user: version_for(sticky.stub, user) for user in users}
     assert all(after[user] == "2" and lowered[user] == "1" for user in users if lowered[user] != after[user])
-
-
-def two_versions(one, two, extra=""):
-    """A configuration of `simple` at versions 1 and 2, one worker each, routed `one` : `two`,
-    with `extra` lines of route keys."""
-    return f"""
-models:
-  simple:
-    versions:
-      - {{version: "1", workers: 1}}
-      - {{version: "2", workers: 1}}
-    route:
-      variants:
-        - {{version: "1", weight: {one}}}
-        - {{version: "2", weight: {two}}}
-{extra}"""
 
 
 def route_file(one, two):

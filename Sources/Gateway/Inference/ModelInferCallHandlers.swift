@@ -89,10 +89,11 @@ func prepareInfer(
     _ inspected: InspectedInferRequest, call: GRPCServerCall, context: InferenceCallContext
 ) throws(RPCError) -> PreparedInfer {
     let catalog = context.repository.catalog(on: call.eventLoop)
+    let principal = try Authenticator.currentPrincipal(of: call, catalog: catalog).get()
     let route = context.router.route(
         InferenceRouteRequest(
             modelName: inspected.modelName, modelVersion: inspected.modelVersion, requestID: inspected.id, parameters: inspected.parameters,
-            metadata: call.head.metadata, connection: call.connection),
+            metadata: call.head.metadata, connection: call.connection, principal: principal),
         catalog: catalog)
     let pool: WorkerPool
     let shadowPool: WorkerPool?
@@ -376,6 +377,12 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
             prepared = try prepareInfer(inspection.get(), call: call, context: context)
         } catch {
             trace?.end(error.status)
+            if error.code == .unauthenticated || error.code == .permissionDenied {
+                // Who may call what is settled per call: a stream whose caller lost the right
+                // (a key revoked, a permission narrowed by a reload) ends, with what it lost.
+                abandon(error.status)
+                return
+            }
             sendError(error.message)
             return
         }

@@ -62,6 +62,8 @@ public struct ModelCatalog: Sendable {
     public var models: [String: Model] = [:]
     /// Increases with every change; a newer catalog replaces an older one, never the reverse.
     public var generation = 0
+    /// Who may call what (`auth` and `principals` in the configuration); nil: everyone, anything.
+    public var auth: CompiledAuthPolicy?
 
     public init() {}
 
@@ -97,6 +99,10 @@ public final class ModelRepository: Sendable {
 
     /// Set while a configuration is being applied: reloads run one at a time.
     private let applying = NIOLockedValueBox(false)
+    /// The authentication and authorization policy, published with every catalog.
+    private let authPolicy: NIOLockedValueBox<CompiledAuthPolicy?>
+    /// The last policy generation given out (never reused, also across a policy removed).
+    private let authGeneration = NIOLockedValueBox(1)
 
     private let entries: NIOLockedValueBox<[ModelVariantKey: Entry]>
     /// Routes by model name, compiled; changed by `setRoute` (blue-green, canary weights).
@@ -118,7 +124,7 @@ public final class ModelRepository: Sendable {
     /// `latencyBucketsSeconds`: the bounds of every latency histogram kept here (each
     /// variant's, the shadow comparisons'): the metrics' latency buckets; nil for the defaults.
     public init(
-        deployments: [ModelDeployment], routes: [ModelRoute] = [], launcher: WorkerLauncher, group: EventLoopGroup,
+        deployments: [ModelDeployment], routes: [ModelRoute] = [], auth: AuthPolicy? = nil, launcher: WorkerLauncher, group: EventLoopGroup,
         latencyBucketsSeconds: [Double]? = nil, logger: Logger
     ) {
         var entries: [ModelVariantKey: Entry] = [:]
@@ -128,7 +134,10 @@ public final class ModelRepository: Sendable {
         self.entries = NIOLockedValueBox(entries)
         let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
         self.compiledRoutes = NIOLockedValueBox(compiled)
-        let catalog = Self.makeCatalog(entries, routes: compiled)
+        let compiledAuth = auth.map { CompiledAuthPolicy($0, generation: 1) }
+        self.authPolicy = NIOLockedValueBox(compiledAuth)
+        var catalog = Self.makeCatalog(entries, routes: compiled)
+        catalog.auth = compiledAuth
         self.catalogBox = NIOLockedValueBox(catalog)
         var loopCatalogs: [ObjectIdentifier: NIOLoopBoundBox<ModelCatalog>] = [:]
         for loop in group.makeIterator() {
@@ -246,9 +255,9 @@ public final class ModelRepository: Sendable {
     /// 4. replaced and removed pools drain (calls in flight finish, at most `drainTimeout`) and
     ///    their workers stop; then this returns.
     /// Unchanged variants keep their workers and statistics. One application runs at a time.
-    public func apply(deployments: [ModelDeployment], routes: [ModelRoute], drainTimeout: TimeAmount = .seconds(30)) async throws(ModelRepositoryError)
-        -> VariantChanges
-    {
+    public func apply(
+        deployments: [ModelDeployment], routes: [ModelRoute], auth: AuthPolicy? = nil, drainTimeout: TimeAmount = .seconds(30)
+    ) async throws(ModelRepositoryError) -> VariantChanges {
         guard applying.withLockedValue({ busy in
             defer { busy = true }
             return !busy
@@ -325,6 +334,16 @@ public final class ModelRepository: Sendable {
                 entries[key] = entry
             }
             compiledRoutes.withLockedValue { $0 = compiled }
+            authPolicy.withLockedValue { current in
+                // A changed policy gets a new generation: calls and open streams resolve their
+                // principal again under it (a revoked key stops at once).
+                guard current?.policy != auth else { return }
+                let generation = authGeneration.withLockedValue { last in
+                    last += 1
+                    return last
+                }
+                current = auth.map { CompiledAuthPolicy($0, generation: generation) }
+            }
             return retiring
         }
         await publishCatalogEverywhere()
@@ -383,6 +402,7 @@ public final class ModelRepository: Sendable {
             catalogBox.withLockedValue { current in
                 var catalog = Self.makeCatalog(entries, routes: compiledRoutes.withLockedValue { $0 })
                 catalog.generation = current.generation + 1
+                catalog.auth = authPolicy.withLockedValue { $0 }
                 current = catalog
                 return catalog
             }

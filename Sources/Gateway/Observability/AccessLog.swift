@@ -99,9 +99,11 @@ final class AccessLogBatcher {
         } else {
             buffer.append(contentsOf: "null".utf8)
         }
+        let annotations = call.annotations
+        buffer.append(contentsOf: #","principal":"#.utf8)
+        JSONBytes.appendOptionalString(annotations.principal, to: &buffer)
         buffer.append(contentsOf: #","method":"#.utf8)
         JSONBytes.appendString(call.head.path, to: &buffer)
-        let annotations = call.annotations
         buffer.append(contentsOf: #","model":"#.utf8)
         JSONBytes.appendOptionalString(annotations.model, to: &buffer)
         buffer.append(contentsOf: #","version":"#.utf8)

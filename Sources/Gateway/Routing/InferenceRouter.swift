@@ -19,11 +19,14 @@ public struct InferenceRouteRequest {
     public var metadata: GRPCMetadata
     /// The connection: peer address, and the verified client certificate's identity on mTLS.
     public var connection: HTTP2ConnectionInfo
+    /// Who is calling, as authenticated under the policy in force; nil without a policy.
+    public var principal: Principal?
 
     public init(
         modelName: String, modelVersion: String, requestID: String, parameters: [String: InferParameter], metadata: GRPCMetadata,
-        connection: HTTP2ConnectionInfo
+        connection: HTTP2ConnectionInfo, principal: Principal? = nil
     ) {
+        self.principal = principal
         self.modelName = modelName
         self.modelVersion = modelVersion
         self.requestID = requestID
@@ -65,6 +68,10 @@ public struct VersionRouter: InferenceRouter {
             return .refuse(RPCError(code: .notFound, message: "unknown model '\(request.modelName)'; RepositoryIndex lists the known ones"))
         }
         let version = request.modelVersion.isEmpty ? model.defaultVersion : request.modelVersion
+        if let principal = request.principal, !principal.mayUse(model: model.name, version: version) {
+            // Not even whether the version exists is told to a caller who may not use the model.
+            return .refuse(principal.deniedModel(model.name, version: principal.mayUseSomeVersion(of: model.name) ? version : nil))
+        }
         guard model.versions.contains(version) else {
             return .refuse(RPCError(code: .notFound, message: Self.unknownVersionMessage(version, of: model)))
         }

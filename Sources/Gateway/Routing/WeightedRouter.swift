@@ -147,8 +147,17 @@ public struct WeightedRouter: InferenceRouter {
                 if field.name == Self.overrideHeader, case .string(let text) = field.value { override = text }
                 if let key = compiled.stickyKey, field.name == key, case .string(let text) = field.value { stickyValue = text }
             }
-            let available: (String) -> Bool = { model.pools[$0] != nil && !model.drained.contains($0) }
+            let principal = request.principal
+            let available: (String) -> Bool = {
+                model.pools[$0] != nil && !model.drained.contains($0) && principal?.mayUse(model: model.name, version: $0) != false
+            }
             if let override {
+                if let principal, !principal.allowOverride {
+                    return .refuse(
+                        RPCError(
+                            code: .permissionDenied,
+                            message: "principal '\(principal.name)' may not choose a variant with \(Self.overrideHeader) (allow_override is not in its permissions); name a model_version instead"))
+                }
                 guard compiled.route.allowOverride else {
                     return .refuse(
                         RPCError(

@@ -33,6 +33,10 @@ public final class GRPCServer: Sendable {
         /// per connection, on the connection's loop. Return the same object for every
         /// connection of a loop so that it can count without locks. Nil: nobody listens.
         public var observer: (@Sendable (EventLoop) -> (any GRPCServerObserver)?)?
+        /// The gate every call passes before its handler runs (authentication, authorization,
+        /// per-caller limits): asked once per connection, on the connection's loop, like
+        /// `observer`. Nil: every call runs.
+        public var callGate: (@Sendable (EventLoop) -> (any GRPCServerCallGate)?)?
         /// Whether every call's request id (`GRPCServerCall.requestID`, when not empty) goes
         /// back to the client as `x-request-id` in the response headers. Default false.
         public var echoRequestID = false
@@ -120,6 +124,7 @@ public final class GRPCServer: Sendable {
                     var connectionLogger = logger
                     connectionLogger[metadataKey: "peer"] = "\(channel.remoteAddress?.hostAndPort ?? "?")"
                     let observer = configuration.observer?(channel.eventLoop)
+                    let gate = configuration.callGate?(channel.eventLoop)
                     let echoRequestID = configuration.echoRequestID
                     let sync = channel.pipeline.syncOperations
                     if let tls = listener.tls {
@@ -131,7 +136,7 @@ public final class GRPCServer: Sendable {
                     let http2 = HTTP2ConnectionHandler(server: configuration.http2, logger: connectionLogger) { stream in
                         GRPCServerStreamHandler(
                             stream: stream, registry: registry, configuration: configuration.calls, logger: streamLogger, observer: observer,
-                            echoRequestID: echoRequestID)
+                            gate: gate, echoRequestID: echoRequestID)
                     }
                     if let observer { http2.observe(with: observer, secure: listener.tls != nil) }
                     try sync.addHandler(http2)

@@ -64,6 +64,9 @@ public final class GRPCServerCall {
     public var responseHeader: (name: String, value: String)?
     /// What the method's implementation learned about the call, for access logs and traces.
     public var annotations = GRPCCallAnnotations()
+    /// Who is calling, as the call gate (`GRPCServerCallGate`) authenticated them, for the
+    /// layers above (the gateway's principal and its permissions); nil without a gate.
+    public var principal: AnyObject?
 
     /// Strong (a weak reference costs a side-table allocation per call); the stream handler
     /// clears it when the stream closes, which breaks the cycle.
@@ -163,6 +166,8 @@ public struct GRPCCallAnnotations: Sendable {
     public var modelVersion: String = ""
     /// The process id of the worker that answered; 0 for none.
     public var workerPID: Int32 = 0
+    /// Who called, as the call gate authenticated them (a principal's name); empty for none.
+    public var principal: String = ""
 
     public init() {}
 }

@@ -28,16 +28,21 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
     private var observedEnd = true
     /// Whether the call's request id goes back in the response headers (or Trailers-Only).
     private let echoRequestID: Bool
+    /// Admits calls before their handler runs; nil: every call runs.
+    private let gate: (any GRPCServerCallGate)?
+    /// Whether the gate admitted the call and has not yet heard it end (it hears it once).
+    private var admitted = false
 
     init(
         stream: HTTP2Stream, registry: GRPCServiceRegistry, configuration: GRPCServerStreamStateMachine.Configuration, logger: Logger,
-        observer: (any GRPCServerObserver)? = nil, echoRequestID: Bool = false
+        observer: (any GRPCServerObserver)? = nil, gate: (any GRPCServerCallGate)? = nil, echoRequestID: Bool = false
     ) {
         self.stream = stream
         self.registry = registry
         self.machine = GRPCServerStreamStateMachine(configuration: configuration)
         self.logger = logger
         self.observer = observer
+        self.gate = gate
         self.echoRequestID = echoRequestID
     }
 
@@ -75,6 +80,13 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
             guard let method else {
                 finish(GRPCStatus(code: .unimplemented, message: "method \(call.head.path) is not served here"), trailers: GRPCMetadata())
                 return
+            }
+            if let gate {
+                if let refusal = gate.admit(call) {
+                    finish(refusal.status, trailers: refusal.trailers)
+                    return
+                }
+                admitted = true
             }
             if let deadline {
                 deadlineTimer = stream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
@@ -301,8 +313,12 @@ final class GRPCServerStreamHandler: HTTP2StreamDelegate {
         }
     }
 
-    /// Tells the observer how the call ended, once.
+    /// Tells the gate (when it admitted the call) and the observer how the call ended, once.
     private func observeEnd(_ status: GRPCStatus) {
+        if admitted, let gate, let call {
+            admitted = false
+            gate.admittedCallEnded(call)
+        }
         guard !observedEnd, let observer, let call else { return }
         observedEnd = true
         observer.callFinished(call, status: status)

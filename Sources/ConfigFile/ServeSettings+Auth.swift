@@ -1,0 +1,98 @@
+import Gateway
+import Yams
+
+extension ConfigReader {
+    /// `auth` (how callers prove who they are) and `principals` (what each may do).
+    mutating func readAuth(_ authNode: Node?, principals principalsNode: Node?, into settings: inout ServeSettings) {
+        var policy = AuthPolicy()
+        var referenced: [(name: String, node: Node)] = []
+        if let authNode, let auth = mapping(authNode, "auth", keys: ["api_keys", "client_certificates", "anonymous"]) {
+            for keyNode in auth["api_keys"].map({ sequence($0, "api_keys") }) ?? [] {
+                guard let fields = mapping(keyNode, "an API key", keys: ["principal", "sha256"]) else { continue }
+                guard let principalNode = fields["principal"], let principal = string(principalNode, "a principal name") else {
+                    error(keyNode, "an API key without its principal", hint: "add principal: NAME (a name under principals)")
+                    continue
+                }
+                guard let digestNode = fields["sha256"], let text = string(digestNode, "the key's SHA-256") else {
+                    error(keyNode, "the API key of '\(principal)' has no sha256", hint: "run `switchyard hash-key` and paste its output as sha256")
+                    continue
+                }
+                guard let digest = Self.hexDigest(text) else {
+                    // Never echo what might be the key itself.
+                    error(digestNode, "the sha256 of the API key of '\(principal)' is not 64 hex digits", hint: "store the key's SHA-256, not the key: run `switchyard hash-key`")
+                    continue
+                }
+                if policy.apiKeys.contains(where: { $0.sha256 == digest }) {
+                    error(digestNode, "the same API key is configured twice", hint: "each key belongs to one principal")
+                    continue
+                }
+                policy.apiKeys.append(AuthPolicy.APIKey(principal: principal, sha256: digest))
+                referenced.append((principal, principalNode))
+            }
+            for ruleNode in auth["client_certificates"].map({ sequence($0, "client_certificates") }) ?? [] {
+                let fieldNames = AuthPolicy.CertificateRule.Field.allCases.map(\.rawValue)
+                guard let fields = mapping(ruleNode, "a client certificate rule", keys: ["principal"] + fieldNames) else { continue }
+                guard let principalNode = fields["principal"], let principal = string(principalNode, "a principal name") else {
+                    error(ruleNode, "a client certificate rule without its principal", hint: "add principal: NAME")
+                    continue
+                }
+                let given = fieldNames.filter { fields[$0] != nil }
+                guard given.count == 1, let field = AuthPolicy.CertificateRule.Field(rawValue: given[0]),
+                    let pattern = string(fields[given[0]]!, "a name pattern")
+                else {
+                    error(ruleNode, "a client certificate rule matches one of \(fieldNames.joined(separator: ", ")), not \(given.isEmpty ? "none" : given.joined(separator: " and "))", hint: "for example uri: spiffe://example.org/billing")
+                    continue
+                }
+                policy.certificates.append(AuthPolicy.CertificateRule(principal: principal, field: field, pattern: pattern))
+                referenced.append((principal, principalNode))
+            }
+            if let anonymousNode = auth["anonymous"], let anonymous = mapping(anonymousNode, "auth.anonymous", keys: ["plaintext", "tls"]) {
+                if let node = anonymous["plaintext"], let value = boolean(node, "auth.anonymous.plaintext") { policy.anonymousOnPlaintext = value }
+                if let node = anonymous["tls"], let value = boolean(node, "auth.anonymous.tls") { policy.anonymousOnTLS = value }
+            }
+        }
+        if let principalsNode, let principals = mapping(principalsNode, "principals", keys: nil) {
+            for (name, nameNode, node) in principals.entries {
+                guard let fields = mapping(node, "principal '\(name)'", keys: ["models", "methods", "allow_override"]) else { continue }
+                var permissions = AuthPolicy.Permissions()
+                if let modelsNode = fields["models"] {
+                    permissions.models = sequence(modelsNode, "models").compactMap { string($0, "a model pattern (NAME or NAME:VERSION, * allowed)") }
+                }
+                if let methodsNode = fields["methods"] {
+                    let choices = AuthPolicy.MethodGroup.allCases.map(\.rawValue)
+                    permissions.methods = Set(sequence(methodsNode, "methods").compactMap { choice($0, "a method group", choices).flatMap(AuthPolicy.MethodGroup.init) })
+                }
+                if let node = fields["allow_override"], let value = boolean(node, "allow_override") { permissions.allowOverride = value }
+                if name.isEmpty { error(nameNode, "a principal needs a name") }
+                policy.principals[name] = permissions
+            }
+        }
+        for (name, node) in referenced where policy.principals[name] == nil {
+            let hint = nearest(name, in: policy.principals.keys.sorted()).map { "did you mean '\($0)'?" } ?? "add it under principals with what it may do"
+            error(node, "principal '\(name)' has no permissions under principals", hint: hint)
+        }
+        if authNode != nil || principalsNode != nil { settings.auth = policy }
+    }
+
+    /// 32 bytes from 64 hex digits (either case), or nil.
+    static func hexDigest(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let high = Self.hexValue(digits[index]), let low = Self.hexValue(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
