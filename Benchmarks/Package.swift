@@ -23,6 +23,8 @@ let package = Package(
         ),
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Logger for the Routing suite's worker pools (already resolved through the main package).
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // SwiftProtobuf code generated once from Protos/ (see README.md); the peer we compare with.
@@ -86,6 +88,22 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/InferValidation",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        ),
+        // The router's decision per request (issue 10): catalog, pools (never started) and
+        // requests made before the run.
+        .executableTarget(
+            name: "Routing",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Gateway", package: "switchyard"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Routing",
             plugins: [
                 .plugin(name: "BenchmarkPlugin", package: "benchmark"),
             ]

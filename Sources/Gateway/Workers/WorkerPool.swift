@@ -315,8 +315,9 @@ public final class WorkerPool: Sendable {
 
     /// A pool with one shard per loop of `group` (the loops that serve calls); its workers are
     /// supervised on `control` and started with the help of `threadPool`. `drainedMessage`:
-    /// the pool starts drained by an operator (see `setDrained`).
-    init(
+    /// the pool starts drained by an operator (see `setDrained`). Making one spawns nothing:
+    /// workers start with `start()` (public for Benchmarks/, which route to pools never started).
+    public init(
         deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, control: EventLoop, threadPool: NIOThreadPool,
         drainedMessage: String? = nil, replacement: Int = 0, latencyBuckets: LatencyBuckets = .default, logger: Logger
     ) {
