@@ -6,6 +6,9 @@
 #   sticky  a 90/10 route with sticky_key x-user-id, every request carrying x-user-id
 #   none+key  no route, every request carrying the same x-user-id metadata (what parsing the
 #           client's metadata costs, apart from routing by it)
+#   apikey  no route, an `auth` policy with one API key, every request carrying it in x-api-key
+#           (issue 11); compare with none+apikey, the same header sent to a gateway without auth
+#   none+apikey  no route, no auth, every request carrying the x-api-key header
 # in one run, rounds interleaved. Per call = marginal: (count of a run of N − count of a run of
 # N/5) ÷ (N − N/5), so the TLS-free h2c connection setup cancels. Routes come from a
 # configuration file (serve --config) when the binary has it, else from POST /routes/simple.
@@ -42,12 +45,17 @@ open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(data)) + data)
 PY
 
 declare -A port admin pid
-for kind in none draw sticky; do
+key=sy_loadtest_3f9a1c7e5b2d4f60a8e6c4b2d0f1e3a5
+for kind in none draw sticky apikey; do
     port[$kind]=$(free_port); admin[$kind]=$(free_port)
     args=(serve --plaintext-address "127.0.0.1:${port[$kind]}" --tls-address none --admin-address "127.0.0.1:${admin[$kind]}"
           --dev-certs-dir "$work/certs" --workers-per-model 1 --log-level warning --access-log off)
     if [[ $kind == none ]]; then
         args+=(--model simple:1 --model simple:2)
+    elif [[ $kind == apikey ]]; then
+        printf 'models:\n  simple:\n    versions:\n      - version: "1"\n      - version: "2"\nauth:\n  api_keys:\n    - {principal: loadtest, sha256: "%s"}\n  anonymous: {plaintext: false}\nprincipals:\n  loadtest: {models: ["simple"], methods: [inference]}\n' \
+            "$(printf %s "$key" | sha256sum | cut -d' ' -f1)" >"$work/$kind.yaml"
+        args+=(--config "$work/$kind.yaml")
     else
         sticky=""; [[ $kind == sticky ]] && sticky="      sticky_key: x-user-id"
         printf 'models:\n  simple:\n    versions:\n      - version: "1"\n      - version: "2"\n    route:\n      variants:\n        - {version: "1", weight: 90}\n        - {version: "2", weight: 10}\n%s\n' "$sticky" >"$work/$kind.yaml"
@@ -56,18 +64,19 @@ for kind in none draw sticky; do
     "$binary" "${args[@]}" >"$work/$kind.log" 2>&1 &
     pid[$kind]=$!; pids+=("${pid[$kind]}")
 done
-for kind in none draw sticky; do wait_for_port "${port[$kind]}" || { cat "$work/$kind.log" >&2; exit 1; }; done
+for kind in none draw sticky apikey; do wait_for_port "${port[$kind]}" || { cat "$work/$kind.log" >&2; exit 1; }; done
 sleep 3  # workers ready
 
 run() {  # kind count [header]
     local kind=$1 count=$2 extra=()
     [[ $kind == sticky || $kind == none+key ]] && extra=(-H 'x-user-id: user-4711')
+    [[ $kind == apikey || $kind == none+apikey ]] && extra=(-H "x-api-key: $key")
     timeout 300 h2load -n "$count" -c 16 -m 16 -d "$work/body" -H 'content-type: application/grpc' -H 'te: trailers' \
-        -H ':method: POST' "${extra[@]}" "http://127.0.0.1:${port[${kind%+key}]}/inference.GRPCInferenceService/ModelInfer" >"$work/h2load.txt"
+        -H ':method: POST' "${extra[@]}" "http://127.0.0.1:${port[${kind%%+*}]}/inference.GRPCInferenceService/ModelInfer" >"$work/h2load.txt"
     grep -q " $count succeeded, 0 failed" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
 }
 counted() {  # kind count → "mallocs locks"
-    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[${1%+key}]}" -o "$work/perf.txt" &
+    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[${1%%+*}]}" -o "$work/perf.txt" &
     local stat=$!
     sleep 0.3
     run "$1" "$2"
@@ -76,12 +85,12 @@ counted() {  # kind count → "mallocs locks"
     awk -F, '/malloc/ { m = $1 } /mutex/ { l = $1 } END { print m, l }' "$work/perf.txt"
 }
 declare -A malloc lock cpu
-for kind in none draw sticky; do run "$kind" 2000; done  # warm-up
+for kind in none draw sticky apikey; do run "$kind" 2000; done  # warm-up
 for round in $(seq 1 "$rounds"); do
-    for kind in none none+key draw sticky; do
+    for kind in none none+key draw sticky none+apikey apikey; do
         read -r m1 l1 < <(counted "$kind" "$small")
         read -r m2 l2 < <(counted "$kind" "$n")
-        before=$(cpu_ticks_of "${pid[${kind%+key}]}"); run "$kind" "$n"; after=$(cpu_ticks_of "${pid[${kind%+key}]}")
+        before=$(cpu_ticks_of "${pid[${kind%%+*}]}"); run "$kind" "$n"; after=$(cpu_ticks_of "${pid[${kind%%+*}]}")
         malloc[$kind]+=" $(awk -v a="$m1" -v b="$m2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
         lock[$kind]+=" $(awk -v a="$l1" -v b="$l2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
         cpu[$kind]+=" $(awk -v t=$((after - before)) -v y="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / y }')"
@@ -90,6 +99,6 @@ done
 # Spread: the versions that served the sticky key and the draws.
 echo "| route | malloc per call (rounds) | mutex locks per call | gateway CPU µs per call |"
 echo "|---|---|---|---|"
-for kind in none none+key draw sticky; do echo "| $kind |${malloc[$kind]} |${lock[$kind]} |${cpu[$kind]} |"; done
+for kind in none none+key draw sticky none+apikey apikey; do echo "| $kind |${malloc[$kind]} |${lock[$kind]} |${cpu[$kind]} |"; done
 echo
 echo "binary: $binary ($(sha256sum "$binary" | cut -c1-12)); N=$n, small run N/5, h2load -c 16 -m 16 over h2c; $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -73,6 +73,12 @@ struct RoutingFixture {
             if withUserID { request.metadata = .init(["x-user-id": Self.userID]) }
             return request
         }
+        // A caller authenticated by an API key, allowed every version of the model: the router
+        // also checks each candidate version against its permissions.
+        var policy = AuthPolicy()
+        policy.principals["team"] = AuthPolicy.Permissions(models: ["sticky:*"], methods: [.inference])
+        var authenticated = request("sticky", withUserID: true)
+        authenticated.principal = CompiledAuthPolicy(policy, generation: 1).principal(named: "team")
         self.group = group
         self.catalog = built
         self.requests = [
@@ -82,6 +88,7 @@ struct RoutingFixture {
             ("Route 90/10 sticky+shadow", WeightedRouter(), request("shadowed", withUserID: true)),
             ("Route named version", WeightedRouter(), request("sticky", version: "2", withUserID: true)),
             ("Route 5 variants sticky", WeightedRouter(), request("five", withUserID: true)),
+            ("Route 90/10 sticky, principal", WeightedRouter(), authenticated),
         ]
     }
 

@@ -33,6 +33,10 @@ public final class CompiledAuthPolicy: Sendable {
         self.principals = principals
     }
 
+    /// The principal called `name` (configured, or named by a key or certificate rule, or
+    /// `anonymous`); nil for a name the policy does not know.
+    public func principal(named name: String) -> Principal? { principals[name] }
+
     /// The principal of an API key: its SHA-256 compared with every configured digest in
     /// constant time (no early exit, so the time does not tell which or how many matched).
     func principal(forKey key: String) -> Principal? {

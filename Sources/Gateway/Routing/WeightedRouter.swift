@@ -148,8 +148,10 @@ public struct WeightedRouter: InferenceRouter {
                 if let key = compiled.stickyKey, field.name == key, case .string(let text) = field.value { stickyValue = text }
             }
             let principal = request.principal
-            let available: (String) -> Bool = {
-                model.pools[$0] != nil && !model.drained.contains($0) && principal?.mayUse(model: model.name, version: $0) != false
+            // A local function, not a closure in a variable: passed as a non-escaping argument it
+            // needs no heap context for its two captures (a stored closure would: a malloc per call).
+            func available(_ version: String) -> Bool {
+                model.pools[version] != nil && !model.drained.contains(version) && principal?.mayUse(model: model.name, version: version) != false
             }
             if let override {
                 if let principal, !principal.allowOverride {

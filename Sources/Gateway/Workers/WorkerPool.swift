@@ -315,9 +315,10 @@ public final class WorkerPool: Sendable {
 
     /// A pool with one shard per loop of `group` (the loops that serve calls); its workers are
     /// supervised on `control` and started with the help of `threadPool`. `drainedMessage`:
-    /// the pool starts drained by an operator (see `setDrained`). Making one spawns nothing:
-    /// workers start with `start()` (public for Benchmarks/, which route to pools never started).
-    public init(
+    /// the pool starts drained by an operator (see `setDrained`); `replacement`: the how-manieth
+    /// pool a reload made for this variant (its workers' names and sockets say so). Making one
+    /// spawns nothing: workers start with `start()`.
+    init(
         deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, control: EventLoop, threadPool: NIOThreadPool,
         drainedMessage: String? = nil, replacement: Int = 0, latencyBuckets: LatencyBuckets = .default, logger: Logger
     ) {
@@ -347,6 +348,15 @@ public final class WorkerPool: Sendable {
         self.shards = shards
         self.shardList = list
         for slot in slots { slot.setPool(self) }
+    }
+
+    /// A pool with the default latency buckets, for Benchmarks/ (which route to pools that are
+    /// never started); the gateway's own pools come from `ModelRepository`.
+    public convenience init(
+        deployment: ModelDeployment, launcher: WorkerLauncher, group: EventLoopGroup, control: EventLoop, threadPool: NIOThreadPool,
+        logger: Logger
+    ) {
+        self.init(deployment: deployment, launcher: launcher, group: group, control: control, threadPool: threadPool, drainedMessage: nil, logger: logger)
     }
 
     /// The shard of the loop the caller runs on; nil for a loop that is not a serving loop.
