@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
         // The configuration file: YAML nodes that carry their line and column, for error messages.
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Rate limits shared by every event loop without a lock (already in the graph through swift-nio).
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
@@ -87,6 +89,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: releaseExclusivityUnchecked
         ),

@@ -53,7 +53,10 @@ extension ConfigReader {
         }
         if let principalsNode, let principals = mapping(principalsNode, "principals", keys: nil) {
             for (name, nameNode, node) in principals.entries {
-                guard let fields = mapping(node, "principal '\(name)'", keys: ["models", "methods", "allow_override"]) else { continue }
+                guard
+                    let fields = mapping(
+                        node, "principal '\(name)'", keys: ["models", "methods", "allow_override", "rate_limit", "model_rate_limits", "max_concurrent_calls"])
+                else { continue }
                 var permissions = AuthPolicy.Permissions()
                 if let modelsNode = fields["models"] {
                     permissions.models = sequence(modelsNode, "models").compactMap { string($0, "a model pattern (NAME or NAME:VERSION, * allowed)") }
@@ -63,6 +66,13 @@ extension ConfigReader {
                     permissions.methods = Set(sequence(methodsNode, "methods").compactMap { choice($0, "a method group", choices).flatMap(AuthPolicy.MethodGroup.init) })
                 }
                 if let node = fields["allow_override"], let value = boolean(node, "allow_override") { permissions.allowOverride = value }
+                if let node = fields["rate_limit"] { permissions.rateLimit = rateLimit(node, "the rate limit of '\(name)'") }
+                if let node = fields["model_rate_limits"], let limits = mapping(node, "model_rate_limits of '\(name)'", keys: nil) {
+                    for (model, _, limitNode) in limits.entries {
+                        if let limit = rateLimit(limitNode, "the rate limit of '\(name)' for '\(model)'") { permissions.modelRateLimits[model] = limit }
+                    }
+                }
+                if let node = fields["max_concurrent_calls"] { permissions.maxConcurrentCalls = integer(node, "a number of calls", minimum: 1) }
                 if name.isEmpty { error(nameNode, "a principal needs a name") }
                 policy.principals[name] = permissions
             }
@@ -72,6 +82,22 @@ extension ConfigReader {
             error(node, "principal '\(name)' has no permissions under principals", hint: hint)
         }
         if authNode != nil || principalsNode != nil { settings.auth = policy }
+    }
+
+    /// `{requests_per_second: R, burst: B}`; burst defaults to R rounded up (one second's worth).
+    mutating func rateLimit(_ node: Node, _ what: String) -> AuthPolicy.RateLimit? {
+        guard let fields = mapping(node, what, keys: ["requests_per_second", "burst"]) else { return nil }
+        guard let rateNode = fields["requests_per_second"] else {
+            error(node, "\(what) has no requests_per_second", hint: "for example {requests_per_second: 100, burst: 200}")
+            return nil
+        }
+        guard let rate = number(rateNode, "a number of requests per second above 0", minimum: 0, exclusive: true) else { return nil }
+        var burst = max(1, Int(rate.rounded(.up)))
+        if let burstNode = fields["burst"] {
+            guard let value = integer(burstNode, "a burst", minimum: 1) else { return nil }
+            burst = value
+        }
+        return AuthPolicy.RateLimit(requestsPerSecond: rate, burst: burst)
     }
 
     /// 32 bytes from 64 hex digits (either case), or nil.

@@ -39,6 +39,8 @@ extension ServeSettings {
 struct ConfigReader {
     let file: String
     var diagnostics: [ConfigDiagnostic] = []
+    /// `models.NAME.rate_limit`, collected while reading models; they go into the policy.
+    var modelRateLimits: [String: AuthPolicy.RateLimit] = [:]
 
     init(file: String) { self.file = file }
 
@@ -71,6 +73,11 @@ struct ConfigReader {
             if let route = readRoute(routeNodes[name]!, model: name, versions: versions[name] ?? []) { settings.routes.append(route) }
         }
         if top["auth"] != nil || top["principals"] != nil { readAuth(top["auth"], principals: top["principals"], into: &settings) }
+        if !modelRateLimits.isEmpty {
+            var policy = settings.auth ?? AuthPolicy()
+            policy.modelRateLimits = modelRateLimits
+            settings.auth = policy
+        }
         if let node = top["logging"] { readLogging(node, into: &settings) }
         if let node = top["metrics"], let metrics = mapping(node, "metrics", keys: ["latency_buckets"]) {
             if let buckets = metrics["latency_buckets"] {
@@ -125,7 +132,8 @@ struct ConfigReader {
                 error(nameNode, "'\(name)' is not a model name", hint: "a model name has no spaces or '/'")
                 continue
             }
-            guard let fields = mapping(model, "model '\(name)'", keys: ["versions", "route"]) else { continue }
+            guard let fields = mapping(model, "model '\(name)'", keys: ["versions", "route", "rate_limit"]) else { continue }
+            if let node = fields["rate_limit"], let limit = rateLimit(node, "the rate limit of model '\(name)'") { modelRateLimits[name] = limit }
             var seen: [String] = []
             let versionNodes = fields["versions"].map { sequence($0, "versions") } ?? []
             for versionNode in versionNodes {

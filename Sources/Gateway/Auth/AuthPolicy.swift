@@ -60,6 +60,17 @@ public struct AuthPolicy: Sendable, Hashable {
         public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     }
 
+    /// A token bucket: `requestsPerSecond` on average, up to `burst` at once.
+    public struct RateLimit: Sendable, Hashable {
+        public var requestsPerSecond: Double
+        public var burst: Int
+
+        public init(requestsPerSecond: Double, burst: Int) {
+            self.requestsPerSecond = requestsPerSecond
+            self.burst = burst
+        }
+    }
+
     /// What one principal may do.
     public struct Permissions: Sendable, Hashable {
         /// Models it may use, as `NAME` (every version) or `NAME:VERSION`, `*` allowed in either.
@@ -70,11 +81,24 @@ public struct AuthPolicy: Sendable, Hashable {
         /// Whether it may force a variant with `x-switchyard-variant` (where the route allows
         /// overrides at all). Default false.
         public var allowOverride = false
+        /// Inference requests (ModelInfer calls, ModelStreamInfer messages) per second over all
+        /// its calls; nil: no limit.
+        public var rateLimit: RateLimit?
+        /// Per model name, its inference requests to that model; on top of `rateLimit`.
+        public var modelRateLimits: [String: RateLimit] = [:]
+        /// Calls in flight at once (a stream counts as one call for its life); nil: no limit.
+        public var maxConcurrentCalls: Int?
 
-        public init(models: [String] = ["*"], methods: Set<MethodGroup> = Set(MethodGroup.allCases), allowOverride: Bool = false) {
+        public init(
+            models: [String] = ["*"], methods: Set<MethodGroup> = Set(MethodGroup.allCases), allowOverride: Bool = false,
+            rateLimit: RateLimit? = nil, modelRateLimits: [String: RateLimit] = [:], maxConcurrentCalls: Int? = nil
+        ) {
             self.models = models
             self.methods = methods
             self.allowOverride = allowOverride
+            self.rateLimit = rateLimit
+            self.modelRateLimits = modelRateLimits
+            self.maxConcurrentCalls = maxConcurrentCalls
         }
     }
 
@@ -90,9 +114,11 @@ public struct AuthPolicy: Sendable, Hashable {
     /// Whether calls without credentials are let in on the plaintext listener. Default true
     /// (it listens on loopback by default).
     public var anonymousOnPlaintext = true
-    /// The same on the TLS listener. Default false: once a policy exists, callers from the
-    /// network must say who they are.
-    public var anonymousOnTLS = false
+    /// The same on the TLS listener. Default (nil): false once any key or certificate rule
+    /// exists (callers from the network must say who they are), else true.
+    public var anonymousOnTLS: Bool?
+    /// Per model name, inference requests to it from every caller together; nil: no limit.
+    public var modelRateLimits: [String: RateLimit] = [:]
 
     public init() {}
 }

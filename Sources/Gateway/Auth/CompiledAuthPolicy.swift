@@ -10,13 +10,21 @@ public final class CompiledAuthPolicy: Sendable {
     /// Changes with every policy a reload installs.
     public let generation: Int
     private let principals: [String: Principal]
+    var principalsByName: [String: Principal] { principals }
     private let keys: [(digest: [UInt8], principal: Principal)]
     private let certificates: [(rule: AuthPolicy.CertificateRule, principal: Principal)]
     let anonymous: Principal
+    /// Calls without credentials on the TLS listener: as configured, else only while nobody
+    /// can authenticate at all.
+    let anonymousOnTLS: Bool
+    /// Buckets of the models' own limits (every caller together), by model name.
+    let modelBuckets: [String: RateBucket]
 
     public init(_ policy: AuthPolicy, generation: Int) {
         self.policy = policy
         self.generation = generation
+        self.anonymousOnTLS = policy.anonymousOnTLS ?? (policy.apiKeys.isEmpty && policy.certificates.isEmpty)
+        self.modelBuckets = policy.modelRateLimits.mapValues { RateBucket(rate: $0.requestsPerSecond, burst: $0.burst) }
         var principals: [String: Principal] = [:]
         func principal(_ name: String) -> Principal {
             if let known = principals[name] { return known }
@@ -157,7 +165,7 @@ struct Authenticator {
         if let peer = connection.tls?.peer {
             if let found = policy.principal(for: peer) { return .success(found) }
         }
-        let allowed = connection.isSecure ? policy.policy.anonymousOnTLS : policy.policy.anonymousOnPlaintext
+        let allowed = connection.isSecure ? policy.anonymousOnTLS : policy.policy.anonymousOnPlaintext
         guard allowed else {
             let certificate = connection.tls?.peer == nil ? "" : " (the client certificate presented maps to no principal)"
             return .failure(
@@ -217,10 +225,26 @@ final class GatewayCallGate: GRPCServerCallGate {
         case .failure(let error):
             return error
         case .success(let principal):
-            guard principal.mayCall(group) else { return principal.deniedMethod(group, path: method.path) }
-            call.principal = principal
             call.annotations.principal = principal.name
+            guard principal.mayCall(group) else { return principal.deniedMethod(group, path: method.path) }
+            if let concurrency = principal.concurrency {
+                guard concurrency.acquire() else {
+                    principal.refusals.count(.concurrency)
+                    return LimitRefusal(
+                        kind: .concurrency, retryAfterNanos: 100_000_000,
+                        message: "principal '\(principal.name)' has \(concurrency.maximum) calls in flight, its limit (max_concurrent_calls)"
+                    ).error
+                }
+                call.gateToken = concurrency
+            }
+            call.principal = principal
             return nil
         }
+    }
+
+    func admittedCallEnded(_ call: GRPCServerCall) {
+        guard let token = call.gateToken else { return }
+        call.gateToken = nil
+        unsafeDowncast(token, to: ConcurrencyLimit.self).release()
     }
 }

@@ -13,6 +13,14 @@ public final class Principal: Sendable {
     let allowOverride: Bool
     /// False for a name that keys or certificates give but the policy has no permissions for.
     let isConfigured: Bool
+    /// Its inference requests over all its calls; nil: no limit.
+    let rateBucket: RateBucket?
+    /// Its requests to one model, by model name.
+    let modelBuckets: [String: RateBucket]
+    /// Its calls in flight; nil: no limit.
+    let concurrency: ConcurrencyLimit?
+    /// Its calls and requests refused by each limit.
+    let refusals = LimitRefusals()
 
     init(name: String, permissions: AuthPolicy.Permissions?, generation: Int) {
         self.name = name
@@ -25,6 +33,9 @@ public final class Principal: Sendable {
         }
         self.methods = permissions.methods
         self.allowOverride = permissions.allowOverride
+        self.rateBucket = permissions.rateLimit.map { RateBucket(rate: $0.requestsPerSecond, burst: $0.burst) }
+        self.modelBuckets = permissions.modelRateLimits.mapValues { RateBucket(rate: $0.requestsPerSecond, burst: $0.burst) }
+        self.concurrency = permissions.maxConcurrentCalls.map { ConcurrencyLimit(maximum: $0) }
     }
 
     /// Whether this principal may call methods of `group`.

@@ -35,6 +35,16 @@ struct PreparedInfer {
     let wantsEmptyFinal: Bool
     /// The call's `x-request-id` (empty for none), passed to the worker for its logs.
     let clientRequestID: String
+    /// Who asks, under which policy (nil without one): for the rate limits.
+    let principal: Principal?
+    let policy: CompiledAuthPolicy?
+
+    /// Takes this request from the rate limits that apply (the principal's, the model's, the
+    /// principal's for the model); nil when allowed or when there are none.
+    func admitRate() -> LimitRefusal? {
+        guard let principal, let policy else { return nil }
+        return policy.admitRequest(of: principal, to: model, now: NIODeadline.now().uptimeNanoseconds)
+    }
 
     /// What the shard sends, with `receiver` hearing the replies.
     func poolRequest(bytes: ByteBuffer, deadlineUnixNanos: Int64, receiver: WorkerReplyReceiver, trace: InferenceTrace? = nil) -> PoolRequest {
@@ -118,7 +128,7 @@ func prepareInfer(
         shard: shard, shadow: shadowPool?.shard(on: call.eventLoop),
         shadowVariant: shadowPool.map { ModelVariantKey(model: $0.deployment.model, version: $0.deployment.version) }, shadowTolerance: tolerance,
         model: inspected.modelName, version: version, id: inspected.id, batchSize: batchSize, decoupled: described.decoupled,
-        wantsEmptyFinal: inspected.wantsEmptyFinal, clientRequestID: callRequestID(call) ?? "")
+        wantsEmptyFinal: inspected.wantsEmptyFinal, clientRequestID: callRequestID(call) ?? "", principal: principal, policy: catalog.auth)
 }
 
 /// Hears a shadow copy's answers: they never reach the client; the final one goes to the
@@ -233,6 +243,12 @@ final class ModelInferCallHandler: GRPCServerCallHandler, WorkerReplyReceiver {
             call.finish(GRPCStatus(code: .invalidArgument, message: "model '\(prepared.model)' is decoupled (it may answer with many responses); use ModelStreamInfer"))
             return
         }
+        if let refusal = prepared.admitRate() {
+            call.annotations.model = prepared.model
+            prepared.shard.statistics.recordFailure(.rejected, nanoseconds: elapsed, now: .now())
+            call.finish(refusal.error)
+            return
+        }
         let deadline = deadlineUnixNanos(of: call)
         switch prepared.shard.submit(prepared.poolRequest(bytes: bytes, deadlineUnixNanos: deadline, receiver: self, trace: trace)) {
         case .success(let id):
@@ -334,6 +350,10 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     private var clientDone = false
     /// A large message is being inspected on the thread pool; the stream waits for it.
     private var inspecting = false
+    /// Messages waiting for room in a rate limit's bucket; the stream is not read meanwhile.
+    private var waitingForRate = 0
+    /// The longest a stream's message waits for its rate limit before it is refused instead.
+    static let maxStreamRateDelay: TimeAmount = .seconds(1)
     private var receivingPaused = false
     private var responsesPaused = false
     /// Why the connection drains, once it does: the stream takes no new request and ends when
@@ -384,6 +404,33 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
                 return
             }
             sendError(error.message)
+            return
+        }
+        dispatch(prepared, bytes: bytes, started: started, trace: trace)
+    }
+
+    /// Sends a routed request to its pool, once the rate limits let it through. Over a limit,
+    /// the stream is slowed first: the message waits (the stream is not read meanwhile, so
+    /// HTTP/2 flow control holds the client) until its bucket has room. Only when it would wait
+    /// longer than `maxStreamRateDelay` is the message refused, in `error_message`, and the
+    /// stream goes on.
+    private func dispatch(_ prepared: PreparedInfer, bytes: ByteBuffer, started: NIODeadline, trace: InferenceTrace?) {
+        guard !call.isFinished else { return }
+        if let refusal = prepared.admitRate() {
+            guard refusal.retryAfterNanos <= Self.maxStreamRateDelay.nanoseconds else {
+                prepared.shard.statistics.recordFailure(.rejected, nanoseconds: 0, now: .now())
+                trace?.end(refusal.error.status)
+                sendError("request '\(prepared.id)' failed: RESOURCE_EXHAUSTED: \(refusal.error.message)")
+                return
+            }
+            waitingForRate += 1
+            updateReceiving()
+            call.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(refusal.retryAfterNanos))) {
+                self.waitingForRate -= 1
+                self.dispatch(prepared, bytes: bytes, started: started, trace: trace)
+                self.updateReceiving()
+                self.finishIfDone()
+            }
             return
         }
         let deadline = deadlineUnixNanos(of: call)
@@ -464,7 +511,7 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     }
 
     private func finishIfDone() {
-        guard entries.isEmpty && !inspecting && !call.isFinished else { return }
+        guard entries.isEmpty && !inspecting && waitingForRate == 0 && !call.isFinished else { return }
         if clientDone {
             call.finish(.ok)
         } else if let drainReason {
@@ -481,7 +528,8 @@ final class ModelStreamInferCallHandler: GRPCServerCallHandler, WorkerReplyRecei
     /// Reads the stream only while it has room for another request and its client reads, and
     /// not once the connection drains.
     private func updateReceiving() {
-        let pause = inspecting || entries.count >= context.maxStreamRequestsInFlight || !call.isWritable || drainReason != nil
+        let pause =
+            inspecting || waitingForRate > 0 || entries.count >= context.maxStreamRequestsInFlight || !call.isWritable || drainReason != nil
         guard pause != receivingPaused, !call.isFinished else { return }
         receivingPaused = pause
         if pause { call.pauseReceiving() } else { call.resumeReceiving() }

@@ -114,6 +114,7 @@ public final class GatewayMetrics: Sendable {
         let shadowPairs = await repository.shadowComparisonStatistics()
         renderShadowComparisons(shadowPairs, into: &out)
         renderLogs(counters, into: &out)
+        renderLimits(repository.catalog.auth, into: &out)
         var registryBytes: [UInt8] = []
         registry.emit(into: &registryBytes)
         out.append(String(decoding: registryBytes, as: UTF8.self))
@@ -318,6 +319,20 @@ public final class GatewayMetrics: Sendable {
                 out.histogram(
                     "switchyard_shadow_request_duration_seconds",
                     ["model": pair.model, "version": pair.version, "shadow_version": pair.shadowVersion, "side": side], histogram, buckets: buckets)
+            }
+        }
+    }
+
+    /// Calls and requests refused by rate and concurrency limits, by limit and principal (the
+    /// principals of the policy in force; their names come from the configuration only).
+    private func renderLimits(_ policy: CompiledAuthPolicy?, into out: inout PrometheusText) {
+        guard let policy else { return }
+        out.family(
+            "switchyard_rate_limited_total", .counter,
+            "Calls and inference requests refused with RESOURCE_EXHAUSTED by a limit (principal, model, principal_model, concurrency), by principal.")
+        for principal in policy.allPrincipals {
+            for kind in LimitKind.allCases {
+                out.sample("switchyard_rate_limited_total", ["limit": kind.label, "principal": principal.name], principal.refusals.value(kind))
             }
         }
     }

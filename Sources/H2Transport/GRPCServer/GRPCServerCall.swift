@@ -67,6 +67,9 @@ public final class GRPCServerCall {
     /// Who is calling, as the call gate (`GRPCServerCallGate`) authenticated them, for the
     /// layers above (the gateway's principal and its permissions); nil without a gate.
     public var principal: AnyObject?
+    /// What the call gate took for the call (a concurrency slot), for it to give back in
+    /// `admittedCallEnded`; nil for nothing.
+    public var gateToken: AnyObject?
 
     /// Strong (a weak reference costs a side-table allocation per call); the stream handler
     /// clears it when the stream closes, which breaks the cycle.
