@@ -20,6 +20,7 @@ from conftest import Gateway, serving_both_versions, simple_request, switchyard_
 
 ALICE_KEY = "sy_alice_7f3c9a1e5b2d4f60"
 BOB_KEY = "sy_bob_0a9e8d7c6b5a4f3e"
+OPS_KEY = "sy_ops_5d4c3b2a19f8e7d6"
 
 
 def sha(key):
@@ -27,7 +28,7 @@ def sha(key):
 
 
 def policy_file(alice_key=ALICE_KEY):
-    keys = [f'    - {{principal: bob, sha256: "{sha(BOB_KEY)}"}}']
+    keys = [f'    - {{principal: bob, sha256: "{sha(BOB_KEY)}"}}', f'    - {{principal: ops, sha256: "{sha(OPS_KEY)}"}}']
     if alice_key:
         keys.insert(0, f'    - {{principal: alice, sha256: "{sha(alice_key)}"}}')
     return two_versions(50, 50) + f"""  simple_string:
@@ -42,6 +43,7 @@ principals:
   alice: {{models: ["simple:1"], methods: [inference, metadata]}}
   bob: {{methods: [statistics]}}
   service: {{models: ["simple*"], methods: [inference]}}
+  ops: {{methods: [metadata, statistics, repository]}}
 """
 
 
@@ -52,10 +54,10 @@ def secured(tmp_path_factory):
     config.write_text(policy_file())
     gw = Gateway(workdir, ["--config", str(config), "--log-level", "info"])
     gw.config = config
-    yield from serving_both_versions(gw, metadata=[("x-api-key", ALICE_KEY)])
+    yield from serving_both_versions(gw, metadata=[("x-api-key", OPS_KEY)])
     # No key ever reaches the gateway's output (logs, access log).
     output = gw.log_path.read_text(errors="replace")
-    for secret in (ALICE_KEY, BOB_KEY):
+    for secret in (ALICE_KEY, BOB_KEY, OPS_KEY):
         assert secret not in output
 
 
@@ -101,6 +103,21 @@ def test_a_known_key_may_use_what_its_principal_allows_and_nothing_else(secured)
     assert stub.ModelStatistics(service_pb2.ModelStatisticsRequest(name="simple"), metadata=bob, timeout=10).model_stats
     code, message = refused(lambda: stub.ModelInfer(simple_request(), metadata=bob, timeout=10))
     assert code == grpc.StatusCode.PERMISSION_DENIED and "principal 'bob' may not call ModelInfer" in message, message
+
+
+def test_metadata_and_statistics_show_only_the_models_a_principal_may_use(secured):
+    stub = secured.stub
+    alice = [("x-api-key", ALICE_KEY)]
+    # Unversioned, the model's newest version alice may use stands for it.
+    assert stub.ModelMetadata(service_pb2.ModelMetadataRequest(name="simple"), metadata=alice, timeout=10).name == "simple"
+    assert stub.ModelReady(service_pb2.ModelReadyRequest(name="simple", version="1"), metadata=alice, timeout=10).ready
+    code, message = refused(lambda: stub.ModelConfig(service_pb2.ModelConfigRequest(name="simple", version="2"), metadata=alice, timeout=10))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and message == "principal 'alice' may not use version 2 of model 'simple'", message
+    code, message = refused(lambda: stub.ModelMetadata(service_pb2.ModelMetadataRequest(name="simple_string"), metadata=alice, timeout=10))
+    assert code == grpc.StatusCode.PERMISSION_DENIED and message == "principal 'alice' may not use model 'simple_string'", message
+    # ops may see everything; statistics of all models list what the caller may use.
+    everything = stub.ModelStatistics(service_pb2.ModelStatisticsRequest(), metadata=[("x-api-key", OPS_KEY)], timeout=10)
+    assert {(m.name, m.version) for m in everything.model_stats} == {("simple", "1"), ("simple", "2"), ("simple_string", "1")}
 
 
 def test_tritonclient_sends_its_key_as_a_header(secured):

@@ -54,40 +54,48 @@ public struct InferenceService: Sendable {
             response.extensions = Self.extensions
             return response
         }
-        registry.registerImmediateUnary(path("ModelReady"), request: ModelReadyRequest.self, response: ModelReadyResponse.self) { request, _ in
-            let variant = try Self.variant(repository.catalog, request.name, request.version)
+        registry.registerImmediateUnary(path("ModelReady"), request: ModelReadyRequest.self, response: ModelReadyResponse.self) { request, call in
+            let variant = try Self.variant(repository.catalog, request.name, request.version, for: call)
             var response = ModelReadyResponse()
             response.ready = variant.pool?.isReady ?? false
             return response
         }
-        registry.registerImmediateUnary(path("ModelMetadata"), request: ModelMetadataRequest.self, response: ModelMetadataResponse.self) { request, _ in
-            let variant = try Self.variant(repository.catalog, request.name, request.version)
+        registry.registerImmediateUnary(path("ModelMetadata"), request: ModelMetadataRequest.self, response: ModelMetadataResponse.self) {
+            request, call in
+            let variant = try Self.variant(repository.catalog, request.name, request.version, for: call)
             var response = Self.metadata(of: try Self.config(of: variant))
             response.versions = variant.model.versions
             return response
         }
-        registry.registerImmediateUnary(path("ModelConfig"), request: ModelConfigRequest.self, response: ModelConfigResponse.self) { request, _ in
+        registry.registerImmediateUnary(path("ModelConfig"), request: ModelConfigRequest.self, response: ModelConfigResponse.self) { request, call in
             var response = ModelConfigResponse()
-            response.config = try Self.config(of: Self.variant(repository.catalog, request.name, request.version))
+            response.config = try Self.config(of: Self.variant(repository.catalog, request.name, request.version, for: call))
             return response
         }
         registry.registerUnary(path("ModelStatistics"), request: ModelStatisticsRequest.self, response: ModelStatisticsResponse.self) {
             request, call in
             let catalog = repository.catalog
+            let principal = call.principal as? Principal
             let promise = call.eventLoop.makePromise(of: ModelStatisticsResponse.self)
             promise.completeWithTask {
                 var selected: [(name: String, version: String, pool: WorkerPool?)] = []
                 if request.name.isEmpty {
+                    // Only the models the caller may use.
                     for model in catalog.models.values.sorted(by: { $0.name < $1.name }) {
-                        for version in model.versions { selected.append((model.name, version, model.pools[version])) }
+                        for version in model.versions where principal?.mayUse(model: model.name, version: version) != false {
+                            selected.append((model.name, version, model.pools[version]))
+                        }
                     }
                 } else if request.version.isEmpty {
                     guard let model = catalog.models[request.name] else {
                         throw RPCError(code: .notFound, message: "unknown model '\(request.name)'")
                     }
-                    for version in model.versions { selected.append((model.name, version, model.pools[version])) }
+                    if let principal, !principal.mayUseSomeVersion(of: model.name) { throw principal.deniedModel(model.name, version: nil) }
+                    for version in model.versions where principal?.mayUse(model: model.name, version: version) != false {
+                        selected.append((model.name, version, model.pools[version]))
+                    }
                 } else {
-                    let variant = try Self.variant(catalog, request.name, request.version)
+                    let variant = try Self.variant(catalog, request.name, request.version, principal: principal)
                     selected.append((variant.model.name, variant.version, variant.pool))
                 }
                 var response = ModelStatisticsResponse()
@@ -149,11 +157,24 @@ public struct InferenceService: Sendable {
         var pool: WorkerPool? { model.pools[version] }
     }
 
-    static func variant(_ catalog: ModelCatalog, _ name: String, _ version: String) throws(RPCError) -> Variant {
+    /// The variant a metadata request names, when the call's principal (if any) may use it.
+    static func variant(_ catalog: ModelCatalog, _ name: String, _ version: String, for call: GRPCServerCall) throws(RPCError) -> Variant {
+        try variant(catalog, name, version, principal: call.principal as? Principal)
+    }
+
+    static func variant(_ catalog: ModelCatalog, _ name: String, _ version: String, principal: Principal? = nil) throws(RPCError) -> Variant {
         guard let model = catalog.models[name] else {
             throw RPCError(code: .notFound, message: "unknown model '\(name)'; RepositoryIndex lists the known ones")
         }
-        let chosen = version.isEmpty ? model.defaultVersion : version
+        var chosen = version.isEmpty ? model.defaultVersion : version
+        if version.isEmpty, let principal, !principal.mayUse(model: model.name, version: chosen),
+            let allowed = model.versions.last(where: { model.pools[$0] != nil && principal.mayUse(model: model.name, version: $0) })
+        {
+            chosen = allowed  // the newest version this caller may use stands for the model
+        }
+        if let principal, !principal.mayUse(model: model.name, version: chosen) {
+            throw principal.deniedModel(model.name, version: principal.mayUseSomeVersion(of: model.name) ? chosen : nil)
+        }
         guard model.versions.contains(chosen) else {
             throw RPCError(code: .notFound, message: VersionRouter.unknownVersionMessage(chosen, of: model))
         }
