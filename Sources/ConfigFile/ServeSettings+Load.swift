@@ -155,7 +155,10 @@ struct ConfigReader {
     }
 
     mutating func readVersion(_ node: Node, model: String) -> ModelDeployment? {
-        let keys = ["version", "workers", "max_inflight_per_worker", "max_queued_requests", "idempotent", "worker_arguments"]
+        let keys = [
+            "version", "workers", "max_inflight_per_worker", "max_queued_requests", "idempotent", "max_batch_size",
+            "max_queue_delay_microseconds", "worker_arguments",
+        ]
         guard let fields = mapping(node, "a version of '\(model)'", keys: keys) else { return nil }
         guard let versionNode = fields["version"] else {
             error(node, "a version of '\(model)' has no 'version'", hint: "add version: \"1\"")
@@ -173,6 +176,13 @@ struct ConfigReader {
         if let node = fields["idempotent"], let value = boolean(node, "idempotent") { deployment.idempotent = value }
         if let node = fields["worker_arguments"] {
             deployment.workerArguments = sequence(node, "worker_arguments").compactMap { string($0, "a worker argument") }
+        }
+        // Dynamic batching, under Triton's names; the worker's batcher takes them as flags.
+        if let node = fields["max_batch_size"], let value = integer(node, "a batch size", minimum: 1, maximum: Int(Int32.max)) {
+            deployment.workerArguments += ["--max-batch-size", "\(value)"]
+        }
+        if let node = fields["max_queue_delay_microseconds"], let value = integer(node, "a delay in microseconds", minimum: 0) {
+            deployment.workerArguments += ["--max-queue-delay-us", "\(value)"]
         }
         return deployment
     }

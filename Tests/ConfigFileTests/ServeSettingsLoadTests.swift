@@ -349,4 +349,20 @@ final class ServeSettingsLoadTests: XCTestCase {
             XCTAssertTrue(text.contains("bad.yaml:8:32: error: expected inference, metadata, repository, statistics for a method group"), text)
         }
     }
+
+    func testDynamicBatchingKeysBecomeTheWorkersFlags() throws {
+        let yaml = """
+            models:
+              simple:
+                versions:
+                  - {version: "1", max_batch_size: 16, max_queue_delay_microseconds: 250}
+                  - {version: "2", max_batch_size: 0}
+            """
+        XCTAssertThrowsError(try ServeSettings.parse(yaml: yaml, file: "b.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("b.yaml:5:40: error: expected a batch size of at least 1, got 0"), "\(error)")
+        }
+        let settings = try ServeSettings.parse(yaml: yaml.replacingOccurrences(of: "max_batch_size: 0", with: "workers: 1"), file: "b.yaml")
+        XCTAssertEqual(settings.models?.first?.workerArguments, ["--max-batch-size", "16", "--max-queue-delay-us", "250"])
+        XCTAssertEqual(settings.models?.last?.workerArguments, [])
+    }
 }
