@@ -64,3 +64,34 @@ cpu_ticks_sum() {
 load_average() { cut -d' ' -f1-3 /proc/loadavg; }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# Puts perf uprobes on malloc and pthread_mutex_lock in the libc that BINARY links (they stay
+# until removed; adding them again is harmless). Needs root and linux-perf.
+probe_mallocs_and_locks() {
+    local libc
+    libc=$(ldd "$1" | awk '/libc.so.6/ { print $3 }')
+    perf probe -q -x "$libc" malloc 2>/dev/null || true
+    perf probe -q -x "$libc" pthread_mutex_lock 2>/dev/null || true
+}
+
+# Runs COMMAND… while counting process PID's malloc and pthread_mutex_lock calls
+# (probe_mallocs_and_locks first); prints "mallocs locks". COMMAND's output is discarded.
+count_mallocs_and_locks() {
+    local pid=$1 out
+    shift
+    out=$(mktemp /tmp/perf-counts.XXXXXX)
+    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "$pid" -o "$out" &
+    local stat=$!
+    sleep 0.3
+    "$@" >/dev/null
+    sleep 0.3
+    kill -INT "$stat"; wait "$stat" || true
+    awk -F, '/malloc/ { m = $1 } /mutex/ { l = $1 } END { print m, l }' "$out"
+    rm -f "$out"
+}
+
+# The marginal count per call between a run of SMALL calls that counted A and a run of N calls
+# that counted B: (B - A) / (N - SMALL), so what both runs pay once (connection setup) cancels.
+per_call() {
+    awk -v a="$1" -v b="$2" -v x="$3" -v y="$4" 'BEGIN { printf "%.2f", (b - a) / (y - x) }'
+}

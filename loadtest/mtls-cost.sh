@@ -19,9 +19,7 @@ rounds=${ROUNDS:-3}
 small=$((n / 5))
 ensure_apt_packages linux-perf procps
 [[ -x .venv/bin/python ]] || scripts/bootstrap.sh --python
-libc=$(ldd "$binary" | awk '/libc.so.6/ { print $3 }')
-perf probe -q -x "$libc" malloc 2>/dev/null || true
-perf probe -q -x "$libc" pthread_mutex_lock 2>/dev/null || true
+probe_mallocs_and_locks "$binary"
 
 work=$(mktemp -d /tmp/mtls-cost.XXXXXX)
 pids=()
@@ -66,13 +64,7 @@ channel.close()
 PY
 }
 counted() {  # kind count → "mallocs locks"
-    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[$1]}" -o "$work/perf.txt" &
-    local stat=$!
-    sleep 0.3
-    run "$1" "$2"
-    sleep 0.3
-    kill -INT "$stat"; wait "$stat" || true
-    awk -F, '/malloc/ { m = $1 } /mutex/ { l = $1 } END { print m, l }' "$work/perf.txt"
+    count_mallocs_and_locks "${pid[$1]}" run "$1" "$2"
 }
 declare -A malloc lock
 for kind in mtls none; do run "$kind" 500; done  # warm-up
@@ -80,8 +72,8 @@ for round in $(seq 1 "$rounds"); do
     for kind in none mtls; do
         read -r m1 l1 < <(counted "$kind" "$small")
         read -r m2 l2 < <(counted "$kind" "$n")
-        malloc[$kind]+=" $(awk -v a="$m1" -v b="$m2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
-        lock[$kind]+=" $(awk -v a="$l1" -v b="$l2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
+        malloc[$kind]+=" $(per_call "$m1" "$m2" "$small" "$n")"
+        lock[$kind]+=" $(per_call "$l1" "$l2" "$small" "$n")"
     done
 done
 echo "| gateway | malloc per call (rounds) | mutex locks per call |"

@@ -23,31 +23,18 @@ n=${N:-20000}
 rounds=${ROUNDS:-3}
 small=$((n / 5))
 ensure_apt_packages nghttp2-client linux-perf procps
-[[ -x .venv/bin/python ]] || scripts/bootstrap.sh --python
-libc=$(ldd "$binary" | awk '/libc.so.6/ { print $3 }')
-perf probe -q -x "$libc" malloc 2>/dev/null || true
-perf probe -q -x "$libc" pthread_mutex_lock 2>/dev/null || true
+probe_mallocs_and_locks "$binary"
 
 work=$(mktemp -d /tmp/routing-cost.XXXXXX)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
-.venv/bin/python - "$work/body" <<'PY'
-import struct, sys
-import numpy as np
-from tritonclient.grpc import service_pb2
-request = service_pb2.ModelInferRequest(model_name="simple")
-for name in ("INPUT0", "INPUT1"):
-    request.inputs.add(name=name, datatype="INT32", shape=[1, 16])
-    request.raw_input_contents.append(np.arange(16, dtype=np.int32).tobytes())
-data = request.SerializeToString()
-open(sys.argv[1], "wb").write(b"\x00" + struct.pack(">I", len(data)) + data)
-PY
+python3 loadtest/grpc_bodies.py body "$work/body"
 
 declare -A port admin pid
 key=sy_loadtest_3f9a1c7e5b2d4f60a8e6c4b2d0f1e3a5
 for kind in none draw sticky apikey; do
-    port[$kind]=$(free_port); admin[$kind]=$(free_port)
+    read -r port[$kind] admin[$kind] < <(free_ports 2)
     args=(serve --plaintext-address "127.0.0.1:${port[$kind]}" --tls-address none --admin-address "127.0.0.1:${admin[$kind]}"
           --dev-certs-dir "$work/certs" --workers-per-model 1 --log-level warning --access-log off)
     if [[ $kind == none ]]; then
@@ -76,13 +63,7 @@ run() {  # kind count [header]
     grep -q " $count succeeded, 0 failed" "$work/h2load.txt" || { cat "$work/h2load.txt" >&2; exit 1; }
 }
 counted() {  # kind count → "mallocs locks"
-    perf stat -x, -e probe_libc:malloc,probe_libc:pthread_mutex_lock -p "${pid[${1%%+*}]}" -o "$work/perf.txt" &
-    local stat=$!
-    sleep 0.3
-    run "$1" "$2"
-    sleep 0.3
-    kill -INT "$stat"; wait "$stat" || true
-    awk -F, '/malloc/ { m = $1 } /mutex/ { l = $1 } END { print m, l }' "$work/perf.txt"
+    count_mallocs_and_locks "${pid[${1%%+*}]}" run "$1" "$2"
 }
 declare -A malloc lock cpu
 for kind in none draw sticky apikey; do run "$kind" 2000; done  # warm-up
@@ -91,8 +72,8 @@ for round in $(seq 1 "$rounds"); do
         read -r m1 l1 < <(counted "$kind" "$small")
         read -r m2 l2 < <(counted "$kind" "$n")
         before=$(cpu_ticks_of "${pid[${kind%%+*}]}"); run "$kind" "$n"; after=$(cpu_ticks_of "${pid[${kind%%+*}]}")
-        malloc[$kind]+=" $(awk -v a="$m1" -v b="$m2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
-        lock[$kind]+=" $(awk -v a="$l1" -v b="$l2" -v x="$small" -v y="$n" 'BEGIN { printf "%.2f", (b - a) / (y - x) }')"
+        malloc[$kind]+=" $(per_call "$m1" "$m2" "$small" "$n")"
+        lock[$kind]+=" $(per_call "$l1" "$l2" "$small" "$n")"
         cpu[$kind]+=" $(awk -v t=$((after - before)) -v y="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", t * 1e6 / hz / y }')"
     done
 done

@@ -9,8 +9,8 @@ public final class CompiledAuthPolicy: Sendable {
     public let policy: AuthPolicy
     /// Changes with every policy a reload installs.
     public let generation: Int
-    private let principals: [String: Principal]
-    var principalsByName: [String: Principal] { principals }
+    /// Every principal of the policy by name.
+    let principals: [String: Principal]
     private let keys: [(digest: [UInt8], principal: Principal)]
     private let certificates: [(rule: AuthPolicy.CertificateRule, principal: Principal)]
     let anonymous: Principal
@@ -183,14 +183,23 @@ struct Authenticator {
     static func currentPrincipal(of call: GRPCServerCall, catalog: ModelCatalog) -> Result<Principal?, RPCError> {
         guard let policy = catalog.auth else { return .success(nil) }
         if let principal = call.principal as? Principal, principal.generation == policy.generation { return .success(principal) }
-        switch authenticate(metadata: call.head.metadata, connection: call.connection, policy: policy, cache: nil) {
-        case .failure(let error): return .failure(error)
+        // Only the inference methods ask (ModelInfer, each ModelStreamInfer message).
+        return admit(call, to: .inference, under: policy, cache: nil).map { $0 }
+    }
+
+    /// Authenticates `call` under `policy`, names its principal in the access log, and checks that
+    /// the principal may call methods of `group`; on success the call carries the principal. What
+    /// the call gate does for every call, and a stream again after a policy change.
+    static func admit(
+        _ call: GRPCServerCall, to group: AuthPolicy.MethodGroup, under policy: CompiledAuthPolicy, cache: KeyCache?
+    ) -> Result<Principal, RPCError> {
+        switch authenticate(metadata: call.head.metadata, connection: call.connection, policy: policy, cache: cache) {
+        case .failure(let error):
+            return .failure(error)
         case .success(let principal):
-            if let group = call.method.flatMap({ CompiledAuthPolicy.methodGroup(path: $0.path) }), !principal.mayCall(group) {
-                return .failure(principal.deniedMethod(group, path: call.head.path))
-            }
-            call.principal = principal
             call.annotations.principal = principal.name
+            guard principal.mayCall(group) else { return .failure(principal.deniedMethod(group, path: call.head.path)) }
+            call.principal = principal
             return .success(principal)
         }
     }
@@ -221,25 +230,21 @@ final class GatewayCallGate: GRPCServerCallGate {
             groups[method.index] = .some(group)
         }
         guard let group else { return nil }  // health: open
-        switch Authenticator.authenticate(metadata: call.head.metadata, connection: call.connection, policy: policy, cache: keys) {
-        case .failure(let error):
-            return error
-        case .success(let principal):
-            call.annotations.principal = principal.name
-            guard principal.mayCall(group) else { return principal.deniedMethod(group, path: method.path) }
-            if let concurrency = principal.concurrency {
-                guard concurrency.acquire() else {
-                    principal.refusals.count(.concurrency)
-                    return LimitRefusal(
-                        kind: .concurrency, retryAfterNanos: 100_000_000,
-                        message: "principal '\(principal.name)' has \(concurrency.maximum) calls in flight, its limit (max_concurrent_calls)"
-                    ).error
-                }
-                call.gateToken = concurrency
-            }
-            call.principal = principal
-            return nil
+        let principal: Principal
+        switch Authenticator.admit(call, to: group, under: policy, cache: keys) {
+        case .failure(let error): return error
+        case .success(let admitted): principal = admitted
         }
+        guard let concurrency = principal.concurrency else { return nil }
+        guard concurrency.acquire() else {
+            principal.refusals.count(.concurrency)
+            return LimitRefusal(
+                kind: .concurrency, retryAfterNanos: 100_000_000,
+                message: "principal '\(principal.name)' has \(concurrency.maximum) calls in flight, its limit (max_concurrent_calls)"
+            ).error
+        }
+        call.gateToken = concurrency
+        return nil
     }
 
     func admittedCallEnded(_ call: GRPCServerCall) {

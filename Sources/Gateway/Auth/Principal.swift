@@ -75,9 +75,8 @@ enum Glob {
     static func matches(_ pattern: String, _ text: String) -> Bool {
         if pattern == "*" { return true }
         if !pattern.utf8.contains(UInt8(ascii: "*")) { return pattern == text }
-        return pattern.utf8.withContiguousStorageIfAvailable { p in
-            text.utf8.withContiguousStorageIfAvailable { t in matches(p, t) } ?? matches(Array(pattern.utf8), Array(text.utf8))
-        } ?? matches(Array(pattern.utf8), Array(text.utf8))
+        let inPlace = pattern.utf8.withContiguousStorageIfAvailable { p in text.utf8.withContiguousStorageIfAvailable { t in matches(p, t) } }
+        return (inPlace ?? nil) ?? matches(Array(pattern.utf8), Array(text.utf8))  // bridged strings only
     }
 
     /// Iterative wildcard matching with one backtrack point (linear in practice).

@@ -208,15 +208,6 @@ public final class ModelRepository: Sendable {
         compiledRoutes.withLockedValue { $0.values.map(\.route) }.sorted { $0.model < $1.model }
     }
 
-    /// Replaces every route at once: each is checked against the models and versions
-    /// configured, and either all apply, in one catalog swap, or none.
-    public func replaceRoutes(_ routes: [ModelRoute]) async throws(ModelRepositoryError) {
-        try Self.check(routes, against: Set(variants))
-        let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
-        compiledRoutes.withLockedValue { $0 = compiled }
-        await publishCatalogEverywhere()
-    }
-
     /// Throws unless every version a route names (variants and shadow) is among `variants`.
     private static func check(_ routes: [ModelRoute], against variants: Set<ModelVariantKey>) throws(ModelRepositoryError) {
         for route in routes {

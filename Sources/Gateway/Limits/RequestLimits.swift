@@ -86,5 +86,5 @@ extension CompiledAuthPolicy {
     }
 
     /// Every principal of the policy, sorted by name (for metrics).
-    var allPrincipals: [Principal] { principalsByName.values.sorted { $0.name < $1.name } }
+    var allPrincipals: [Principal] { principals.values.sorted { $0.name < $1.name } }
 }
