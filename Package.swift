@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Rate limits shared by every event loop without a lock (already in the graph through swift-nio).
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        // OAuth2 access tokens (JWTs): JWKS keys and signature verification (RS*, PS*, ES*, EdDSA).
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
     ],
     targets: [
         // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
@@ -90,6 +92,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: releaseExclusivityUnchecked
         ),
@@ -170,6 +173,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
         .testTarget(

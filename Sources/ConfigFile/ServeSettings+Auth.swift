@@ -6,7 +6,7 @@ extension ConfigReader {
     mutating func readAuth(_ authNode: Node?, principals principalsNode: Node?, into settings: inout ServeSettings) {
         var policy = AuthPolicy()
         var referenced: [(name: String, node: Node)] = []
-        if let authNode, let auth = mapping(authNode, "auth", keys: ["api_keys", "client_certificates", "anonymous"]) {
+        if let authNode, let auth = mapping(authNode, "auth", keys: ["api_keys", "client_certificates", "jwt", "anonymous"]) {
             for keyNode in auth["api_keys"].map({ sequence($0, "api_keys") }) ?? [] {
                 guard let fields = mapping(keyNode, "an API key", keys: ["principal", "sha256"]) else { continue }
                 guard let principalNode = fields["principal"], let principal = string(principalNode, "a principal name") else {
@@ -46,6 +46,7 @@ extension ConfigReader {
                 policy.certificates.append(AuthPolicy.CertificateRule(principal: principal, field: field, pattern: pattern))
                 referenced.append((principal, principalNode))
             }
+            if let jwtNode = auth["jwt"], let jwt = readJWT(jwtNode, referenced: &referenced) { policy.jwt = jwt }
             if let anonymousNode = auth["anonymous"], let anonymous = mapping(anonymousNode, "auth.anonymous", keys: ["plaintext", "tls"]) {
                 if let node = anonymous["plaintext"], let value = boolean(node, "auth.anonymous.plaintext") { policy.anonymousOnPlaintext = value }
                 if let node = anonymous["tls"], let value = boolean(node, "auth.anonymous.tls") { policy.anonymousOnTLS = value }
@@ -82,6 +83,70 @@ extension ConfigReader {
             error(node, "principal '\(name)' has no permissions under principals", hint: hint)
         }
         if authNode != nil || principalsNode != nil { settings.auth = policy }
+    }
+
+    /// `auth.jwt`: OAuth2 access tokens, their keys, the checks on their claims and the rules that
+    /// map them to principals.
+    mutating func readJWT(_ node: Node, referenced: inout [(name: String, node: Node)]) -> AuthPolicy.JWT? {
+        let keys = ["jwks_file", "issuer", "audiences", "algorithms", "clock_leeway", "refresh_interval", "rules"]
+        guard let fields = mapping(node, "auth.jwt", keys: keys) else { return nil }
+        // Missing keys are reported, and the rest of the section is still checked.
+        let file = fields["jwks_file"].flatMap { string($0, "the path of a JWKS file") }
+        if fields["jwks_file"] == nil {
+            error(node, "auth.jwt has no jwks_file", hint: "give the file of your issuer's public keys, {\"keys\": [...]}, as jwks_file: PATH")
+        }
+        let issuer = fields["issuer"].flatMap { string($0, "the issuer (iss) of accepted tokens") }
+        if fields["issuer"] == nil {
+            error(node, "auth.jwt has no issuer", hint: "give the iss your tokens carry, such as issuer: https://login.example.com/")
+        }
+        var jwt = AuthPolicy.JWT(jwksFile: file ?? "", issuer: issuer ?? "")
+        if let audiencesNode = fields["audiences"] {
+            jwt.audiences = audiencesNode.scalar != nil
+                ? [string(audiencesNode, "an audience")].compactMap { $0 }
+                : sequence(audiencesNode, "audiences").compactMap { string($0, "an audience") }
+        }
+        if let algorithmsNode = fields["algorithms"] {
+            let choices = AuthPolicy.JWT.supportedAlgorithms
+            jwt.algorithms = sequence(algorithmsNode, "algorithms").compactMap { node in
+                if let text = node.scalar?.string, text.hasPrefix("HS") || text.lowercased() == "none" {
+                    error(node, "\(text) cannot be accepted: the gateway verifies tokens with public keys only", hint: "one of \(choices.joined(separator: ", "))")
+                    return nil
+                }
+                return choice(node, "an algorithm", choices)
+            }
+            if jwt.algorithms.isEmpty { error(algorithmsNode, "auth.jwt.algorithms accepts no algorithm", hint: "leave it out to accept \(choices.joined(separator: ", "))") }
+        }
+        if let node = fields["clock_leeway"], case .some(let leeway?) = duration(node, offAllowed: false, zeroAllowed: true) {
+            jwt.clockLeewaySeconds = Int(leeway.nanoseconds / 1_000_000_000)
+        }
+        if let node = fields["refresh_interval"], case .some(let interval?) = duration(node, offAllowed: false) { jwt.refreshInterval = interval }
+        for ruleNode in fields["rules"].map({ sequence($0, "auth.jwt.rules") }) ?? [] {
+            guard let rule = mapping(ruleNode, "a token rule", keys: ["principal", "scope", "claim", "value"]) else { continue }
+            guard let principalNode = rule["principal"], let principal = string(principalNode, "a principal name") else {
+                error(ruleNode, "a token rule without its principal", hint: "add principal: NAME")
+                continue
+            }
+            let match: AuthPolicy.JWT.Rule.Match
+            switch (rule["scope"], rule["claim"], rule["value"]) {
+            case (nil, nil, nil):
+                match = .anyToken
+            case (let scopeNode?, nil, nil):
+                guard let scope = string(scopeNode, "a scope pattern") else { continue }
+                match = .scope(scope)
+            case (nil, let claimNode?, let valueNode?):
+                guard let claim = string(claimNode, "a claim name"), let value = string(valueNode, "a value pattern") else { continue }
+                match = .claim(name: claim, pattern: value)
+            default:
+                error(ruleNode, "a token rule matches scope: PATTERN, or claim: NAME with value: PATTERN, or nothing (every token)", hint: "for example scope: models.infer, or claim: groups and value: ml-team")
+                continue
+            }
+            jwt.rules.append(AuthPolicy.JWT.Rule(principal: principal, match: match))
+            referenced.append((principal, principalNode))
+        }
+        if jwt.rules.isEmpty {
+            error(node, "auth.jwt has no rules, so no token could name a principal", hint: "add rules: [{principal: NAME, scope: SCOPE}]")
+        }
+        return file == nil || issuer == nil ? nil : jwt
     }
 
     /// `{requests_per_second: R, burst: B}`; burst defaults to R rounded up (one second's worth).

@@ -244,6 +244,8 @@ public final class GatewayServer: Sendable {
     /// Binds the listeners, then starts the models' workers (the server is live at once and
     /// ready once its models are).
     public func start() async throws {
+        // Keys first: a listener must not take a call its policy cannot check.
+        try await repository.loadJWTKeys()
         do {
             try await server.start()
             try await adminServer?.start()

@@ -283,3 +283,16 @@ def serving_both_versions(gw, metadata=()):
     yield gw
     channel.close()
     assert gw.stop() == 0, gw.log_text()
+
+
+def reload_config(gw):
+    """POST /config/reload on `gw`'s admin listener: (HTTP status, body)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}/config/reload", method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

@@ -16,7 +16,7 @@ import pytest
 import tritonclient.grpc as triton
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from conftest import Gateway, serving_both_versions, simple_request, switchyard_binary, two_versions
+from conftest import Gateway, reload_config, serving_both_versions, simple_request, switchyard_binary, two_versions
 
 ALICE_KEY = "sy_alice_7f3c9a1e5b2d4f60"
 BOB_KEY = "sy_bob_0a9e8d7c6b5a4f3e"
@@ -189,7 +189,7 @@ def test_a_key_revoked_by_a_reload_ends_an_open_stream_at_its_next_message(secur
     assert first.infer_response.model_version == "1" and not first.error_message
     try:
         secured.config.write_text(policy_file(alice_key=None))
-        status, body = reload(secured)
+        status, body = reload_config(secured)
         assert status == 200, body
         go.set()
         with pytest.raises(grpc.RpcError) as error:
@@ -204,13 +204,6 @@ def test_a_key_revoked_by_a_reload_ends_an_open_stream_at_its_next_message(secur
     finally:
         go.set()
         secured.config.write_text(policy_file())
-        assert reload(secured)[0] == 200
+        assert reload_config(secured)[0] == 200
 
 
-def reload(gw):
-    request = urllib.request.Request(f"http://127.0.0.1:{gw.admin_port}/config/reload", method="POST", data=b"")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()

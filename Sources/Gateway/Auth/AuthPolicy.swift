@@ -4,7 +4,8 @@ import H2Transport
 /// of the configuration file, as a value. `CompiledAuthPolicy` is its form for the hot path.
 ///
 /// A call's principal comes from, in order: an API key (`x-api-key: KEY` or
-/// `authorization: Bearer KEY`), the verified client certificate of an mTLS connection, or no
+/// `authorization: Bearer KEY`) or an OAuth2 access token (`authorization: Bearer JWT`), the
+/// verified client certificate of an mTLS connection, or no
 /// credential at all (the anonymous principal, where the listener allows it). Health checks
 /// (`grpc.health.v1.Health`) are always open, so that load balancers and probes need nothing.
 public struct AuthPolicy: Sendable, Hashable {
@@ -108,6 +109,8 @@ public struct AuthPolicy: Sendable, Hashable {
 
     public var apiKeys: [APIKey] = []
     public var certificates: [CertificateRule] = []
+    /// OAuth2 access tokens (JWTs) and the rules that map their claims to principals; nil: none.
+    public var jwt: JWT?
     /// Permissions by principal name. A principal named by a key or a certificate rule but
     /// absent here may call nothing (every call PERMISSION_DENIED).
     public var principals: [String: Permissions] = [:]

@@ -13,6 +13,9 @@ public final class CompiledAuthPolicy: Sendable {
     let principals: [String: Principal]
     private let keys: [(digest: [UInt8], principal: Principal)]
     private let certificates: [(rule: AuthPolicy.CertificateRule, principal: Principal)]
+    /// Verifies bearer JWTs; nil without `auth.jwt`.
+    let jwt: JWTVerifier?
+    private let jwtRules: [(match: AuthPolicy.JWT.Rule.Match, principal: Principal)]
     let anonymous: Principal
     /// Calls without credentials on the TLS listener: as configured, else only while nobody
     /// can authenticate at all.
@@ -20,10 +23,13 @@ public final class CompiledAuthPolicy: Sendable {
     /// Buckets of the models' own limits (every caller together), by model name.
     let modelBuckets: [String: RateBucket]
 
-    public init(_ policy: AuthPolicy, generation: Int) {
+    /// `jwt`: the verifier of `policy.jwt` (its keys loaded); required when `policy.jwt` is set.
+    public init(_ policy: AuthPolicy, generation: Int, jwt: JWTVerifier? = nil) {
+        precondition((policy.jwt == nil) == (jwt == nil), "a policy with auth.jwt needs its loaded JWTVerifier")
         self.policy = policy
         self.generation = generation
-        self.anonymousOnTLS = policy.anonymousOnTLS ?? (policy.apiKeys.isEmpty && policy.certificates.isEmpty)
+        self.jwt = jwt
+        self.anonymousOnTLS = policy.anonymousOnTLS ?? (policy.apiKeys.isEmpty && policy.certificates.isEmpty && policy.jwt == nil)
         self.modelBuckets = policy.modelRateLimits.mapValues { RateBucket(rate: $0.requestsPerSecond, burst: $0.burst) }
         var principals: [String: Principal] = [:]
         func principal(_ name: String) -> Principal {
@@ -37,6 +43,7 @@ public final class CompiledAuthPolicy: Sendable {
         self.anonymous = principal(AuthPolicy.anonymous)
         self.keys = policy.apiKeys.map { ($0.sha256, principal($0.principal)) }
         self.certificates = policy.certificates.map { ($0, principal($0.principal)) }
+        self.jwtRules = (policy.jwt?.rules ?? []).map { ($0.match, principal($0.principal)) }
         for name in policy.principals.keys { _ = principal(name) }
         self.principals = principals
     }
@@ -64,6 +71,11 @@ public final class CompiledAuthPolicy: Sendable {
             }
         }
         return nil
+    }
+
+    /// The principal of a verified token: the first rule its claims match.
+    func principal(for claims: TokenClaims) -> Principal? {
+        jwtRules.first { claims.satisfies($0.match) }?.principal
     }
 
     /// The method group of a method path; nil for methods open to everyone (health checks).
@@ -94,14 +106,13 @@ struct Authenticator {
         private var generation = -1
         private var byAPIKey: [String: Principal] = [:]
         private var byAuthorization: [String: Principal] = [:]
+        /// Verified JWTs by the metadata value: the principal, until the token expires (leeway
+        /// included) or the JWKS changes.
+        private var byToken: [String: (principal: Principal, expires: Double, keys: Int)] = [:]
         static let capacity = 4096
 
         func principal(for credential: Credential, in policy: CompiledAuthPolicy) -> Principal? {
-            if generation != policy.generation {
-                byAPIKey.removeAll(keepingCapacity: true)
-                byAuthorization.removeAll(keepingCapacity: true)
-                generation = policy.generation
-            }
+            clearIfChanged(policy)
             let known = credential.isBearer ? byAuthorization[credential.value] : byAPIKey[credential.value]
             if let known { return known }
             guard let principal = policy.principal(forKey: credential.key) else { return nil }
@@ -111,6 +122,51 @@ struct Authenticator {
             }
             if credential.isBearer { byAuthorization[credential.value] = principal } else { byAPIKey[credential.value] = principal }
             return principal
+        }
+
+        /// The principal of a bearer JWT: from the cache while the token is valid and the keys
+        /// unchanged, else verified (and cached when it maps to a principal).
+        func principal(forToken value: String, verifier: JWTVerifier, in policy: CompiledAuthPolicy) -> Result<Principal, RPCError> {
+            clearIfChanged(policy)
+            if let known = byToken[value] {
+                if known.keys == verifier.keysVersion, verifier.now().timeIntervalSince1970 < known.expires { return .success(known.principal) }
+                byToken[value] = nil
+            }
+            let result = Authenticator.verify(token: value, verifier: verifier, in: policy)
+            guard case .success(let found) = result else { return result.map(\.principal) }
+            if byToken.count >= Self.capacity { byToken.removeAll(keepingCapacity: true) }
+            byToken[value] = found
+            return .success(found.principal)
+        }
+
+        private func clearIfChanged(_ policy: CompiledAuthPolicy) {
+            guard generation != policy.generation else { return }
+            byAPIKey.removeAll(keepingCapacity: true)
+            byAuthorization.removeAll(keepingCapacity: true)
+            byToken.removeAll(keepingCapacity: true)
+            generation = policy.generation
+        }
+    }
+
+    /// Verifies a bearer JWT (`value` is the metadata value, "Bearer " included) and maps its
+    /// claims to a principal: UNAUTHENTICATED for a token that does not verify, PERMISSION_DENIED
+    /// for a valid one no rule maps. On success, also until when the principal may be cached.
+    static func verify(token value: String, verifier: JWTVerifier, in policy: CompiledAuthPolicy)
+        -> Result<(principal: Principal, expires: Double, keys: Int), RPCError>
+    {
+        let keys = verifier.keysVersion
+        let token = value.dropFirst(7).drop { $0 == " " }
+        switch verifier.verify(Substring(token)) {
+        case .failure(let rejection):
+            return .failure(RPCError(code: .unauthenticated, message: rejection.message))
+        case .success(let claims):
+            guard let principal = policy.principal(for: claims) else {
+                let subject = claims.subject.map { " (sub '\($0.value)')" } ?? ""
+                return .failure(
+                    RPCError(code: .permissionDenied, message: "the bearer token\(subject) is valid, but its claims match no rule under auth.jwt.principals"))
+            }
+            let expires = (claims.expiration?.value.timeIntervalSince1970 ?? 0) + Double(verifier.settings.clockLeewaySeconds)
+            return .success((principal, expires, keys))
         }
     }
 
@@ -149,7 +205,13 @@ struct Authenticator {
             if field.name == "authorization" {
                 guard Credential.isBearerValue(text) else {
                     return .failure(
-                        RPCError(code: .unauthenticated, message: "the authorization metadata is not 'Bearer <API key>'; send the key as authorization: Bearer KEY or x-api-key: KEY"))
+                        RPCError(
+                            code: .unauthenticated,
+                            message: "the authorization metadata is not 'Bearer <API key or token>'; send a key as authorization: Bearer KEY or x-api-key: KEY, a token as authorization: Bearer JWT"))
+                }
+                if let verifier = policy.jwt, JWTVerifier.looksLikeJWT(text) {
+                    if let cache { return cache.principal(forToken: text, verifier: verifier, in: policy) }
+                    return verify(token: text, verifier: verifier, in: policy).map(\.principal)
                 }
                 credential = Credential(value: text, isBearer: true)
                 break

@@ -134,7 +134,9 @@ public final class ModelRepository: Sendable {
         self.entries = NIOLockedValueBox(entries)
         let compiled = Dictionary(routes.map { ($0.model, CompiledRoute($0)) }, uniquingKeysWith: { _, last in last })
         self.compiledRoutes = NIOLockedValueBox(compiled)
-        let compiledAuth = auth.map { CompiledAuthPolicy($0, generation: 1) }
+        // Its JWKS keys come in `loadJWTKeys`, before the listeners open; until then every token
+        // is refused.
+        let compiledAuth = auth.map { CompiledAuthPolicy($0, generation: 1, jwt: $0.jwt.map { JWTVerifier(settings: $0) }) }
         self.authPolicy = NIOLockedValueBox(compiledAuth)
         var catalog = Self.makeCatalog(entries, routes: compiled)
         catalog.auth = compiledAuth
@@ -256,6 +258,19 @@ public final class ModelRepository: Sendable {
         defer { applying.withLockedValue { $0 = false } }
         let wanted = Dictionary(deployments.map { (ModelVariantKey(model: $0.model, version: $0.version), $0) }, uniquingKeysWith: { _, last in last })
         try Self.check(routes, against: Set(wanted.keys))
+        // A changed policy with a changed auth.jwt section needs its JWKS read before anything
+        // starts; unchanged JWT settings keep the verifier in use (and its keys).
+        let inUse = authPolicy.withLockedValue { $0 }
+        var newVerifier: JWTVerifier?
+        if inUse?.policy != auth, let jwt = auth?.jwt, inUse?.jwt?.settings != jwt {
+            let verifier = JWTVerifier(settings: jwt)
+            do {
+                try await verifier.loadKeys(threadPool: threadPool)
+            } catch {
+                throw .invalidAuth("\(error.description); nothing was changed")
+            }
+            newVerifier = verifier
+        }
 
         // Plan: which pools to start (new variants of loaded or new models, changed loaded ones).
         var changes = VariantChanges()
@@ -333,11 +348,15 @@ public final class ModelRepository: Sendable {
                     last += 1
                     return last
                 }
-                current = auth.map { CompiledAuthPolicy($0, generation: generation) }
+                let verifier = auth?.jwt == nil ? nil : newVerifier ?? current?.jwt
+                current = auth.map { CompiledAuthPolicy($0, generation: generation, jwt: verifier) }
             }
             return retiring
         }
         await publishCatalogEverywhere()
+        let verifierNow = authPolicy.withLockedValue { $0?.jwt }
+        if let previous = inUse?.jwt, previous !== verifierNow { previous.stopRefreshing() }
+        if let newVerifier, newVerifier === verifierNow { newVerifier.startRefreshing(threadPool: threadPool, logger: logger) }
         if changes.added.count + changes.replaced.count + changes.removed.count > 0 {
             logger.notice(
                 "configuration applied: variants changed",
@@ -491,7 +510,16 @@ public final class ModelRepository: Sendable {
     }
 
     /// Releases the control loop and the thread pool; call after `unloadAll`.
+    /// Reads the JWKS of the policy's `auth.jwt` and keeps re-reading it; call before serving.
+    public func loadJWTKeys() async throws(JWTKeySetError) {
+        guard let verifier = authPolicy.withLockedValue({ $0?.jwt }) else { return }
+        try await verifier.loadKeys(threadPool: threadPool)
+        logger.info("JWKS loaded", metadata: ["file": "\(verifier.settings.jwksFile)", "kids": "\(verifier.keyIDs)"])
+        verifier.startRefreshing(threadPool: threadPool, logger: logger)
+    }
+
     public func shutdown() async {
+        authPolicy.withLockedValue { $0?.jwt?.stopRefreshing() }
         try? await threadPool.shutdownGracefully()
         try? await controlGroup.shutdownGracefully()
     }
@@ -581,9 +609,11 @@ public enum ModelRepositoryError: Error, Sendable, CustomStringConvertible {
     case failedToLoad(String, String)
     case invalidRoute(String, String)
     case reloadInProgress
+    case invalidAuth(String)
 
     public var description: String {
         switch self {
+        case .invalidAuth(let reason): return reason
         case .reloadInProgress: return "another configuration reload is being applied; try again when it has finished"
         case .invalidRoute(let name, let reason): return "the route of model '\(name)' cannot be set: \(reason)"
         case .unknownModel(let name): return "unknown model '\(name)'"

@@ -1,4 +1,5 @@
 import H2Transport
+import NIOConcurrencyHelpers
 import NIOCore
 import Prometheus
 
@@ -36,6 +37,8 @@ public final class GatewayMetrics: Sendable {
     let accessLogWriter: LogLineWriter?
     /// The diagnostic log's writer (JSON format), for its dropped-lines count.
     let diagnosticLogWriter: LogLineWriter?
+    /// The principals `switchyard_rate_limited_total` names (the rest count as "other").
+    let limitedPrincipals = NIOLockedValueBox(PrincipalLabels())
 
     /// Observers for every loop of `group` (the loops that serve calls).
     public init(configuration: MetricsConfiguration, group: EventLoopGroup) throws {
@@ -323,18 +326,38 @@ public final class GatewayMetrics: Sendable {
         }
     }
 
-    /// Calls and requests refused by rate and concurrency limits, by limit and principal (the
-    /// principals of the policy in force; their names come from the configuration only).
+    /// Calls and requests refused by rate and concurrency limits, by limit and principal: the
+    /// `PrincipalLabels.capacity` principals refused most get their own label, the others count
+    /// together as principal="other". JWKS refreshes, with `auth.jwt`.
     private func renderLimits(_ policy: CompiledAuthPolicy?, into out: inout PrometheusText) {
         guard let policy else { return }
         out.family(
             "switchyard_rate_limited_total", .counter,
-            "Calls and inference requests refused with RESOURCE_EXHAUSTED by a limit (principal, model, principal_model, concurrency), by principal.")
-        for principal in policy.allPrincipals {
-            for kind in LimitKind.allCases {
-                out.sample("switchyard_rate_limited_total", ["limit": kind.label, "principal": principal.name], principal.refusals.value(kind))
+            "Calls and inference requests refused with RESOURCE_EXHAUSTED by a limit (principal, model, principal_model, concurrency), by principal (\(PrincipalLabels.capacity) at most, the rest as \"other\").")
+        let counts = policy.allPrincipals.map { principal in (principal.name, LimitKind.allCases.map { principal.refusals.value($0) }) }
+        let labelled = limitedPrincipals.withLockedValue { $0.labels(for: counts, generation: policy.generation) }
+        var other = [UInt64](repeating: 0, count: LimitKind.allCases.count)
+        for (name, values) in counts {
+            guard labelled.contains(name) else {
+                for index in values.indices { other[index] += values[index] }
+                continue
+            }
+            for (index, kind) in LimitKind.allCases.enumerated() {
+                out.sample("switchyard_rate_limited_total", ["limit": kind.label, "principal": name], values[index])
             }
         }
+        if labelled.count < counts.count {
+            for (index, kind) in LimitKind.allCases.enumerated() {
+                out.sample("switchyard_rate_limited_total", ["limit": kind.label, "principal": PrincipalLabels.other], other[index])
+            }
+        }
+        guard let jwt = policy.jwt else { return }
+        out.family("switchyard_jwks_refreshes_total", .counter, "Reads of the JWKS file that installed changed keys (loaded) or failed and kept the keys in use (failed).")
+        let refreshes = jwt.refreshCounts
+        out.sample("switchyard_jwks_refreshes_total", ["result": "loaded"], refreshes.loaded)
+        out.sample("switchyard_jwks_refreshes_total", ["result": "failed"], refreshes.failed)
+        out.family("switchyard_jwks_keys", .gauge, "Verification keys of the JWKS in use.")
+        out.sample("switchyard_jwks_keys", [:], UInt64(jwt.keyIDs.count))
     }
 
     private func renderLogs(_ counters: LoopCounters, into out: inout PrometheusText) {
@@ -350,4 +373,27 @@ public final class GatewayMetrics: Sendable {
 public struct MetricsError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
+}
+
+/// Which principals get their own label in a metric: at most `capacity`, chosen at each scrape
+/// among those not yet labelled by how many refusals they have, and kept from then on (until
+/// the policy changes), so that the "other" series only grows, as a counter must.
+struct PrincipalLabels {
+    static let capacity = 50
+    static let other = "other"
+    private var generation = -1
+    private var names: Set<String> = []
+
+    mutating func labels(for counts: [(name: String, values: [UInt64])], generation: Int) -> Set<String> {
+        if generation != self.generation {
+            names = []
+            self.generation = generation
+        }
+        // With room for everyone, everyone (no "other" series at all).
+        if counts.count <= Self.capacity { return Set(counts.map(\.name)) }
+        let candidates = counts.filter { !names.contains($0.name) && $0.values.contains { $0 > 0 } }
+            .sorted { ($0.values.reduce(0, +), $1.name) > ($1.values.reduce(0, +), $0.name) }
+        for candidate in candidates.prefix(max(0, Self.capacity - names.count)) { names.insert(candidate.name) }
+        return names
+    }
 }
