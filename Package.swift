@@ -37,6 +37,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         // OAuth2 access tokens (JWTs): JWKS keys and signature verification (RS*, PS*, ES*, EdDSA).
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        // A JWKS URL's fetches (already in the graph through swift-otel's OTLP/HTTP exporter).
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
@@ -93,6 +95,7 @@ let package = Package(
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: releaseExclusivityUnchecked
         ),

@@ -88,18 +88,35 @@ extension ConfigReader {
     /// `auth.jwt`: OAuth2 access tokens, their keys, the checks on their claims and the rules that
     /// map them to principals.
     mutating func readJWT(_ node: Node, referenced: inout [(name: String, node: Node)]) -> AuthPolicy.JWT? {
-        let keys = ["jwks_file", "issuer", "audiences", "algorithms", "clock_leeway", "refresh_interval", "rules"]
+        let keys = ["jwks_file", "jwks_url", "issuer", "audiences", "algorithms", "clock_leeway", "refresh_interval", "rules"]
         guard let fields = mapping(node, "auth.jwt", keys: keys) else { return nil }
         // Missing keys are reported, and the rest of the section is still checked.
-        let file = fields["jwks_file"].flatMap { string($0, "the path of a JWKS file") }
-        if fields["jwks_file"] == nil {
-            error(node, "auth.jwt has no jwks_file", hint: "give the file of your issuer's public keys, {\"keys\": [...]}, as jwks_file: PATH")
+        var source: AuthPolicy.JWT.KeySource?
+        switch (fields["jwks_file"], fields["jwks_url"]) {
+        case (let fileNode?, nil):
+            source = string(fileNode, "the path of a JWKS file").map { .file($0) }
+        case (nil, let urlNode?):
+            if let url = string(urlNode, "the URL of a JWKS") {
+                if url.hasPrefix("https://") || url.hasPrefix("http://") {
+                    source = .url(url)
+                } else {
+                    error(urlNode, "jwks_url must be an https:// (or http://) URL", hint: "such as https://login.example.com/.well-known/jwks.json")
+                }
+            }
+        case (.some, .some):
+            error(node, "auth.jwt has both jwks_file and jwks_url", hint: "keep one")
+        case (nil, nil):
+            error(
+                node, "auth.jwt has no jwks_file or jwks_url",
+                hint: "give your issuer's public keys, {\"keys\": [...]}, as jwks_file: PATH or jwks_url: https://…/jwks.json")
         }
         let issuer = fields["issuer"].flatMap { string($0, "the issuer (iss) of accepted tokens") }
         if fields["issuer"] == nil {
             error(node, "auth.jwt has no issuer", hint: "give the iss your tokens carry, such as issuer: https://login.example.com/")
         }
-        var jwt = AuthPolicy.JWT(jwksFile: file ?? "", issuer: issuer ?? "")
+        var jwt = AuthPolicy.JWT(keys: source ?? .file(""), issuer: issuer ?? "")
+        // A URL is fetched less often than a file is read.
+        if case .url? = source { jwt.refreshInterval = .minutes(5) }
         if let audiencesNode = fields["audiences"] {
             jwt.audiences = audiencesNode.scalar != nil
                 ? [string(audiencesNode, "an audience")].compactMap { $0 }
@@ -146,7 +163,7 @@ extension ConfigReader {
         if jwt.rules.isEmpty {
             error(node, "auth.jwt has no rules, so no token could name a principal", hint: "add rules: [{principal: NAME, scope: SCOPE}]")
         }
-        return file == nil || issuer == nil ? nil : jwt
+        return source == nil || issuer == nil ? nil : jwt
     }
 
     /// `{requests_per_second: R, burst: B}`; burst defaults to R rounded up (one second's worth).

@@ -307,6 +307,50 @@ final class ServeSettingsLoadTests: XCTestCase {
             ["http2", "limits.handshake_timeout", "listeners.plaintext.address", "logging.format"])
     }
 
+    func testTheJWTSectionIsReadWithItsDefaults() throws {
+        let yaml = """
+            auth:
+              jwt:
+                jwks_url: https://login.example.com/.well-known/jwks.json
+                issuer: https://login.example.com/
+                audiences: switchyard
+                algorithms: [RS256, EdDSA]
+                clock_leeway: 2m
+                rules:
+                  - {principal: scorer, scope: "models.*"}
+                  - {principal: team, claim: realm_access.roles, value: ml}
+                  - {principal: everyone}
+            principals: {scorer: {}, team: {}, everyone: {methods: [metadata]}}
+            """
+        let jwt = try XCTUnwrap(try ServeSettings.parse(yaml: yaml, file: "jwt.yaml").auth?.jwt)
+        var expected = AuthPolicy.JWT(keys: .url("https://login.example.com/.well-known/jwks.json"), issuer: "https://login.example.com/")
+        expected.audiences = ["switchyard"]
+        expected.algorithms = ["RS256", "EdDSA"]
+        expected.clockLeewaySeconds = 120
+        expected.refreshInterval = .minutes(5)
+        expected.rules = [
+            .init(principal: "scorer", match: .scope("models.*")),
+            .init(principal: "team", match: .claim(name: "realm_access.roles", pattern: "ml")),
+            .init(principal: "everyone", match: .anyToken),
+        ]
+        XCTAssertEqual(jwt, expected)
+        let file = try XCTUnwrap(
+            try ServeSettings.parse(
+                yaml: "auth: {jwt: {jwks_file: k.json, issuer: i, rules: [{principal: p}]}}\nprincipals: {p: {}}\n", file: "f.yaml"
+            ).auth?.jwt)
+        XCTAssertEqual(file.keys, .file("k.json"))
+        XCTAssertEqual(file.refreshInterval, .seconds(10))
+        XCTAssertEqual(file.clockLeewaySeconds, 60)
+        XCTAssertEqual(file.algorithms, AuthPolicy.JWT.supportedAlgorithms)
+        XCTAssertThrowsError(
+            try ServeSettings.parse(yaml: "auth: {jwt: {jwks_file: k, jwks_url: https://x, issuer: i, rules: [{principal: p, scope: s, claim: c}]}}\nprincipals: {p: {}}\n", file: "b.yaml")
+        ) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("both jwks_file and jwks_url"), text)
+            XCTAssertTrue(text.contains("a token rule matches scope: PATTERN, or claim: NAME with value: PATTERN"), text)
+        }
+    }
+
     func testAuthAndPrincipalsAreReadWithEveryMistakeReportedAtItsPlace() throws {
         let digest = String(repeating: "ab", count: 32)
         let good = """

@@ -41,7 +41,7 @@ final class JWTAuthTests: XCTestCase {
     }
 
     private func settings() -> AuthPolicy.JWT {
-        var jwt = AuthPolicy.JWT(jwksFile: "/unused", issuer: issuer)
+        var jwt = AuthPolicy.JWT(keys: .file("/unused"), issuer: issuer)
         jwt.audiences = ["switchyard"]
         jwt.clockLeewaySeconds = 30
         jwt.rules = [

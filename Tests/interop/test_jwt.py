@@ -88,11 +88,11 @@ def secured(tmp_path_factory):
         assert value.split(".")[2] not in output
 
 
-def jwt_config(keys, audience=AUDIENCE):
+def jwt_config(keys, audience=AUDIENCE, source="jwks_file"):
     return two_versions(50, 50) + f"""
 auth:
   jwt:
-    jwks_file: {keys}
+    {source}: {keys}
     issuer: {ISSUER}
     audiences: [{audience}]
     clock_leeway: 5s
@@ -192,6 +192,9 @@ def test_a_rotated_jwks_takes_effect_and_a_broken_one_keeps_the_keys_in_use(secu
     assert secured.stub.ModelInfer(simple_request(), metadata=bearer(new), timeout=10).model_version == "1"
     assert "JWKS refresh failed; the keys in use are kept" in secured.log_text()
     replace_file(secured.jwks, ROTATED_JWKS)
+    # No token, nor its signature, in the metrics either.
+    text = urllib.request.urlopen(f"http://127.0.0.1:{secured.admin_port}/metrics", timeout=5).read().decode()
+    assert MINTED and not any(value in text or value.split(".")[2] in text for value in MINTED)
 
 
 def test_a_reload_changes_the_token_checks_and_refuses_an_unusable_jwks(secured, tmp_path):
@@ -239,6 +242,12 @@ principals:
     with pytest.raises(RuntimeError) as error:
         Gateway(tmp_path, ["--config", str(config)])
     assert "has no kid" in str(error.value), str(error.value)
+    # Nor does one whose JWKS URL cannot be fetched.
+    unreachable = tmp_path / "unreachable.yaml"
+    unreachable.write_text(jwt_config("http://127.0.0.1:9/jwks.json", source="jwks_url"))
+    with pytest.raises(RuntimeError) as error:
+        Gateway(tmp_path, ["--config", str(unreachable)])
+    assert "the JWKS at http://127.0.0.1:9/jwks.json cannot be fetched" in str(error.value), str(error.value)
     # check-config reads the JWKS too, and reports mistakes of the section with their line.
     result = subprocess.run([switchyard_binary(), "check-config", str(config)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "auth.jwt" in result.stderr and "has no kid" in result.stderr, result.stderr
@@ -254,3 +263,68 @@ auth:
     assert f"{config}:4:5: error: auth.jwt has no issuer" in result.stderr, result.stderr
     assert f"{config}:5:25: error: HS256 cannot be accepted" in result.stderr, result.stderr
     assert "principal 'nobody' has no permissions under principals" in result.stderr, result.stderr
+
+
+class JWKSServer:
+    """An HTTP server of one JWKS document, which the test swaps or breaks."""
+
+    def __init__(self, document):
+        import http.server
+        import threading
+
+        self.document, self.status = document, 200
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = server.document.encode()
+                self.send_response(server.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_keys_from_a_jwks_url_are_fetched_again_and_kept_while_the_url_fails(tmp_path):
+    server = JWKSServer(FIRST_JWKS)
+    config = tmp_path / "url.yaml"
+    config.write_text(jwt_config(server.url, source="jwks_url"))
+    gw = Gateway(tmp_path, ["--config", str(config)])
+    try:
+        ready = bearer(minted(token(scope=None, groups=["analytics-ops"])))
+        for _ in serving_both_versions(gw, metadata=ready):
+            old, new = minted(token()), minted(token(NEXT_RSA_KEY, "rsa-2"))
+            assert gw.stub.ModelInfer(simple_request(), metadata=bearer(old), timeout=10).model_version == "1"
+            server.document = ROTATED_JWKS
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    gw.stub.ModelInfer(simple_request(), metadata=bearer(new), timeout=10)
+                    break
+                except grpc.RpcError:
+                    time.sleep(0.1)
+            assert gw.stub.ModelInfer(simple_request(), metadata=bearer(new), timeout=10).model_version == "1"
+            code, _ = refused(lambda: gw.stub.ModelInfer(simple_request(), metadata=bearer(old), timeout=10))
+            assert code == grpc.StatusCode.UNAUTHENTICATED
+            # The identity provider fails: the keys in use stay.
+            server.status = 503
+            deadline = time.monotonic() + 10
+            while not metric(gw, "switchyard_jwks_refreshes_total", '{result="failed"}') and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert metric(gw, "switchyard_jwks_refreshes_total", '{result="failed"}') >= 1
+            assert gw.stub.ModelInfer(simple_request(), metadata=bearer(new), timeout=10).model_version == "1"
+            assert "answered 503" in gw.log_text()
+    finally:
+        server.close()
+        if gw.process.poll() is None:
+            gw.stop()

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Atomics
 import Foundation
 import JWTKit
@@ -39,8 +40,21 @@ extension AuthPolicy {
         /// `none` are never accepted: a gateway verifies with public keys only.
         public static let supportedAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
-        /// A file holding the JWKS (`{"keys": [...]}`), re-read every `refreshInterval`.
-        public var jwksFile: String
+        /// Where the JWKS (`{"keys": [...]}`) comes from, read again every `refreshInterval`.
+        public enum KeySource: Sendable, Hashable, CustomStringConvertible {
+            case file(String)
+            /// Fetched with GET (HTTPS, or HTTP on a trusted network); 200 and at most 1 MiB.
+            case url(String)
+
+            public var description: String {
+                switch self {
+                case .file(let path): return "the JWKS file \(path)"
+                case .url(let url): return "the JWKS at \(url)"
+                }
+            }
+        }
+
+        public var keys: KeySource
         /// The `iss` every token must carry.
         public var issuer: String
         /// The token's `aud` must include one of these; empty: not checked.
@@ -53,8 +67,8 @@ extension AuthPolicy {
         public var refreshInterval: TimeAmount = .seconds(10)
         public var rules: [Rule] = []
 
-        public init(jwksFile: String, issuer: String) {
-            self.jwksFile = jwksFile
+        public init(keys: KeySource, issuer: String) {
+            self.keys = keys
             self.issuer = issuer
         }
     }
@@ -282,7 +296,7 @@ enum JWTRejection: Error, Equatable {
     }
 }
 
-/// Verifies bearer JWTs against the keys of a JWKS file, which it reads again every
+/// Verifies bearer JWTs against the keys of a JWKS (a file or a URL), which it reads again every
 /// `refreshInterval` off the serving loops. Shared by every loop: verification reads the current
 /// key set under a lock, which happens only when a loop's token cache misses; a cache hit reads
 /// `keysVersion` alone (one atomic load), so that a key dropped from the JWKS invalidates
@@ -305,21 +319,42 @@ public final class JWTVerifier: Sendable {
         self.now = now
     }
 
-    /// Reads and installs the JWKS file, or says what is wrong with it (the keys in use stay).
+    /// Reads and installs the JWKS, or says what is wrong with it (the keys in use stay).
     public func loadKeys(threadPool: NIOThreadPool) async throws(JWTKeySetError) {
-        let bytes = try await Self.readFile(settings.jwksFile, threadPool: threadPool)
+        let bytes = try await Self.read(settings.keys, threadPool: threadPool)
         do {
             try await refresh(with: bytes)
         } catch {
-            throw JWTKeySetError("the JWKS file \(settings.jwksFile) cannot be used: \(error.description)")
+            throw JWTKeySetError("\(settings.keys) cannot be used: \(error.description)")
         }
     }
 
-    private static func readFile(_ path: String, threadPool: NIOThreadPool) async throws(JWTKeySetError) -> [UInt8] {
-        do {
-            return try await threadPool.runIfActive { try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) }
-        } catch {
-            throw JWTKeySetError("the JWKS file \(path) cannot be read (\((error as NSError).localizedDescription))")
+    /// The largest JWKS document taken from a URL.
+    static let maximumDocumentSize = 1 << 20
+
+    private static func read(_ source: AuthPolicy.JWT.KeySource, threadPool: NIOThreadPool) async throws(JWTKeySetError) -> [UInt8] {
+        switch source {
+        case .file(let path):
+            do {
+                return try await threadPool.runIfActive { try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) }
+            } catch {
+                throw JWTKeySetError("the JWKS file \(path) cannot be read (\((error as NSError).localizedDescription))")
+            }
+        case .url(let url):
+            do {
+                var request = HTTPClientRequest(url: url)
+                request.headers.add(name: "accept", value: "application/json, application/jwk-set+json")
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+                guard response.status == .ok else {
+                    throw JWTKeySetError("the JWKS at \(url) answered \(response.status.code) \(response.status.reasonPhrase)")
+                }
+                var body = try await response.body.collect(upTo: maximumDocumentSize)
+                return body.readBytes(length: body.readableBytes) ?? []
+            } catch let error as JWTKeySetError {
+                throw error
+            } catch {
+                throw JWTKeySetError("the JWKS at \(url) cannot be fetched (\(error))")
+            }
         }
     }
 
@@ -354,12 +389,12 @@ public final class JWTVerifier: Sendable {
                 try? await Task.sleep(nanoseconds: UInt64(max(settings.refreshInterval.nanoseconds, 1_000_000)))
                 if Task.isCancelled { break }
                 do {
-                    let bytes = try await Self.readFile(settings.jwksFile, threadPool: threadPool)
+                    let bytes = try await Self.read(settings.keys, threadPool: threadPool)
                     if try await refresh(with: bytes) {
                         refreshes.loaded.wrappingIncrement(ordering: .relaxed)
-                        logger.notice("JWKS reloaded", metadata: ["file": "\(settings.jwksFile)", "kids": "\(keyIDs)"])
+                        logger.notice("JWKS reloaded", metadata: ["source": "\(settings.keys)", "kids": "\(keyIDs)"])
                     }
-                    if failing { logger.notice("JWKS readable again", metadata: ["file": "\(settings.jwksFile)"]) }
+                    if failing { logger.notice("JWKS readable again", metadata: ["source": "\(settings.keys)"]) }
                     failing = false
                 } catch {
                     refreshes.failed.wrappingIncrement(ordering: .relaxed)
@@ -367,7 +402,7 @@ public final class JWTVerifier: Sendable {
                     if !failing {
                         logger.error(
                             "JWKS refresh failed; the keys in use are kept",
-                            metadata: ["file": "\(settings.jwksFile)", "error": "\(error)", "kids": "\(keyIDs)"])
+                            metadata: ["source": "\(settings.keys)", "error": "\(error)", "kids": "\(keyIDs)"])
                     }
                     failing = true
                 }

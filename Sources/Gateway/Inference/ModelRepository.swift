@@ -514,7 +514,7 @@ public final class ModelRepository: Sendable {
     public func loadJWTKeys() async throws(JWTKeySetError) {
         guard let verifier = authPolicy.withLockedValue({ $0?.jwt }) else { return }
         try await verifier.loadKeys(threadPool: threadPool)
-        logger.info("JWKS loaded", metadata: ["file": "\(verifier.settings.jwksFile)", "kids": "\(verifier.keyIDs)"])
+        logger.info("JWKS loaded", metadata: ["source": "\(verifier.settings.keys)", "kids": "\(verifier.keyIDs)"])
         verifier.startRefreshing(threadPool: threadPool, logger: logger)
     }
 
