@@ -83,7 +83,12 @@ need_cmd taskset "apt-get install util-linux"
 need_cmd ss "apt-get install iproute2"
 need_cmd nghttp "apt-get install nghttp2-client"
 need_cmd python3 "apt-get install python3"
-[[ $generator == h2load ]] && need_cmd h2load "apt-get install nghttp2-client"
+case $generator in
+    h2load) need_cmd h2load "apt-get install nghttp2-client" ;;
+    switchyard) "$binary" loadtest --help >/dev/null 2>&1 \
+        || { echo "suite.sh: GENERATOR=switchyard needs a switchyard binary with the 'loadtest' subcommand; $binary has none (use GENERATOR=h2load)" >&2; exit 1; } ;;
+    *) echo "suite.sh: GENERATOR must be h2load or switchyard, not $generator" >&2; exit 2 ;;
+esac
 [[ -x $binary ]] || { echo "suite.sh: no switchyard binary at $binary; build one (swift build -c release --product switchyard --scratch-path .build-release) or set SWITCHYARD_BINARY" >&2; exit 1; }
 [[ -x $py ]] || missing_tool ".venv" "python3 -m venv .venv && .venv/bin/pip install -r Tests/interop/requirements.txt -r loadtest/requirements.txt"
 $py -c 'import grpc, numpy, tritonclient.grpc' 2>/dev/null || missing_tool "grpcio/numpy/tritonclient in .venv" ".venv/bin/pip install -r Tests/interop/requirements.txt"
@@ -125,6 +130,8 @@ for payload in $payloads; do
     $py loadtest/grpc_bodies.py response "$work/htdocs-$rows$infer_path" "$rows"
 done
 $py loadtest/grpc_bodies.py body "$work/stream.body" "$stream_k" 1
+$py loadtest/grpc_bodies.py response "$work/stream.response" 1 "$stream_k"
+stream_bytes=$(stat -c %s "$work/stream.response")
 
 # --- servers ----------------------------------------------------------------------------------------
 # start_server NAME ROWS sets: srv_url (scheme://127.0.0.1:port), srv_tls (0/1), srv_main (pid
@@ -248,6 +255,8 @@ pid $work/nginx/nginx.pid;
 events { worker_connections 4096; }
 http {
     access_log off;
+    keepalive_requests 1000000000;  # also HTTP/2 requests per connection (default 1000, then GOAWAY)
+    keepalive_timeout 600s;
     client_body_temp_path $work/nginx/body;
     client_body_buffer_size 1m;
     ssl_session_cache shared:SSL:10m;
@@ -261,7 +270,7 @@ http {
     }
 }
 EOF
-            srv_cmd="nginx -c nginx.conf (1 worker, listen ssl http2, grpc_pass to upstream with keepalive 512, client_body_buffer_size 1m, access_log off, ssl_session_cache; upstream as for envoy)"
+            srv_cmd="nginx -c nginx.conf (1 worker, listen ssl http2, grpc_pass to upstream with keepalive 512, keepalive_requests 1e9, client_body_buffer_size 1m, access_log off, ssl_session_cache; upstream as for envoy)"
             "${pin[@]}" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 &
             srv_main=$!; srv_roots+=("$srv_main")
             wait_for_port "$port" || { cat "$work/nginx.log" "$work/nginx/error.log" >&2; exit 1; }
@@ -324,7 +333,8 @@ verify_call() {
 # --- the load generator: one interface, two implementations ------------------------------------
 # gen_run URL BODY CONNECTIONS STREAMS SECONDS RATE PREFIX
 #   closed loop when RATE is 0, else open loop at RATE calls/s in total (spread over CONNECTIONS);
-#   prints "calls calls_per_s p50_us p90_us p99_us failed" (failed: anything but a 2xx answer).
+#   prints "calls calls_per_s p50_us p90_us p99_us failed bytes" (failed: anything but a 2xx answer;
+#   bytes: response body bytes received per successful call, or - when the generator cannot tell).
 gen_run() { "gen_run_$generator" "$@"; }
 
 gen_run_h2load() {
@@ -347,7 +357,9 @@ gen_run_h2load() {
         i50 = int(NR * 0.50 + 0.999); i90 = int(NR * 0.90 + 0.999); i99 = int(NR * 0.99 + 0.999)
         print a[i50], a[i90], a[i99] }')
     rm -f "$prefix.log"
-    echo "$ok $rate_out $p $bad"
+    local data
+    data=$(awk '/^traffic:/ { for (i = 2; i <= NF; i++) if ($i ~ /^data/) { v = $(i - 1); gsub(/[()]/, "", v); print v } }' "$prefix.txt")
+    echo "$ok $rate_out $p $bad $(awk -v d="${data:-0}" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0 ? d / n : 0) }')"
 }
 
 # ====================== PLUG-IN POINT: the switchyard load-test driver ==========================
@@ -366,7 +378,7 @@ gen_run_switchyard() {
     python3 - "$prefix.json" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(r["calls"], r["calls_per_second"], r["p50_us"], r["p90_us"], r["p99_us"], r.get("errors", 0))
+print(r["calls"], r["calls_per_second"], r["p50_us"], r["p90_us"], r["p99_us"], r.get("errors", 0), "-")
 EOF
 }
 # ================================================================================================
@@ -380,30 +392,37 @@ gen_version() {
 generator_version=$(gen_version)
 
 # --- one measured cell -------------------------------------------------------------------------------
-# measure KEY URL BODY C M SECONDS RATE MESSAGES_PER_CALL: runs the generator with the server's CPU
+# measure KEY URL BODY C M SECONDS RATE MESSAGES_PER_CALL EXPECTED_BYTES: runs the generator with the server's CPU
 # accounted; appends "key calls rate p50 p90 p99 cpu_us upstream_cpu_us" to $results (rate and CPU
-# per message when MESSAGES_PER_CALL > 1; latency is per call, i.e. per whole stream).
+# per message when MESSAGES_PER_CALL > 1; latency is per call, i.e. per whole stream). A gRPC error
+# comes back as HTTP 200 with grpc-status in the trailers and no body (Envoy's "no healthy
+# upstream", say), which h2load counts as a success: so the response bytes per call must be at
+# least 98 % of the expected answer's (EXPECTED_BYTES).
 results=$work/results.tsv
 : >"$results"
 : >"$work/targets.tsv"
 measure() {
-    local key=$1 url=$2 body=$3 c=$4 m=$5 seconds=$6 rate=$7 per=$8 t0 t1 u0=0 u1=0 line
+    local key=$1 url=$2 body=$3 c=$4 m=$5 seconds=$6 rate=$7 per=$8 expected=$9 t0 t1 u0=0 u1=0 line
     t0=$(cpu_ticks_sum $srv_pids)
     [[ -n $srv_upstream ]] && u0=$(cpu_ticks_of "$srv_upstream")
     line=$(gen_run "$url" "$body" "$c" "$m" "$seconds" "$rate" "$work/gen") || return 1
     t1=$(cpu_ticks_sum $srv_pids)
     [[ -n $srv_upstream ]] && u1=$(cpu_ticks_of "$srv_upstream")
-    local calls rate_out p50 p90 p99 failed
-    read -r calls rate_out p50 p90 p99 failed <<<"$line"
+    local calls rate_out p50 p90 p99 failed bytes
+    read -r calls rate_out p50 p90 p99 failed bytes <<<"$line"
     if ((failed != 0)) || ((calls == 0)); then
         echo "suite.sh: $key: $failed of the calls failed ($calls succeeded); generator output in $work/gen.txt:" >&2
+        cat "$work/gen.txt" >&2; return 1
+    fi
+    if [[ $bytes != - ]] && awk -v b="$bytes" -v e="$expected" 'BEGIN { exit !(b < 0.98 * e) }'; then
+        echo "suite.sh: $key: $bytes response bytes per call, expected $expected: some calls ended without an answer (a gRPC error in the trailers?)" >&2
         cat "$work/gen.txt" >&2; return 1
     fi
     awk -v key="$key" -v n="$calls" -v r="$rate_out" -v p50="$p50" -v p90="$p90" -v p99="$p99" -v t=$((t1 - t0)) \
         -v u=$((u1 - u0)) -v hz="$clk_tck" -v per="$per" -v up="${srv_upstream:-}" 'BEGIN {
         printf "%s\t%d\t%.1f\t%s\t%s\t%s\t%.2f\t%s\n", key, n * per, r * per, p50, p90, p99, t / hz / (n * per) * 1e6,
             (up == "" ? "-" : sprintf("%.2f", u / hz / (n * per) * 1e6)) }' >>"$results"
-    log "  $key: $(tail -1 "$results" | cut -f2- | tr '\t' ' ')"
+    log "  $key: $(tail -1 "$results" | cut -f2- | tr '\t' ' ') ($bytes of $expected response bytes per call)"
 }
 result_field() {  # KEY FIELD(2..8) → the value in the last line with that key
     awk -F'\t' -v k="$1" -v f="$2" '$1 == k { v = $f } END { print v }' "$results"
@@ -422,17 +441,18 @@ for run in $(seq "$runs"); do
             ((srv_stream)) && { verify_call "$stream_path" "$work/stream.body" "$stream_k" 1 1 || exit 1; }
             gen_run "$srv_url$infer_path" "$body" 16 16 "$warmup" 0 "$work/warmup" >/dev/null || exit 1
             k=$run/$label/$server
-            measure "$k/c1" "$srv_url$infer_path" "$body" 1 1 "$duration" 0 1 || exit 1
-            measure "$k/c16" "$srv_url$infer_path" "$body" 16 16 "$duration" 0 1 || exit 1
+            answer_bytes=$(stat -c %s "$work/htdocs-$rows$infer_path")
+            measure "$k/c1" "$srv_url$infer_path" "$body" 1 1 "$duration" 0 1 "$answer_bytes" || exit 1
+            measure "$k/c16" "$srv_url$infer_path" "$body" 16 16 "$duration" 0 1 "$answer_bytes" || exit 1
             saturation=$(result_field "$k/c16" 3)
             for pct in $open_loop; do
                 target=$(awk -v s="$saturation" -v p="$pct" 'BEGIN { printf "%d", s * p / 100 }')
-                measure "$k/open$pct" "$srv_url$infer_path" "$body" 16 16 "$duration" "$target" 1 || exit 1
+                measure "$k/open$pct" "$srv_url$infer_path" "$body" 16 16 "$duration" "$target" 1 "$answer_bytes" || exit 1
                 echo -e "$k/open$pct\ttarget\t$target" >>"$work/targets.tsv"
             done
             if [[ $payload == "$first_payload" ]]; then
                 if ((srv_stream)); then
-                    measure "$k/stream" "$srv_url$stream_path" "$work/stream.body" 1 16 "$duration" 0 "$stream_k" || exit 1
+                    measure "$k/stream" "$srv_url$stream_path" "$work/stream.body" 1 16 "$duration" 0 "$stream_k" "$stream_bytes" || exit 1
                 fi
                 if ((srv_tls)); then
                     port=${srv_url##*:}
@@ -545,7 +565,7 @@ for s in $servers; do
     done
 done
 report+="
-The client (Python's ssl, certificates not verified) shares core $client_cpu with nothing else but is slower than some servers: connections/s can be the client's limit; server CPU per connection is the comparable figure.
+The client (Python's ssl module on core $client_cpu, certificates not verified) is slower than the servers: connections/s is mostly the client's limit; server CPU per connection is the comparable figure.
 "
 
 # --- goals (ratios from this run; payload ${first_payload%:*}) ----------------------------------------
