@@ -85,7 +85,7 @@ need_cmd nghttp "apt-get install nghttp2-client"
 need_cmd python3 "apt-get install python3"
 case $generator in
     h2load) need_cmd h2load "apt-get install nghttp2-client" ;;
-    switchyard) "$binary" loadtest --help >/dev/null 2>&1 \
+    switchyard) "$binary" --help 2>/dev/null | grep -E '^ +loadtest ' >/dev/null \
         || { echo "suite.sh: GENERATOR=switchyard needs a switchyard binary with the 'loadtest' subcommand; $binary has none (use GENERATOR=h2load)" >&2; exit 1; } ;;
     *) echo "suite.sh: GENERATOR must be h2load or switchyard, not $generator" >&2; exit 2 ;;
 esac
@@ -331,7 +331,8 @@ verify_call() {
 }
 
 # --- the load generator: one interface, two implementations ------------------------------------
-# gen_run URL BODY CONNECTIONS STREAMS SECONDS RATE PREFIX
+# gen_run URL BODY CONNECTIONS STREAMS SECONDS RATE PREFIX ROWS KIND
+#   BODY is the gRPC request body file (ROWS rows each; KIND unary, or stream: STREAM_K messages);
 #   closed loop when RATE is 0, else open loop at RATE calls/s in total (spread over CONNECTIONS);
 #   prints "calls calls_per_s p50_us p90_us p99_us failed bytes" (failed: anything but a 2xx answer;
 #   bytes: response body bytes received per successful call, or - when the generator cannot tell).
@@ -364,22 +365,33 @@ gen_run_h2load() {
 
 # ====================== PLUG-IN POINT: the switchyard load-test driver ==========================
 # `switchyard loadtest` (perf_analyzer-like flags, --json FILE with p50/p90/p99 and calls/s) is
-# being written in parallel. When it lands, adjust the flag names and JSON keys below to it; the
-# rest of the suite needs no change (GENERATOR=switchyard). The flags and keys here are the
-# expected ones, not yet checked against the real driver.
+# being written in parallel. The flags below follow its work-in-progress command line as seen on
+# 2026-12-03 (-u, -m, --input, --connections, --concurrency-range, --request-rate-range, --streaming,
+# --ssl-grpc-*, --duration, --threads, --json); the JSON keys read at the end (steps[0]: calls,
+# succeeded, throughput, latency.p50/p90/p99, assumed in milliseconds) are a guess. Check both
+# against the driver when it lands; nothing else in the suite needs to change (GENERATOR=switchyard).
+# Differences from h2load: it builds its own request (--input NAME:DATATYPE:DIMS, which skips
+# ModelMetadata: the static servers behind envoy and nginx answer nothing but ModelInfer) instead
+# of sending BODY, and --streaming keeps one request in flight per stream
+# where h2load sends all STREAM_K messages of a stream at once. It reports no response bytes ("-").
 gen_run_switchyard() {
-    local url=$1 body=$2 c=$3 m=$4 seconds=$5 rate=$6 prefix=$7 mode=()
-    "$binary" loadtest --help >/dev/null 2>&1 \
-        || { echo "suite.sh: GENERATOR=switchyard, but $binary has no 'loadtest' subcommand yet; use GENERATOR=h2load" >&2; return 1; }
-    ((rate > 0)) && mode=(--request-rate "$rate")
-    timeout "$run_timeout" taskset -c "$client_cpu" "$binary" loadtest --url "$url" --body-file "$body" \
-        --connections "$c" --concurrency "$m" --duration "${seconds}s" "${mode[@]}" --insecure \
-        --json "$prefix.json" >"$prefix.txt" 2>&1 || { echo "switchyard loadtest failed:" >&2; tail -5 "$prefix.txt" >&2; return 1; }
-    python3 - "$prefix.json" <<'EOF'
+    local url=$1 body=$2 c=$3 m=$4 seconds=$5 rate=$6 prefix=$7 rows=$8 kind=$9 args=()
+    local hostport=${url#*://}
+    hostport=${hostport%%/*}
+    [[ $url == https://* ]] && args+=(--ssl-grpc-use-ssl --ssl-grpc-root-certifications-file "$work/certs/ca.pem")
+    [[ $kind == stream ]] && args+=(--streaming)
+    if ((rate > 0)); then args+=(--request-rate-range "$rate"); else args+=(--concurrency-range $((c * m))); fi
+    timeout "$run_timeout" taskset -c "$client_cpu" "$binary" loadtest -u "$hostport" -m simple \
+        --input "INPUT0:INT32:$rows,16" --input "INPUT1:INT32:$rows,16" \
+        --connections "$c" --threads 1 --duration "${seconds}s" "${args[@]}" --quiet --json "$prefix.json" \
+        >"$prefix.txt" 2>&1 || { echo "switchyard loadtest failed:" >&2; tail -5 "$prefix.txt" >&2; return 1; }
+    python3 - "$prefix.json" <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))
-print(r["calls"], r["calls_per_second"], r["p50_us"], r["p90_us"], r["p99_us"], r.get("errors", 0), "-")
-EOF
+step = json.load(open(sys.argv[1]))["steps"][0]
+latency = step["latency"]
+print(step["succeeded"], step["throughput"], *(round(latency[p] * 1000) for p in ("p50", "p90", "p99")),
+      step["calls"] - step["succeeded"], "-")
+PY
 }
 # ================================================================================================
 gen_version() {
@@ -392,7 +404,7 @@ gen_version() {
 generator_version=$(gen_version)
 
 # --- one measured cell -------------------------------------------------------------------------------
-# measure KEY URL BODY C M SECONDS RATE MESSAGES_PER_CALL EXPECTED_BYTES: runs the generator with the server's CPU
+# measure KEY URL BODY C M SECONDS RATE MESSAGES_PER_CALL EXPECTED_BYTES ROWS: runs the generator with the server's CPU
 # accounted; appends "key calls rate p50 p90 p99 cpu_us upstream_cpu_us" to $results (rate and CPU
 # per message when MESSAGES_PER_CALL > 1; latency is per call, i.e. per whole stream). A gRPC error
 # comes back as HTTP 200 with grpc-status in the trailers and no body (Envoy's "no healthy
@@ -402,10 +414,11 @@ results=$work/results.tsv
 : >"$results"
 : >"$work/targets.tsv"
 measure() {
-    local key=$1 url=$2 body=$3 c=$4 m=$5 seconds=$6 rate=$7 per=$8 expected=$9 t0 t1 u0=0 u1=0 line
+    local key=$1 url=$2 body=$3 c=$4 m=$5 seconds=$6 rate=$7 per=$8 expected=$9 rows=${10} t0 t1 u0=0 u1=0 line kind=unary
+    ((per > 1)) && kind=stream
     t0=$(cpu_ticks_sum $srv_pids)
     [[ -n $srv_upstream ]] && u0=$(cpu_ticks_of "$srv_upstream")
-    line=$(gen_run "$url" "$body" "$c" "$m" "$seconds" "$rate" "$work/gen") || return 1
+    line=$(gen_run "$url" "$body" "$c" "$m" "$seconds" "$rate" "$work/gen" "$rows" "$kind") || return 1
     t1=$(cpu_ticks_sum $srv_pids)
     [[ -n $srv_upstream ]] && u1=$(cpu_ticks_of "$srv_upstream")
     local calls rate_out p50 p90 p99 failed bytes
@@ -439,20 +452,20 @@ for run in $(seq "$runs"); do
             start_server "$server" "$rows"
             verify_call "$infer_path" "$body" 1 0 "$rows" || exit 1
             ((srv_stream)) && { verify_call "$stream_path" "$work/stream.body" "$stream_k" 1 1 || exit 1; }
-            gen_run "$srv_url$infer_path" "$body" 16 16 "$warmup" 0 "$work/warmup" >/dev/null || exit 1
+            gen_run "$srv_url$infer_path" "$body" 16 16 "$warmup" 0 "$work/warmup" "$rows" unary >/dev/null || exit 1
             k=$run/$label/$server
             answer_bytes=$(stat -c %s "$work/htdocs-$rows$infer_path")
-            measure "$k/c1" "$srv_url$infer_path" "$body" 1 1 "$duration" 0 1 "$answer_bytes" || exit 1
-            measure "$k/c16" "$srv_url$infer_path" "$body" 16 16 "$duration" 0 1 "$answer_bytes" || exit 1
+            measure "$k/c1" "$srv_url$infer_path" "$body" 1 1 "$duration" 0 1 "$answer_bytes" "$rows" || exit 1
+            measure "$k/c16" "$srv_url$infer_path" "$body" 16 16 "$duration" 0 1 "$answer_bytes" "$rows" || exit 1
             saturation=$(result_field "$k/c16" 3)
             for pct in $open_loop; do
                 target=$(awk -v s="$saturation" -v p="$pct" 'BEGIN { printf "%d", s * p / 100 }')
-                measure "$k/open$pct" "$srv_url$infer_path" "$body" 16 16 "$duration" "$target" 1 "$answer_bytes" || exit 1
+                measure "$k/open$pct" "$srv_url$infer_path" "$body" 16 16 "$duration" "$target" 1 "$answer_bytes" "$rows" || exit 1
                 echo -e "$k/open$pct\ttarget\t$target" >>"$work/targets.tsv"
             done
             if [[ $payload == "$first_payload" ]]; then
                 if ((srv_stream)); then
-                    measure "$k/stream" "$srv_url$stream_path" "$work/stream.body" 1 16 "$duration" 0 "$stream_k" "$stream_bytes" || exit 1
+                    measure "$k/stream" "$srv_url$stream_path" "$work/stream.body" 1 16 "$duration" 0 "$stream_k" "$stream_bytes" 1 || exit 1
                 fi
                 if ((srv_tls)); then
                     port=${srv_url##*:}
