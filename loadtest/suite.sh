@@ -443,11 +443,16 @@ result_field() {  # KEY FIELD(2..8) → the value in the last line with that key
 
 # --- the runs ----------------------------------------------------------------------------------------
 log "suite: mode $( ((quick)) && echo quick || echo full), runs $runs, ${duration}s cells, payloads $payloads, servers: $servers, generator $generator"
+server_list=($servers)
 for run in $(seq "$runs"); do
+    # Each run starts one server later in the list, so that no server is always first (or last)
+    # while the machine's load drifts.
+    shift_by=$(((run - 1) % ${#server_list[@]}))
+    order="${server_list[*]:shift_by} ${server_list[*]:0:shift_by}"
     for payload in $payloads; do
         label=${payload%:*} rows=${payload#*:}
         body=$work/infer-$rows.body
-        for server in $servers; do
+        for server in $order; do
             log "run $run, payload $label, $server"
             start_server "$server" "$rows"
             verify_call "$infer_path" "$body" 1 0 "$rows" || exit 1
@@ -499,11 +504,6 @@ med() {
     [[ -n $values ]] && median <<<"$values"
     return 0
 }
-runs_of() {
-    local r values=""
-    for r in $(seq "$runs"); do values+="$(result_field "$r/$1" "$2") "; done
-    echo "${values% }"
-}
 fmt() { awk -v x="$1" 'BEGIN { if (x == "") print "–"; else printf (x >= 100 ? "%.0f" : "%.1f"), x }'; }
 pretty() {
     case $1 in c1) echo "closed 1×1" ;; c16) echo "closed 16×16" ;; open*) echo "open ${1#open} %" ;; *) echo "$1" ;; esac
@@ -520,7 +520,7 @@ report="## Side by side: Switchyard, Envoy, nginx, grpcio, nghttpd (loadtest/sui
 - switchyard binary: \`$binary\` (sha256 $(sha256sum "$binary" | cut -c1-12), built $(stat -c '%y' "$binary" | cut -d. -f1))
 - machine: $(nproc) cores, $(lscpu | grep 'Model name' | sed 's/Model name: *//'); load average (1/5/15 min) before $load_before, after $load_after
 - generator: $generator_version on core $client_cpu (\`taskset -c $client_cpu\`; \`h2load -t 1 -c C -m M -D ${duration} -d BODY -H 'content-type: application/grpc' -H 'te: trailers' -H ':method: POST' --log-file\`, percentiles from the per-request log; open loop adds \`--rps R/C\`); every server-side process pinned to core $server_cpu
-- runs: $runs, medians over runs; ${duration} s per measured cell after a ${warmup} s unmeasured warm-up per server start; servers restarted for every run and payload
+- runs: $runs, medians over runs; ${duration} s per measured cell after a ${warmup} s unmeasured warm-up per server start; servers restarted for every run and payload, one after the other, each run starting one server further down the list
 - request: ModelInfer of \`simple\`, INT32 INPUT0 and INPUT1 [rows,16] in raw_input_contents (\`loadtest/grpc_bodies.py body\`); payload = tensor bytes sent (128 B per row). Before measuring, one call per server and payload is checked with \`nghttp -v\` (\`:status 200\`, \`grpc-status: 0\`) and its response decoded (OUTPUT0 = sum, OUTPUT1 = difference); every measured run: only 2xx answers
 - CPU per call = Δ(utime+stime) (CLK_TCK $clk_tck) of the server's process tree (gateway + workers; nginx master + worker; envoy; python; nghttpd) ÷ calls; for envoy and nginx the static upstream (nghttpd h2c, same core) is listed separately and not included
 - servers:
@@ -541,14 +541,15 @@ for payload in $payloads; do
             cpu=$(med "$key" 7)
             per_core=$(awk -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", 1e6 / c }')
             target=""
-            [[ $sc == open* ]] && target=" (target $(awk -F'\t' -v k="1/$key" '$1 == k { print $3 }' "$work/targets.tsv"))"
+            [[ $sc == open* ]] && target=" (target $(for r in $(seq "$runs"); do
+                awk -F'\t' -v k="$r/$key" '$1 == k { print $3 }' "$work/targets.tsv"; done | median | xargs printf '%.0f'))"
             report+="| $label | $(pretty "$sc")$target | $s | $(fmt "$(med "$key" 3)") | $(fmt "$(med "$key" 4)") | $(fmt "$(med "$key" 5)") | $(fmt "$(med "$key" 6)") | $(fmt "$cpu") | $(fmt "$(med "$key" 8)") | $per_core |
 "
         done
     done
 done
 report+="
-calls/s per server core = 1 / (server CPU per call): the calls one fully busy core of that server would serve (the upstream's CPU not counted). Open loop: the target is the percentage of the same server's closed 16×16 calls/s (run 1's target shown); h2load's --rps paces each of the 16 connections, and a request that cannot start because 16 streams are busy waits (so at high load it is not a true open loop, and latency is measured from when the request was sent, not from when it was due).
+calls/s per server core = 1 / (server CPU per call): the calls one fully busy core of that server would serve (the upstream's CPU not counted). Open loop: the target is the percentage of the same server's closed 16×16 calls/s in the same run (the median target over runs is shown); h2load's --rps paces each of the 16 connections, and a request that cannot start because 16 streams are busy waits (so at high load it is not a true open loop, and latency is measured from when the request was sent, not from when it was due).
 
 ### Bidirectional streams (ModelStreamInfer, 16 streams on 1 connection, $stream_k messages each, payload ${first_payload%:*})
 
