@@ -145,7 +145,7 @@ tree_pids() {  # a pid and all its descendants
 }
 start_upstream() {  # a static h2c upstream serving htdocs-ROWS; sets srv_upstream and up_port
     up_port=$(free_ports 1)
-    "${pin[@]}" nghttpd --no-tls -a 127.0.0.1 -d "$work/htdocs-$1" -m 1024 --trailer 'grpc-status: 0' "$up_port" \
+    "${pin[@]}" nghttpd --no-tls -a 127.0.0.1 -d "$work/htdocs-$1" -m 1024 -w 20 -W 22 --trailer 'grpc-status: 0' "$up_port" \
         >"$work/upstream.log" 2>&1 &
     srv_upstream=$!; srv_roots+=("$srv_upstream")
     wait_for_port "$up_port" || { cat "$work/upstream.log" >&2; exit 1; }
@@ -234,7 +234,7 @@ EOF
 EOF
                 done
             } >"$work/envoy.yaml"
-            srv_cmd="envoy -c envoy.yaml --concurrency 1 --disable-hot-restart -l error (TLS listener, ALPN h2, weighted_clusters 90/10 → two clusters → one static upstream: nghttpd --no-tls -m 1024 --trailer 'grpc-status: 0' serving the pre-made ModelInferResponse)"
+            srv_cmd="envoy -c envoy.yaml --concurrency 1 --disable-hot-restart -l error (TLS listener, ALPN h2, weighted_clusters 90/10 → two clusters → one static upstream: nghttpd --no-tls -m 1024 -w 20 -W 22 --trailer 'grpc-status: 0' serving the pre-made ModelInferResponse)"
             "${pin[@]}" "$envoy_bin" -c "$work/envoy.yaml" --concurrency 1 --disable-hot-restart -l error >"$work/envoy.log" 2>&1 &
             srv_main=$!; srv_roots+=("$srv_main")
             wait_for_port "$port" || { cat "$work/envoy.log" >&2; exit 1; }
@@ -266,11 +266,12 @@ http {
         ssl_certificate $cert;
         ssl_certificate_key $key;
         http2_max_concurrent_streams 1024;
+        http2_body_preread_size 128k;  # the initial stream window: room for a 64 KiB request
         location / { grpc_pass grpc://simple; }
     }
 }
 EOF
-            srv_cmd="nginx -c nginx.conf (1 worker, listen ssl http2, grpc_pass to upstream with keepalive 512, keepalive_requests 1e9, client_body_buffer_size 1m, access_log off, ssl_session_cache; upstream as for envoy)"
+            srv_cmd="nginx -c nginx.conf (1 worker, listen ssl http2, grpc_pass to upstream with keepalive 512, keepalive_requests 1e9, http2_body_preread_size 128k, client_body_buffer_size 1m, access_log off, ssl_session_cache; upstream as for envoy)"
             "${pin[@]}" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 &
             srv_main=$!; srv_roots+=("$srv_main")
             wait_for_port "$port" || { cat "$work/nginx.log" "$work/nginx/error.log" >&2; exit 1; }
@@ -286,8 +287,8 @@ EOF
             ;;
         nghttpd)
             port=$(free_ports 1)
-            srv_cmd="nghttpd -a 127.0.0.1 -d htdocs -m 1024 --trailer 'grpc-status: 0' PORT server-key.pem server.pem (1 thread, TLS, serves the pre-made ModelInferResponse)"
-            "${pin[@]}" nghttpd -a 127.0.0.1 -d "$work/htdocs-$rows" -m 1024 --trailer 'grpc-status: 0' "$port" "$key" "$cert" >"$work/nghttpd.log" 2>&1 &
+            srv_cmd="nghttpd -a 127.0.0.1 -d htdocs -m 1024 -w 20 -W 22 --trailer 'grpc-status: 0' PORT server-key.pem server.pem (1 thread, TLS, 1 MiB stream and 4 MiB connection windows as Switchyard's defaults, serves the pre-made ModelInferResponse)"
+            "${pin[@]}" nghttpd -a 127.0.0.1 -d "$work/htdocs-$rows" -m 1024 -w 20 -W 22 --trailer 'grpc-status: 0' "$port" "$key" "$cert" >"$work/nghttpd.log" 2>&1 &
             srv_main=$!; srv_roots+=("$srv_main")
             wait_for_port "$port" || { cat "$work/nghttpd.log" >&2; exit 1; }
             srv_url=https://127.0.0.1:$port
