@@ -512,6 +512,16 @@ pretty() {
 verdict() { awk -v ok="$1" 'BEGIN { print (ok ? "**met**" : "**not met**") }'; }
 has_server() { [[ " $servers " == *" $1 "* ]]; }
 
+tool_versions() {
+    local v=()
+    has_server envoy && v+=("envoy $("$envoy_bin" --version 2>/dev/null | grep -o 'version: [^ ]*' | cut -d/ -f2)")
+    has_server nginx && v+=("$(nginx -v 2>&1 | sed 's/.*version: //')")
+    [[ " $servers " == *" nghttpd "* || " $servers " == *" envoy "* || " $servers " == *" nginx "* ]] && v+=("$(nghttpd --version)")
+    has_server grpcio && v+=("grpcio $($py -c 'import grpc; print(grpc.__version__)')")
+    v+=("$(openssl version | cut -d' ' -f1-2)")
+    local IFS=,
+    echo "${v[*]}" | sed 's/,/, /g'
+}
 dirty=""
 [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] && dirty=" (working tree has uncommitted changes to tracked files)"
 mode_name=$( ((quick)) && echo "quick (--quick: one run, a script check, not figures to rely on)" || echo full)
@@ -524,6 +534,7 @@ report="## Side by side: Switchyard, Envoy, nginx, grpcio, nghttpd (loadtest/sui
 - runs: $runs, medians over runs; ${duration} s per measured cell after a ${warmup} s unmeasured warm-up per server start; servers restarted for every run and payload, one after the other, each run starting one server further down the list
 - request: ModelInfer of \`simple\`, INT32 INPUT0 and INPUT1 [rows,16] in raw_input_contents (\`loadtest/grpc_bodies.py body\`); payload = tensor bytes sent (128 B per row). Before measuring, one call per server and payload is checked with \`nghttp -v\` (\`:status 200\`, \`grpc-status: 0\`) and its response decoded (OUTPUT0 = sum, OUTPUT1 = difference); every measured run: only 2xx answers
 - CPU per call = Δ(utime+stime) (CLK_TCK $clk_tck) of the server's process tree (gateway + workers; nginx master + worker; envoy; python; nghttpd) ÷ calls; for envoy and nginx the static upstream (nghttpd h2c, same core) is listed separately and not included
+- versions: $(tool_versions)
 - servers:
 $(for s in $servers; do echo "  - $s: \`${srv_cmds[$s]}\`"; done)
 
