@@ -179,7 +179,7 @@ EOF
         envoy)
             start_upstream "$rows"
             port=$(free_ports 1)
-            local cluster c
+            local c
             {
                 cat <<EOF
 static_resources:
@@ -299,7 +299,7 @@ EOF
     local root
     for root in "${srv_roots[@]}"; do
         [[ $(ps -o comm= -p "$root") != bash ]] || { echo "suite.sh: pid $root is a shell, not the server" >&2; exit 1; }
-        srv_all+=($(tree_pids "$root"))
+        mapfile -t -O "${#srv_all[@]}" srv_all < <(tree_pids "$root")
     done
     srv_cmds[$name]=$srv_cmd
 }
@@ -444,7 +444,7 @@ result_field() {  # KEY FIELD(2..8) → the value in the last line with that key
 
 # --- the runs ----------------------------------------------------------------------------------------
 log "suite: mode $( ((quick)) && echo quick || echo full), runs $runs, ${duration}s cells, payloads $payloads, servers: $servers, generator $generator"
-server_list=($servers)
+read -ra server_list <<<"$servers"
 for run in $(seq "$runs"); do
     # Each run starts one server later in the list, so that no server is always first (or last)
     # while the machine's load drifts.
@@ -481,7 +481,9 @@ for run in $(seq "$runs"); do
                         line=$(taskset -c "$client_cpu" python3 loadtest/tls_churn.py 127.0.0.1 "$port" "$churn_seconds" \
                             --threads "$churn_threads" "${flag[@]}") || exit 1
                         t1=$(cpu_ticks_sum $srv_pids)
-                        eval "${line//[^a-z0-9=. ]/}"   # connections= seconds= rate= resumed= failed=
+                        # "connections=N seconds=S rate=R resumed=K failed=F"
+                        field_of() { sed -n "s/.*\b$1=\([0-9.]*\).*/\1/p" <<<"$line"; }
+                        connections=$(field_of connections) rate=$(field_of rate) resumed=$(field_of resumed) failed=$(field_of failed)
                         ((failed == 0 && connections > 0)) || { echo "suite.sh: TLS churn on $server: $line" >&2; exit 1; }
                         awk -v key="$k/churn-$mode" -v n="$connections" -v r="$rate" -v res="$resumed" -v t=$((t1 - t0)) -v hz="$clk_tck" \
                             'BEGIN { printf "%s\t%d\t%.1f\t%.1f\t-\t-\t%.2f\t-\n", key, n, r, 100 * res / n, t / hz / n * 1e6 }' >>"$results"
