@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """Request bodies and response checks for loadtest/inference-path.sh.
 
-  grpc_bodies.py body FILE [K]        K (default 1) gRPC-framed ModelInferRequests for `simple`
+  grpc_bodies.py body FILE [K] [ROWS]  K (default 1) gRPC-framed ModelInferRequests for `simple`
                                       (INPUT0 = 0..15, INPUT1 = 1, INT32 [1,16], raw_input_contents),
                                       concatenated: K = 1 is a unary ModelInfer body, K > 1 a
-                                      ModelStreamInfer body
-  grpc_bodies.py check FILE K STREAM  FILE is the response body (gRPC frames) of one call with
+                                      ModelStreamInfer body. ROWS (default 1) makes the tensors
+                                      [ROWS,16] (each row INPUT0 = 0..15): 64 bytes per row and input
+  grpc_bodies.py check FILE K STREAM [ROWS]
+                                      FILE is the response body (gRPC frames) of one call with
                                       that body: checks K messages that decode (ModelInferResponse,
                                       or ModelStreamInferResponse when STREAM is 1) with OUTPUT0 =
                                       INPUT0 + INPUT1 and OUTPUT1 = INPUT0 - INPUT1
+  grpc_bodies.py response FILE [ROWS] [K]
+                                      the answer to `body FILE K ROWS`, built by hand: one
+                                      gRPC-framed ModelInferResponse (K = 0, the default) or K
+                                      ModelStreamInferResponses (what a static upstream serves)
   grpc_bodies.py wait-ready HOST:PORT waits (up to 50 s) until model `simple` is ready (h2c)
   grpc_bodies.py stats                reads host:port lines on stdin and answers each with
                                       "success_count fail_count" of model `simple` from that
@@ -43,15 +49,29 @@ def field(number: int, wire_type: int, payload: bytes) -> bytes:
     return key + payload
 
 
-def infer_request() -> bytes:
-    """ModelInferRequest {model_name: "simple", inputs: [INPUT0, INPUT1 INT32 [1,16]], raw_input_contents}."""
+def infer_request(rows: int = 1) -> bytes:
+    """ModelInferRequest {model_name: "simple", inputs: [INPUT0, INPUT1 INT32 [rows,16]], raw_input_contents}."""
     message = field(1, 2, b"simple")
     for name in (b"INPUT0", b"INPUT1"):
-        shape = varint(1) + varint(16)  # packed repeated int64
+        shape = varint(rows) + varint(16)  # packed repeated int64
         tensor = field(1, 2, name) + field(2, 2, b"INT32") + field(3, 2, shape)
         message += field(5, 2, tensor)
     for values in (INPUT0, INPUT1):
-        message += field(7, 2, struct.pack("<16i", *values))
+        message += field(7, 2, struct.pack(f"<{16 * rows}i", *(values * rows)))
+    return message
+
+
+def infer_response(rows: int = 1) -> bytes:
+    """The ModelInferResponse that `simple` gives to infer_request(rows): model_name, model_version
+    "1", outputs OUTPUT0 (sum) and OUTPUT1 (difference), INT32 [rows,16], raw_output_contents."""
+    message = field(1, 2, b"simple") + field(2, 2, b"1")
+    shape = varint(rows) + varint(16)
+    for name in (b"OUTPUT0", b"OUTPUT1"):
+        message += field(5, 2, field(1, 2, name) + field(2, 2, b"INT32") + field(3, 2, shape))
+    sums = [a + b for a, b in zip(INPUT0, INPUT1)] * rows
+    differences = [a - b for a, b in zip(INPUT0, INPUT1)] * rows
+    for values in (sums, differences):
+        message += field(6, 2, struct.pack(f"<{16 * rows}i", *values))
     return message
 
 
@@ -74,17 +94,22 @@ def frames(data: bytes):
         offset += 5 + length
 
 
-def check_response(response) -> None:
+def check_response(response, rows: int = 1) -> None:
     outputs = {o.name: i for i, o in enumerate(response.outputs)}
     if set(outputs) != {"OUTPUT0", "OUTPUT1"}:
         raise ValueError(f"outputs {sorted(outputs)}")
-    got0 = struct.unpack("<16i", response.raw_output_contents[outputs["OUTPUT0"]])
-    got1 = struct.unpack("<16i", response.raw_output_contents[outputs["OUTPUT1"]])
-    if list(got0) != [a + b for a, b in zip(INPUT0, INPUT1)] or list(got1) != [a - b for a, b in zip(INPUT0, INPUT1)]:
-        raise ValueError(f"wrong sums/differences: {got0} {got1}")
+    if rows == 0:
+        # An empty batch: empty outputs (or none in raw_output_contents at all).
+        if any(response.raw_output_contents):
+            raise ValueError("non-empty outputs for an empty batch")
+        return
+    got0 = struct.unpack(f"<{16 * rows}i", response.raw_output_contents[outputs["OUTPUT0"]])
+    got1 = struct.unpack(f"<{16 * rows}i", response.raw_output_contents[outputs["OUTPUT1"]])
+    if list(got0) != [a + b for a, b in zip(INPUT0, INPUT1)] * rows or list(got1) != [a - b for a, b in zip(INPUT0, INPUT1)] * rows:
+        raise ValueError(f"wrong sums/differences: {got0[:16]} {got1[:16]}")
 
 
-def check(path: str, count: int, stream: bool) -> None:
+def check(path: str, count: int, stream: bool, rows: int = 1) -> None:
     from tritonclient.grpc import service_pb2
 
     with open(path, "rb") as f:
@@ -96,9 +121,9 @@ def check(path: str, count: int, stream: bool) -> None:
             reply = service_pb2.ModelStreamInferResponse.FromString(payload)
             if reply.error_message:
                 raise SystemExit(f"{path}: stream error: {reply.error_message}")
-            check_response(reply.infer_response)
+            check_response(reply.infer_response, rows)
         else:
-            check_response(service_pb2.ModelInferResponse.FromString(payload))
+            check_response(service_pb2.ModelInferResponse.FromString(payload), rows)
     print(f"{path}: {count} {'stream ' if stream else ''}response message(s) decode, OUTPUT0/OUTPUT1 correct")
 
 
@@ -134,10 +159,17 @@ def main() -> None:
     command = sys.argv[1]
     if command == "body":
         k = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+        rows = int(sys.argv[4]) if len(sys.argv) > 4 else 1
         with open(sys.argv[2], "wb") as f:
-            f.write(grpc_frame(infer_request()) * k)
+            f.write(grpc_frame(infer_request(rows)) * k)
     elif command == "check":
-        check(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1")
+        check(sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", int(sys.argv[5]) if len(sys.argv) > 5 else 1)
+    elif command == "response":
+        rows = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+        k = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+        reply = infer_response(rows)
+        with open(sys.argv[2], "wb") as f:
+            f.write(grpc_frame(reply) if k == 0 else grpc_frame(field(2, 2, reply)) * k)
     elif command == "wait-ready":
         wait_ready(sys.argv[2])
     elif command == "stats":
