@@ -7,6 +7,8 @@
 #   jwt       h2c, an RS256 access token (authorization: Bearer JWT) verified against a JWKS
 #   tls       mutual TLS, a client certificate, no auth policy
 #   mtls      mutual TLS, the client certificate mapped to a principal
+#   none+apikey, none+jwt  the `none` gateway receiving the same headers as apikey and jwt, so
+#             that what parsing the header costs shows apart from what checking it costs
 # The client is grpcio (h2load cannot present a certificate), one channel per run, sequential
 # calls; per call = marginal counts, (count of a run of N − count of a run of N/5) ÷ (N − N/5),
 # so the handshake and the first verification of a token cancel.
@@ -20,7 +22,9 @@ source loadtest/lib.sh
 n=${N:-10000}
 rounds=${ROUNDS:-3}
 small=$((n / 5))
-kinds=(none apikey jwt tls mtls)
+gateways=(none apikey jwt tls mtls)
+kinds=(none none+apikey apikey none+jwt jwt tls mtls)
+gateway_of() { if [[ $1 == none+* ]]; then echo none; else echo "$1"; fi; }  # kind → the gateway it calls
 ensure_apt_packages linux-perf procps
 [[ -x .venv/bin/python ]] || scripts/bootstrap.sh --python
 probe_mallocs_and_locks "$binary"
@@ -48,7 +52,7 @@ api_key=sy_cost_4b1d6e0f9a2c8e73
 api_key_sha=$(printf %s "$api_key" | sha256sum | cut -c1-64)
 
 declare -A port pid
-for kind in "${kinds[@]}"; do
+for kind in "${gateways[@]}"; do
     read -r port[$kind] admin < <(free_ports 2)
     {
         printf 'models:\n  simple:\n    versions: [{version: "1", workers: 1}]\n'
@@ -74,7 +78,7 @@ done
 sleep 3  # workers ready
 
 run() {  # kind count: one channel, `count` sequential ModelInfer calls
-    .venv/bin/python - "$work" "$1" "${port[$1]}" "$2" "$api_key" <<'PY'
+    .venv/bin/python - "$work" "${1#none+}" "${port[$(gateway_of "$1")]}" "$2" "$api_key" <<'PY'
 import sys
 import grpc
 import numpy as np
@@ -104,10 +108,11 @@ tree_ticks() {  # the gateway and its workers
     cpu_ticks_sum "${pid[$1]}" $(pgrep -P "${pid[$1]}" || true)
 }
 counted() {  # kind count → "mallocs locks ticks"
-    local before after counts
-    before=$(tree_ticks "$1")
-    counts=$(count_mallocs_and_locks "${pid[$1]}" run "$1" "$2")
-    after=$(tree_ticks "$1")
+    local before after counts gateway
+    gateway=$(gateway_of "$1")
+    before=$(tree_ticks "$gateway")
+    counts=$(count_mallocs_and_locks "${pid[$gateway]}" run "$1" "$2")
+    after=$(tree_ticks "$gateway")
     echo "$counts $((after - before))"
 }
 declare -A malloc lock cpu
