@@ -107,21 +107,26 @@ PY
 tree_ticks() {  # the gateway and its workers
     cpu_ticks_sum "${pid[$1]}" $(pgrep -P "${pid[$1]}" || true)
 }
-counted() {  # kind count → "mallocs locks ticks"
-    local before after counts gateway
+counted() {  # kind count → "mallocs locks" (under uprobes, which slow every malloc: no CPU here)
+    count_mallocs_and_locks "${pid[$(gateway_of "$1")]}" run "$1" "$2"
+}
+timed() {  # kind count → CPU ticks of the gateway and its worker over the run, without probes
+    local before after gateway
     gateway=$(gateway_of "$1")
     before=$(tree_ticks "$gateway")
-    counts=$(count_mallocs_and_locks "${pid[$gateway]}" run "$1" "$2")
+    run "$1" "$2"
     after=$(tree_ticks "$gateway")
-    echo "$counts $((after - before))"
+    echo $((after - before))
 }
 declare -A malloc lock cpu
 for kind in "${kinds[@]}"; do run "$kind" 500; done  # warm-up
 hz=$(getconf CLK_TCK)
 for round in $(seq 1 "$rounds"); do
     for kind in "${kinds[@]}"; do
-        read -r m1 l1 t1 < <(counted "$kind" "$small")
-        read -r m2 l2 t2 < <(counted "$kind" "$n")
+        read -r m1 l1 < <(counted "$kind" "$small")
+        read -r m2 l2 < <(counted "$kind" "$n")
+        t1=$(timed "$kind" "$small")
+        t2=$(timed "$kind" "$n")
         malloc[$kind]+=" $(per_call "$m1" "$m2" "$small" "$n")"
         lock[$kind]+=" $(per_call "$l1" "$l2" "$small" "$n")"
         # µs of CPU per call: ticks × (1e6 / hz) per call.
