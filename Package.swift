@@ -120,6 +120,13 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // ONNX models for the native backend (issue 13): onnx.proto decoded by hand, the graph
+        // checked at load, float32 kernels.
+        .target(
+            name: "ONNXModel",
+            dependencies: ["ProtoWire", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: releaseExclusivityUnchecked
+        ),
         // The load-test driver's engine.
         .target(
             name: "LoadTest",
@@ -128,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "Gateway", "ConfigFile", "Worker", "LoadTest", "H2Transport", "InferenceProtocol", "ProtoWire",
+                "Gateway", "ConfigFile", "Worker", "LoadTest", "H2Transport", "InferenceProtocol", "ProtoWire", "ONNXModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -178,6 +185,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
+        ),
+        .testTarget(
+            name: "ONNXModelTests",
+            dependencies: ["ONNXModel", "ProtoWire"]
         ),
         .testTarget(
             name: "ConfigFileTests",
