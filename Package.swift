@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "InferenceProtocol", "ProtoWire",
+                "InferenceProtocol", "ProtoWire", "ONNXModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

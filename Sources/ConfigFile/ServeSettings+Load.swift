@@ -157,7 +157,7 @@ struct ConfigReader {
     mutating func readVersion(_ node: Node, model: String) -> ModelDeployment? {
         let keys = [
             "version", "workers", "max_inflight_per_worker", "max_queued_requests", "idempotent", "max_batch_size",
-            "max_queue_delay_microseconds", "worker_arguments",
+            "max_queue_delay_microseconds", "worker_arguments", "model_file",
         ]
         guard let fields = mapping(node, "a version of '\(model)'", keys: keys) else { return nil }
         guard let versionNode = fields["version"] else {
@@ -176,6 +176,17 @@ struct ConfigReader {
         if let node = fields["idempotent"], let value = boolean(node, "idempotent") { deployment.idempotent = value }
         if let node = fields["worker_arguments"] {
             deployment.workerArguments = sequence(node, "worker_arguments").compactMap { string($0, "a worker argument") }
+        }
+        // An ONNX model run by the worker's native runtime; relative to the configuration file.
+        if let node = fields["model_file"], let path = string(node, "the path of an .onnx file") {
+            let resolved = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path).standardized.path
+            if !path.hasSuffix(".onnx") {
+                error(node, "model_file '\(path)' is not an .onnx file", hint: "the native backend runs ONNX models: model_file: models/iris/1/model.onnx")
+            } else if !FileManager.default.fileExists(atPath: resolved) {
+                error(node, "model_file '\(path)' does not exist (looked for \(resolved))", hint: "a relative path is relative to the configuration file")
+            } else {
+                deployment.workerArguments += ["--onnx-model", resolved]
+            }
         }
         // Dynamic batching, under Triton's names; the worker's batcher takes them as flags.
         if let node = fields["max_batch_size"], let value = integer(node, "a batch size", minimum: 1, maximum: Int(Int32.max)) {

@@ -10,6 +10,11 @@ public struct WorkerConfiguration: Sendable {
     /// and `DiagnosticModels.names` with `enableDiagnosticModels`).
     public var modelNames: [String]
 
+    /// Models read from .onnx files and run by the native ONNX runtime, by model name (`switchyard
+    /// worker --model NAME --onnx-model FILE`); a name here is served from its file, not as a
+    /// built-in model.
+    public var onnxModelFiles: [String: String] = [:]
+
     /// Serve the diagnostic models (`DiagnosticModels.names`: models that crash or stall the
     /// worker on purpose, for testing the gateway) when `modelNames` asks for them. Default off.
     public var enableDiagnosticModels = false

@@ -37,6 +37,11 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(name: .customLong("model"), help: "A model to serve; repeat for several.")
     var models: [String] = []
 
+    @Option(
+        name: .customLong("onnx-model"),
+        help: "Serve the (single) --model from this .onnx file with the native ONNX runtime instead of as a built-in model.")
+    var onnxModel: String?
+
     @Option(name: .customLong("worker-id"), help: "Name in HELLO and in logs (default: worker-<pid>).")
     var workerID: String?
 
@@ -79,8 +84,11 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError(
                 "model '\(diagnostic)' is a diagnostic model (it crashes or stalls the worker on purpose); add --enable-diagnostic-models")
         }
+        if onnxModel != nil {
+            guard models.count == 1 else { throw ValidationError("--onnx-model serves one --model; name exactly one") }
+        }
         let known = BuiltinModels.names + (enableDiagnosticModels ? DiagnosticModels.names : [])
-        if let unknown = models.first(where: { !known.contains($0) }) {
+        if onnxModel == nil, let unknown = models.first(where: { !known.contains($0) }) {
             throw ValidationError("unknown model '\(unknown)'; the built-in models are \(known.joined(separator: ", "))")
         }
         guard !modelVersion.isEmpty else { throw ValidationError("--model-version must not be empty") }
@@ -102,6 +110,7 @@ struct WorkerCommand: AsyncParsableCommand {
         configuration.parentPID = parentPID
         configuration.enableDiagnosticModels = enableDiagnosticModels
         configuration.diagnosticOutputOffset = diagnosticOutputOffset
+        if let onnxModel { configuration.onnxModelFiles[models[0]] = onnxModel }
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: [WorkerService(configuration: configuration, logger: logger)],

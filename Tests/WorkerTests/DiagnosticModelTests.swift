@@ -76,13 +76,13 @@ final class DiagnosticModelTests: RuntimeTestCase {
         }
         XCTAssertNil(SimpleFastPath(model: models[0]), "the fast path would skip the offset")
         let inputs: [String: Tensor] = ["INPUT0": .int32([1, 2], shape: [1, 2]), "INPUT1": .int32([1, 1], shape: [1, 2])]
-        let outputs = simple.execute(inputs)
+        let outputs = try simple.execute(inputs)
         XCTAssertEqual(outputs["OUTPUT0"]?.int32Values, [5, 6])
         XCTAssertEqual(outputs["OUTPUT1"]?.int32Values, [3, 4])
         let text: [String: Tensor] = [
             "INPUT0": .bytes([ByteBuffer(string: "1")], shape: [1, 1]), "INPUT1": .bytes([ByteBuffer(string: "1")], shape: [1, 1]),
         ]
-        XCTAssertEqual(strings.execute(text)["OUTPUT0"]?.bytesValues, [ByteBuffer(string: "2")], "BYTES outputs are left alone")
+        XCTAssertEqual(try strings.execute(text)["OUTPUT0"]?.bytesValues, [ByteBuffer(string: "2")], "BYTES outputs are left alone")
         configuration.diagnosticOutputOffset = 0
         XCTAssertNotNil(SimpleFastPath(model: try WorkerServer.models(for: configuration)[0]))
     }

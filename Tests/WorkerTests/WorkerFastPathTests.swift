@@ -18,10 +18,10 @@ final class WorkerFastPathTests: RuntimeTestCase {
 
         func validate(_ inputs: [String: Tensor]) throws(InferenceError) { try inner.validate(inputs) }
 
-        func execute(_ inputs: [String: Tensor]) -> [String: Tensor] {
+        func execute(_ inputs: [String: Tensor]) throws(InferenceError) -> [String: Tensor] {
             let onLoop = eventLoop.inEventLoop
             ranOnLoop.withLockedValue { $0.append(onLoop) }
-            return inner.execute(inputs)
+            return try inner.execute(inputs)
         }
     }
 

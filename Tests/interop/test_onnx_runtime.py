@@ -162,3 +162,87 @@ def test_an_unsupported_operator_is_refused_at_load_naming_the_node(tmp_path):
     onnx.save(model, tmp_path / "small.onnx")
     result = subprocess.run([switchyard_binary(), "model", "check", str(tmp_path / "small.onnx")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "input x: FLOAT [-1, 3]" in result.stdout and "output probabilities: FLOAT [-1, 2]" in result.stdout, result.stdout
+
+
+def test_the_gateway_serves_onnx_models_with_the_native_backend(tmp_path):
+    """model_file: two iris versions at 50/50 and the 256-wide MLP behind the real gateway and
+    workers, answered as onnxruntime answers, concurrent requests batched, bad input refused."""
+    import concurrent.futures
+
+    import tritonclient.grpc as triton
+
+    from conftest import Gateway
+
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from skl2onnx import to_onnx
+
+    x_iris, y_iris = load_iris(return_X_y=True)
+    x_iris = x_iris.astype(np.float32)
+    for version, c in (("1", 0.05), ("2", 100.0)):
+        estimator = LogisticRegression(C=c, max_iter=1000).fit(x_iris, y_iris)
+        (tmp_path / "iris" / version).mkdir(parents=True)
+        onnx.save(to_onnx(estimator, x_iris[:1], target_opset={"": 17, "ai.onnx.ml": 3}, options={id(estimator): {"zipmap": False}}),
+                  tmp_path / "iris" / version / "model.onnx")
+    model, _ = mlp()
+    onnx.save(model, tmp_path / "mlp.onnx")
+    config = tmp_path / "models.yaml"
+    config.write_text("""
+models:
+  iris:
+    versions:
+      - {version: "1", model_file: iris/1/model.onnx, workers: 1, max_batch_size: 64}
+      - {version: "2", model_file: iris/2/model.onnx, workers: 1, max_batch_size: 64}
+    route:
+      variants: [{version: "1", weight: 50}, {version: "2", weight: 50}]
+  mlp:
+    versions:
+      - {version: "1", model_file: mlp.onnx, workers: 1, max_batch_size: 32, max_queue_delay_microseconds: 500}
+""")
+    gw = Gateway(tmp_path, ["--config", str(config)])
+    try:
+        client = triton.InferenceServerClient(gw.plaintext_target)
+        import time
+        deadline = time.monotonic() + 60
+        while not (client.is_model_ready("iris", "1") and client.is_model_ready("iris", "2") and client.is_model_ready("mlp")):
+            assert time.monotonic() < deadline, gw.log_text()
+            time.sleep(0.2)
+        metadata = client.get_model_metadata("iris", "1")
+        assert metadata.platform == "onnxruntime_onnx"
+        assert [(i.name, i.datatype, list(i.shape)) for i in metadata.inputs] == [("X", "FP32", [-1, 4])]
+        assert [(o.name, o.datatype) for o in metadata.outputs] == [("label", "INT64"), ("probabilities", "FP32")]
+
+        sessions = {v: onnxruntime.InferenceSession(str(tmp_path / "iris" / v / "model.onnx"), providers=["CPUExecutionProvider"])
+                    for v in ("1", "2")}
+        sessions["mlp"] = onnxruntime.InferenceSession(str(tmp_path / "mlp.onnx"), providers=["CPUExecutionProvider"])
+
+        def infer(model, x, version=""):
+            tensor = triton.InferInput("X" if model == "iris" else "x", list(x.shape), "FP32")
+            tensor.set_data_from_numpy(x)
+            return client.infer(model, [tensor], model_version=version)
+
+        seen = set()
+        for batch in (1, 32):
+            x = RNG.normal(5, 2, (batch, 4)).astype(np.float32)
+            for _ in range(6):
+                reply = infer("iris", x)
+                version = reply.get_response().model_version
+                seen.add(version)
+                label, probabilities = sessions[version].run(None, {"X": x})
+                assert np.array_equal(reply.as_numpy("label"), label)
+                np.testing.assert_allclose(reply.as_numpy("probabilities"), probabilities, rtol=1e-5, atol=1e-6)
+        assert seen == {"1", "2"}, seen
+
+        # 64 concurrent MLP calls (batched by the worker) each get their own rows.
+        inputs = [RNG.normal(0, 1, (1, 64)).astype(np.float32) for _ in range(64)]
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            replies = list(pool.map(lambda x: infer("mlp", x), inputs))
+        for x, reply in zip(inputs, replies):
+            np.testing.assert_allclose(reply.as_numpy("probabilities"), sessions["mlp"].run(None, {"x": x})[0], rtol=1e-5, atol=1e-6)
+
+        with pytest.raises(Exception) as error:
+            infer("iris", np.zeros((2, 3), np.float32), "1")
+        assert "INVALID_ARGUMENT" in str(error.value) and "expects [-1, 4]" in str(error.value), str(error.value)
+        assert infer("iris", x_iris[:2], "1").as_numpy("label").tolist() == [0, 0]
+    finally:
+        assert gw.stop() == 0, gw.log_text()

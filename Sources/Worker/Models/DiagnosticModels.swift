@@ -118,12 +118,12 @@ struct OutputOffsetModel: BatchedModel {
         try base.validate(inputs)
     }
 
-    func execute(_ inputs: [String: Tensor]) -> [String: Tensor] {
-        base.execute(inputs).mapValues { tensor in
+    func execute(_ inputs: [String: Tensor]) throws(InferenceError) -> [String: Tensor] {
+        try base.execute(inputs).mapValues { tensor in
             switch tensor.elements {
             case .int32(let values): return .int32(values.map { $0 &+ offset }, shape: tensor.shape)
             case .uint32(let values): return .uint32(values.map { $0 &+ UInt32(bitPattern: offset) }, shape: tensor.shape)
-            case .bytes: return tensor
+            case .bytes, .fp32, .int64: return tensor
             }
         }
     }

@@ -16,7 +16,10 @@ public protocol BatchedModel: Sendable {
     func validate(_ inputs: [String: Tensor]) throws(InferenceError)
 
     /// Runs one batch of validated requests. Every output's first dimension equals the inputs'.
-    func execute(_ inputs: [String: Tensor]) -> [String: Tensor]
+    ///
+    /// - Throws: `InferenceError` when the model cannot run these inputs after all (a model
+    ///   file's graph that rejects them); every request of the batch gets it.
+    func execute(_ inputs: [String: Tensor]) throws(InferenceError) -> [String: Tensor]
 }
 
 /// A decoupled model: it answers one request with zero, one or many responses over time.
@@ -242,7 +245,12 @@ public struct ServedModel: Sendable {
                 if parts.count == requests.count { joined[input.name] = Tensor.concatenate(parts) }
             }
         }
-        let outputs = model.execute(joined)
+        let outputs: [String: Tensor]
+        do {
+            outputs = try model.execute(joined)
+        } catch {
+            return requests.map { _ in .failure(error) }
+        }
         let totalRows = Int64(requests.reduce(0) { $0 + $1.batchSize })
         if let wrong = outputs.first(where: { $0.value.shape.first != totalRows }) {
             let error = InferenceError(

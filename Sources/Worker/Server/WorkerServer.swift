@@ -58,6 +58,14 @@ public final class WorkerServer: Sendable {
         }
         var models: [ServedModel] = []
         for name in configuration.modelNames where !models.contains(where: { $0.name == name }) {
+            if let file = configuration.onnxModelFiles[name] {
+                var model = try ServedModel.onnx(
+                    named: name, file: file, maxBatchSize: configuration.maxBatchSize,
+                    maxQueueDelayMicroseconds: configuration.maxQueueDelayMicroseconds)
+                model.version = configuration.modelVersion
+                models.append(model)
+                continue
+            }
             if DiagnosticModels.names.contains(name) {
                 guard configuration.enableDiagnosticModels, var model = DiagnosticModels.model(named: name) else {
                     throw ConfigurationError(

@@ -187,6 +187,17 @@ public struct PreparedRequest: Sendable {
             }
             if datatype == .uint32 { return .uint32(littleEndianValues(raw, count: count), shape: shape) }
             return .int32(littleEndianValues(raw, count: count), shape: shape)
+        case .fp32, .int64:
+            let width = datatype == .fp32 ? 4 : 8
+            let needed = count * width
+            guard raw.readableBytes == needed else {
+                throw .invalidArgument(
+                    "input '\(name)' raw contents hold \(raw.readableBytes) bytes; shape \(format(shape)) of \(datatype) "
+                        + "needs \(needed) (\(count) elements of \(width) bytes)")
+            }
+            if datatype == .int64 { return .int64(littleEndianValues(raw, count: count), shape: shape) }
+            let bits: [UInt32] = littleEndianValues(raw, count: count)
+            return .fp32(bits.map(Float.init(bitPattern:)), shape: shape)
         case .bytes:
             var buffer = raw
             var elements: [ByteBuffer] = []
@@ -216,7 +227,7 @@ public struct PreparedRequest: Sendable {
             }
             return .bytes(elements, shape: shape)
         default:
-            throw .invalidArgument("input '\(name)' has datatype \(datatype), which no built-in model takes")
+            throw .invalidArgument("input '\(name)' has datatype \(datatype), which no model of this worker takes")
         }
     }
 
@@ -239,8 +250,14 @@ public struct PreparedRequest: Sendable {
         case .bytes:
             try check(contents.bytesContents.count, "bytes_contents")
             return .bytes(contents.bytesContents, shape: shape)
+        case .fp32:
+            try check(contents.fp32Contents.count, "fp32_contents")
+            return .fp32(contents.fp32Contents, shape: shape)
+        case .int64:
+            try check(contents.int64Contents.count, "int64_contents")
+            return .int64(contents.int64Contents, shape: shape)
         default:
-            throw .invalidArgument("input '\(name)' has datatype \(datatype), which no built-in model takes")
+            throw .invalidArgument("input '\(name)' has datatype \(datatype), which no model of this worker takes")
         }
     }
 

@@ -3,15 +3,17 @@ import NIOCore
 
 /// A tensor as the built-in models compute on it: a shape and its elements in row-major order.
 ///
-/// Only the element types the built-in models use are held (INT32, UINT32, BYTES); a request
-/// with any other datatype is rejected while it is decoded, before a tensor exists. BYTES
-/// elements stay slices of the request's buffer.
+/// The element types the built-in models and the native ONNX backend use are held (INT32,
+/// UINT32, BYTES, FP32, INT64); a request with any other datatype is rejected while it is
+/// decoded, before a tensor exists. BYTES elements stay slices of the request's buffer.
 public struct Tensor: Sendable, Hashable {
     /// The elements, flattened in row-major order.
     public enum Elements: Sendable, Hashable {
         case int32([Int32])
         case uint32([UInt32])
         case bytes([ByteBuffer])
+        case fp32([Float])
+        case int64([Int64])
     }
 
     /// The full shape, batch dimension (if any) first.
@@ -34,6 +36,16 @@ public struct Tensor: Sendable, Hashable {
         Tensor(shape: shape, elements: .uint32(values))
     }
 
+    /// An FP32 tensor.
+    public static func fp32(_ values: [Float], shape: TensorShape) -> Tensor {
+        Tensor(shape: shape, elements: .fp32(values))
+    }
+
+    /// An INT64 tensor.
+    public static func int64(_ values: [Int64], shape: TensorShape) -> Tensor {
+        Tensor(shape: shape, elements: .int64(values))
+    }
+
     /// A BYTES tensor.
     public static func bytes(_ values: [ByteBuffer], shape: TensorShape) -> Tensor {
         Tensor(shape: shape, elements: .bytes(values))
@@ -45,6 +57,8 @@ public struct Tensor: Sendable, Hashable {
         case .int32: return .int32
         case .uint32: return .uint32
         case .bytes: return .bytes
+        case .fp32: return .fp32
+        case .int64: return .int64
         }
     }
 
@@ -54,6 +68,8 @@ public struct Tensor: Sendable, Hashable {
         case .int32(let values): return values.count
         case .uint32(let values): return values.count
         case .bytes(let values): return values.count
+        case .fp32(let values): return values.count
+        case .int64(let values): return values.count
         }
     }
 
@@ -66,6 +82,18 @@ public struct Tensor: Sendable, Hashable {
     /// The UINT32 elements, or nil for another datatype.
     public var uint32Values: [UInt32]? {
         if case .uint32(let values) = elements { return values }
+        return nil
+    }
+
+    /// The FP32 elements, or nil for another datatype.
+    public var fp32Values: [Float]? {
+        if case .fp32(let values) = elements { return values }
+        return nil
+    }
+
+    /// The INT64 elements, or nil for another datatype.
+    public var int64Values: [Int64]? {
+        if case .int64(let values) = elements { return values }
         return nil
     }
 
@@ -89,6 +117,8 @@ public struct Tensor: Sendable, Hashable {
         case .int32(let values): return values.count * 4
         case .uint32(let values): return values.count * 4
         case .bytes(let values): return values.reduce(0) { $0 + 4 + $1.readableBytes }
+        case .fp32(let values): return values.count * 4
+        case .int64(let values): return values.count * 8
         }
     }
 
@@ -104,6 +134,14 @@ public struct Tensor: Sendable, Hashable {
                 buffer.writeInteger(UInt32(value.readableBytes), endianness: .little)
                 buffer.writeImmutableBuffer(value)
             }
+        case .fp32(let values):
+            #if _endian(little)
+            _ = values.withUnsafeBytes { buffer.writeBytes($0) }
+            #else
+            for value in values { buffer.writeInteger(value.bitPattern, endianness: .little) }
+            #endif
+        case .int64(let values):
+            Self.writeLittleEndian(values, to: &buffer)
         }
     }
 
@@ -135,6 +173,10 @@ extension Tensor {
             return .uint32(parts.flatMap { $0.uint32Values! }, shape: shape)
         case .bytes:
             return .bytes(parts.flatMap { $0.bytesValues! }, shape: shape)
+        case .fp32:
+            return .fp32(parts.flatMap { $0.fp32Values! }, shape: shape)
+        case .int64:
+            return .int64(parts.flatMap { $0.int64Values! }, shape: shape)
         }
     }
 
@@ -155,6 +197,8 @@ extension Tensor {
             case .int32(let values): pieces.append(.int32(Array(values[range]), shape: pieceShape))
             case .uint32(let values): pieces.append(.uint32(Array(values[range]), shape: pieceShape))
             case .bytes(let values): pieces.append(.bytes(Array(values[range]), shape: pieceShape))
+            case .fp32(let values): pieces.append(.fp32(Array(values[range]), shape: pieceShape))
+            case .int64(let values): pieces.append(.int64(Array(values[range]), shape: pieceShape))
             }
             start += count
         }
