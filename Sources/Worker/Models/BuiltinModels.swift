@@ -72,7 +72,7 @@ public enum BuiltinModels {
 
     /// What every built-in configuration shares: the name, the backend, the latest version
     /// only, and one CPU instance.
-    private static func baseConfig(_ name: String) -> ModelConfig {
+    static func baseConfig(_ name: String) -> ModelConfig {
         var config = ModelConfig()
         config.name = name
         config.backend = "switchyard"

@@ -61,16 +61,9 @@ extension ServedModel {
         let batches = !model.inputs.isEmpty && model.inputs.allSatisfy { $0.shape.first.map { $0 == nil } ?? false }
         func dataType(_ type: ONNXElementType) -> DataType { type == .float || type == .double ? .fp32 : .int64 }
         func dims(_ shape: [Int?]) -> [Int64] { (batches ? Array(shape.dropFirst()) : shape).map { Int64($0 ?? -1) } }
-        var config = ModelConfig()
-        config.name = name
+        var config = BuiltinModels.baseConfig(name)
         config.platform = "onnxruntime_onnx"
         config.backend = "switchyard_onnx"
-        config.versionPolicy = ModelVersionPolicy(.latest(.init(numVersions: 1)))
-        var instances = ModelInstanceGroup()
-        instances.name = name
-        instances.kind = .cpu
-        instances.count = 1
-        config.instanceGroup = [instances]
         config.maxBatchSize = batches ? maxBatchSize : 0
         config.input = model.inputs.map { ModelInput(name: $0.name, dataType: dataType($0.elementType), dims: dims($0.shape)) }
         config.output = model.outputs.map { ModelOutput(name: $0.name, dataType: dataType($0.elementType), dims: dims($0.shape)) }
