@@ -487,13 +487,13 @@ final class ServeSettingsLoadTests: XCTestCase {
             let text = "\(error)"
             let expected = [
                 "/cfg/bad.yaml:5:18: error: expected builtin or a mapping with a command for the backend of 'iris' version 1, got 'docker'",
-                "/cfg/bad.yaml:7:19: error: unknown key 'cmd' in the backend of 'iris' version 2; did you mean 'command'?",
+                "/cfg/bad.yaml:7:19: error: unknown key 'cmd' in the backend of 'iris' version 2; valid keys: command, environment",
                 "/cfg/bad.yaml:7:18: error: the backend of 'iris' version 2 has no 'command'",
                 "/cfg/bad.yaml:9:28: error: expected a list for the command of 'iris' version 3, got 'python3 worker.py'",
                 "/cfg/bad.yaml:11:28: error: the command of 'iris' version 4 is empty",
-                "/cfg/bad.yaml:13:86: error: SWITCHYARD_WORKER_SOCKET is set by the gateway for each worker",
-                "/cfg/bad.yaml:13:120: error: 'A=B' is not an environment variable name",
-                "/cfg/bad.yaml:13:133: error: expected a text value for L, got a list",
+                "/cfg/bad.yaml:13:76: error: SWITCHYARD_WORKER_SOCKET is set by the gateway for each worker",
+                "/cfg/bad.yaml:13:110: error: 'A=B' is not an environment variable name",
+                "/cfg/bad.yaml:13:123: error: expected a text value for L, got a list",
                 "/cfg/bad.yaml:15:29: error: the worker program of 'iris' version 6 cannot be started: '/cfg/missing-worker.sh' does not exist; relative paths resolve against /cfg",
                 "/cfg/bad.yaml:17:18: error: the backend of 'iris' version 7 has no 'command'",
             ]

@@ -64,7 +64,7 @@ public struct ExternalWorkerCommand: Sendable, Hashable {
         guard let program = arguments.first, !program.isEmpty else { return .failure(.init("the command is empty")) }
         let base = workingDirectory ?? FileManager.default.currentDirectoryPath
         if program.contains("/") {
-            let path = program.hasPrefix("/") ? program : (base as NSString).appendingPathComponent(program)
+            let path = ((program.hasPrefix("/") ? program : (base as NSString).appendingPathComponent(program)) as NSString).standardizingPath
             guard FileManager.default.isExecutableFile(atPath: path) else {
                 let exists = FileManager.default.fileExists(atPath: path)
                 return .failure(.init(exists ? "'\(path)' is not executable" : "'\(path)' does not exist"))
