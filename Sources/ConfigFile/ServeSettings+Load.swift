@@ -197,7 +197,9 @@ struct ConfigReader {
         let example = "backend: {command: [python3, workers/python/worker.py, --model, model.onnx]}"
         if let scalar = node.scalar {
             guard scalar.string == "builtin" else {
-                error(node, "expected builtin or a mapping with a command for the backend of '\(model)' version \(version), got \(describe(node))", hint: example)
+                error(
+                    node, "expected builtin or a mapping with a command for the backend of '\(model)' version \(version), got \(describe(node))",
+                    hint: example)
                 return nil
             }
             return .builtin
@@ -210,7 +212,9 @@ struct ConfigReader {
         var valid = true
         var arguments: [String] = []
         if commandNode.sequence == nil {
-            error(commandNode, "expected a list for the command of '\(model)' version \(version), got \(describe(commandNode))", hint: "one item per argument, the program first: [python3, worker.py]")
+            error(
+                commandNode, "expected a list for the command of '\(model)' version \(version), got \(describe(commandNode))",
+                hint: "one item per argument, the program first: [python3, worker.py]")
             valid = false
         } else {
             for item in sequence(commandNode, "the command") {
@@ -236,7 +240,9 @@ struct ConfigReader {
                     error(nameNode, "'\(name)' is not an environment variable name", hint: "a name has no '=' in it, such as OMP_NUM_THREADS")
                     valid = false
                 } else if reserved.contains(name) {
-                    error(nameNode, "\(name) is set by the gateway for each worker", hint: "docs/worker-protocol.md lists the variables it sets; leave this one out")
+                    error(
+                        nameNode, "\(name) is set by the gateway for each worker",
+                        hint: "docs/worker-protocol.md lists the variables it sets; leave this one out")
                     valid = false
                 } else if valueNode.scalar == nil {
                     error(valueNode, "expected a text value for \(name), got \(describe(valueNode))", hint: "quote it: \(name): \"1\"")
@@ -250,7 +256,9 @@ struct ConfigReader {
         let command = ExternalWorkerCommand(arguments: arguments, environment: environment, workingDirectory: directory)
         if case .failure(let problem) = command.resolveExecutable(searchPath: command.searchPath) {
             let place = arguments[0].contains("/") ? "relative paths resolve against \(directory)" : "give its path, or set PATH in environment"
-            error(sequence(commandNode, "the command")[0], "the worker program of '\(model)' version \(version) cannot be started: \(problem.description)", hint: place)
+            error(
+                sequence(commandNode, "the command")[0],
+                "the worker program of '\(model)' version \(version) cannot be started: \(problem.description)", hint: place)
             return nil
         }
         return .command(command)

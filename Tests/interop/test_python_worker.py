@@ -357,6 +357,20 @@ def test_the_mlp_answers_concurrent_calls_as_onnxruntime_does(iris_gateway, mode
         np.testing.assert_allclose(logits, reference(models["mlp/1"], features)["logits"], rtol=1e-5, atol=1e-5)
 
 
+def test_typed_contents_are_served_like_raw_contents(iris_gateway, models):
+    from tritonclient.grpc import service_pb2
+
+    features = iris_features(3, seed=21)
+    request = service_pb2.ModelInferRequest(model_name="iris", model_version="2")
+    tensor = request.inputs.add(name="X", datatype="FP32", shape=[3, 4])
+    tensor.contents.fp32_contents.extend(features.ravel().tolist())
+    request.outputs.add(name="probabilities")
+    answer = iris_gateway.stub.ModelInfer(request, timeout=10)
+    assert [o.name for o in answer.outputs] == ["probabilities"], "only the output asked for"
+    np.testing.assert_allclose(np.frombuffer(answer.raw_output_contents[0], np.float32).reshape(3, 3),
+                               reference(models["iris/2"], features)["probabilities"], rtol=1e-5)
+
+
 def test_metadata_and_config_describe_the_onnx_model(iris_gateway):
     import tritonclient.grpc as triton
 
@@ -501,3 +515,37 @@ models:
     finally:
         channel.close()
         assert gw.stop() == 0, gw.log_text()[-4000:]
+
+
+def test_the_python_workers_exit_when_the_gateway_is_sigkilled(tmp_path, models):
+    config = tmp_path / "switchyard.yaml"
+    command = [sys.executable, str(WORKER), "--threads", "1", "--model", models["iris/1"]]
+    config.write_text(f"models: {{iris: {{versions: [{{version: \"1\", workers: 2, backend: {{command: {json.dumps(command)}}}}}]}}}}\n")
+    gw = Gateway(tmp_path, ["--config", str(config)])
+    try:
+        deadline = time.monotonic() + 60
+        pids = []
+        while len(pids) < 2 or any(w["state"] != "ready" for w in workers):
+            assert time.monotonic() < deadline, gw.log_text()[-4000:]
+            time.sleep(0.1)
+            workers = admin_json(gw, "/workers")
+            pids = [w["pid"] for w in workers if w["pid"]]
+    finally:
+        gw.process.kill()
+        gw.process.wait()
+        gw.log.close()
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in pids if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their gateway"

@@ -70,7 +70,10 @@ class RequestError(Exception):
 def log(level, message, **metadata):
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".%03dZ" % (int(time.time() * 1000) % 1000)
     extra = "".join(f" {k}={v}" for k, v in metadata.items() if v not in (None, ""))
-    print(f"[{WORKER_ID}] {stamp} {level} {message}{extra}", file=sys.stderr, flush=True)
+    try:
+        print(f"[{WORKER_ID}] {stamp} {level} {message}{extra}", file=sys.stderr, flush=True)
+    except OSError:
+        pass  # stderr is a pipe to the gateway; once the gateway is gone, a log line must not stop the worker
 
 
 WORKER_ID = "python-worker"
