@@ -230,6 +230,31 @@ def test_the_worker_refuses_bad_inputs_itself_and_keeps_serving(lone_worker):
     assert request_id == 201 and parse_infer_response(payload)[1] == 0
 
 
+def test_the_worker_honours_deadlines_cancels_and_unique_ids(lone_worker):
+    _, path, _ = lone_worker
+    connection = WorkerConnection(path)
+    assert connection.read_frame()[0] == HELLO
+    request = infer_request_bytes("iris", [("X", "FP32", iris_features(1))])
+    past = wire.f_bytes(1, "iris") + wire.f_varint(4, time.time_ns() - 1_000_000_000) + wire.f_bytes(3, request, always=True)
+    connection.sock.sendall(HEAD.pack(9 + len(past), INFER_REQUEST, 1) + past)
+    kind, request_id, payload = connection.read_frame()
+    assert (kind, request_id) == (INFER_RESPONSE, 1) and parse_infer_response(payload)[1] == 4  # DEADLINE_EXCEEDED
+    # A request waits up to the 20 ms queue delay for a fuller batch: a CANCEL sent with it ends it
+    # without an answer. Id 3 is sent twice: the second copy gets ERROR, the first its answer.
+    CANCEL, ERROR = 5, 8
+    cancel = HEAD.pack(9, CANCEL, 2)
+    connection.sock.sendall(worker_infer_frame(2, "iris", request) + cancel + worker_infer_frame(3, "iris", request)
+                            + worker_infer_frame(3, "iris", request))
+    kind, request_id, payload = connection.read_frame()
+    assert (kind, request_id) == (ERROR, 3), (kind, request_id)
+    assert b"already in flight" in bytes(payload)
+    kind, request_id, payload = connection.read_frame()
+    assert (kind, request_id) == (INFER_RESPONSE, 3) and parse_infer_response(payload)[1] == 0
+    connection.sock.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        connection.read_frame()  # nothing comes for the cancelled id 2
+
+
 def test_the_worker_answers_pings_and_exits_0_on_sigterm_removing_its_socket(lone_worker):
     process, path, _ = lone_worker
     connection = WorkerConnection(path)
