@@ -157,7 +157,7 @@ struct ConfigReader {
     mutating func readVersion(_ node: Node, model: String) -> ModelDeployment? {
         let keys = [
             "version", "workers", "max_inflight_per_worker", "max_queued_requests", "idempotent", "max_batch_size",
-            "max_queue_delay_microseconds", "worker_arguments", "model_file",
+            "max_queue_delay_microseconds", "worker_arguments", "backend", "model_file",
         ]
         guard let fields = mapping(node, "a version of '\(model)'", keys: keys) else { return nil }
         guard let versionNode = fields["version"] else {
@@ -177,8 +177,12 @@ struct ConfigReader {
         if let node = fields["worker_arguments"] {
             deployment.workerArguments = sequence(node, "worker_arguments").compactMap { string($0, "a worker argument") }
         }
+        if let node = fields["backend"], let backend = readBackend(node, model: model, version: version) { deployment.backend = backend }
         // An ONNX model run by the worker's native runtime; relative to the configuration file.
         if let node = fields["model_file"], let path = string(node, "the path of an .onnx file") {
+            if case .command = deployment.backend {
+                error(node, "model_file is for the built-in worker's ONNX runtime; a command backend loads its own model", hint: "pass the file in its command")
+            }
             let resolved = path.hasPrefix("/") ? path : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(path).standardized.path
             if !path.hasSuffix(".onnx") {
                 error(node, "model_file '\(path)' is not an .onnx file", hint: "the native backend runs ONNX models: model_file: models/iris/1/model.onnx")
@@ -188,14 +192,97 @@ struct ConfigReader {
                 deployment.workerArguments += ["--onnx-model", resolved]
             }
         }
-        // Dynamic batching, under Triton's names; the worker's batcher takes them as flags.
+        // Dynamic batching, under Triton's names; the built-in worker's batcher takes them as
+        // flags, a command worker as environment variables.
         if let node = fields["max_batch_size"], let value = integer(node, "a batch size", minimum: 1, maximum: Int(Int32.max)) {
-            deployment.workerArguments += ["--max-batch-size", "\(value)"]
+            deployment.setWorkerSetting(flag: "--max-batch-size", variable: ExternalWorkerCommand.Variable.maxBatchSize, "\(value)")
         }
         if let node = fields["max_queue_delay_microseconds"], let value = integer(node, "a delay in microseconds", minimum: 0) {
-            deployment.workerArguments += ["--max-queue-delay-us", "\(value)"]
+            deployment.setWorkerSetting(
+                flag: "--max-queue-delay-us", variable: ExternalWorkerCommand.Variable.maxQueueDelayMicroseconds, "\(value)")
         }
         return deployment
+    }
+
+    /// `backend`: `builtin`, or `{command: [PROGRAM, ARG…], environment: {NAME: VALUE}}`. The
+    /// command runs in the configuration file's directory, so relative paths in it resolve there;
+    /// its program must exist now (on PATH, or relative to that directory).
+    mutating func readBackend(_ node: Node, model: String, version: String) -> WorkerBackend? {
+        let example = "backend: {command: [python3, workers/python/worker.py, --model, model.onnx]}"
+        if let scalar = node.scalar {
+            guard scalar.string == "builtin" else {
+                error(
+                    node, "expected builtin or a mapping with a command for the backend of '\(model)' version \(version), got \(describe(node))",
+                    hint: example)
+                return nil
+            }
+            return .builtin
+        }
+        guard let fields = mapping(node, "the backend of '\(model)' version \(version)", keys: ["command", "environment"]) else { return nil }
+        guard let commandNode = fields["command"] else {
+            error(node, "the backend of '\(model)' version \(version) has no 'command'", hint: example)
+            return nil
+        }
+        var valid = true
+        var arguments: [String] = []
+        if commandNode.sequence == nil {
+            error(
+                commandNode, "expected a list for the command of '\(model)' version \(version), got \(describe(commandNode))",
+                hint: "one item per argument, the program first: [python3, worker.py]")
+            valid = false
+        } else {
+            for item in sequence(commandNode, "the command") {
+                guard item.scalar != nil, let argument = string(item, "an argument") else {
+                    valid = false
+                    continue
+                }
+                arguments.append(argument)
+            }
+            if valid && arguments.isEmpty {
+                error(commandNode, "the command of '\(model)' version \(version) is empty", hint: "name the program first: [python3, worker.py]")
+                valid = false
+            }
+        }
+        var environment: [String: String] = [:]
+        if let environmentNode = fields["environment"], let variables = mapping(environmentNode, "the environment of the backend", keys: nil) {
+            let reserved: Set = [
+                ExternalWorkerCommand.Variable.socket, ExternalWorkerCommand.Variable.workerID, ExternalWorkerCommand.Variable.model,
+                ExternalWorkerCommand.Variable.modelVersion, ExternalWorkerCommand.Variable.parentPID, ExternalWorkerCommand.Variable.protocolVersion,
+            ]
+            for (name, nameNode, valueNode) in variables.entries {
+                if name.isEmpty || name.contains("=") || name.contains("\0") {
+                    error(nameNode, "'\(name)' is not an environment variable name", hint: "a name has no '=' in it, such as OMP_NUM_THREADS")
+                    valid = false
+                } else if reserved.contains(name) {
+                    error(
+                        nameNode, "\(name) is set by the gateway for each worker",
+                        hint: "docs/worker-protocol.md lists the variables it sets; leave this one out")
+                    valid = false
+                } else if valueNode.scalar == nil {
+                    error(valueNode, "expected a text value for \(name), got \(describe(valueNode))", hint: "quote it: \(name): \"1\"")
+                    valid = false
+                } else if let value = string(valueNode, "a value") {
+                    environment[name] = value
+                }
+            }
+        }
+        guard valid else { return nil }
+        let command = ExternalWorkerCommand(arguments: arguments, environment: environment, workingDirectory: directory)
+        if case .failure(let problem) = command.resolveExecutable(searchPath: command.searchPath) {
+            let place = arguments[0].contains("/") ? "relative paths resolve against \(directory)" : "give its path, or set PATH in environment"
+            error(
+                sequence(commandNode, "the command")[0],
+                "the worker program of '\(model)' version \(version) cannot be started: \(problem.description)", hint: place)
+            return nil
+        }
+        return .command(command)
+    }
+
+    /// The configuration file's directory, absolute: where a command backend runs.
+    var directory: String {
+        let parent = (file as NSString).deletingLastPathComponent
+        let absolute = parent.hasPrefix("/") ? parent : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(parent)
+        return (absolute as NSString).standardizingPath
     }
 
     mutating func readRoute(_ node: Node, model: String, versions: [String]) -> ModelRoute? {
@@ -502,6 +589,19 @@ struct ConfigReader {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .alias: return "an alias"
+        }
+    }
+}
+
+extension ModelDeployment {
+    /// A worker setting: a flag of `switchyard worker`, or an environment variable of a command
+    /// backend (replacing one of the same name in its `environment`).
+    mutating func setWorkerSetting(flag: String, variable: String, _ value: String) {
+        switch backend {
+        case .builtin: workerArguments += [flag, value]
+        case .command(var command):
+            command.environment[variable] = value
+            backend = .command(command)
         }
     }
 }

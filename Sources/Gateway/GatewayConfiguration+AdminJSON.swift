@@ -6,6 +6,20 @@ extension GatewayConfiguration {
     /// What `GET /config` shows for a secret that is set.
     public static let maskedSecret = "***"
 
+    /// A backend as `GET /config` shows it: "builtin", or the command with its working
+    /// directory and the names (not the values, which may be secrets) of its variables.
+    static func backendJSON(_ backend: WorkerBackend) -> Any {
+        switch backend {
+        case .builtin: return "builtin"
+        case .command(let command):
+            return [
+                "command": command.arguments,
+                "environment": command.environment.keys.sorted(),
+                "working_directory": command.workingDirectory.map { $0 as Any } ?? NSNull(),
+            ] as [String: Any]
+        }
+    }
+
     /// The effective configuration as one JSON object (`GET /config`; docs/observability.md
     /// lists the fields). Secrets are masked: the admin token shows as "***", and of the TLS key
     /// only its file's path appears, never its contents. `launcher`: how workers are started;
@@ -31,6 +45,7 @@ extension GatewayConfiguration {
                 "max_queued_requests": deployment.maxQueuedRequests,
                 "idempotent": deployment.idempotent,
                 "worker_arguments": deployment.workerArguments,
+                "backend": Self.backendJSON(deployment.backend),
             ]
         }
         var workers: [String: Any] = ["diagnostic_models": enableDiagnosticModels]

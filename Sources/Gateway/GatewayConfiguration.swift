@@ -157,6 +157,7 @@ public struct GatewayConfiguration: Sendable {
     public var effectiveModels: [ModelDeployment] {
         models.map { deployment in
             var deployment = deployment
+            guard case .builtin = deployment.backend else { return deployment }  // a flag of `switchyard worker` only
             if enableDiagnosticModels && !deployment.workerArguments.contains(Self.diagnosticModelsWorkerFlag) {
                 deployment.workerArguments.append(Self.diagnosticModelsWorkerFlag)
             }

@@ -401,11 +401,19 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// The models a settings value serves, with the workers' log level (workers log at the
-    /// gateway's level: their lines come into its log).
+    /// gateway's level: their lines come into its log): a flag for `switchyard worker`, an
+    /// environment variable for a command backend.
     static func deployments(_ settings: ServeSettings, levels: LogLevels) -> [ModelDeployment] {
         (settings.models ?? []).map {
             var deployment = $0
-            deployment.workerArguments += ["--log-level", levels.level("worker").rawValue]
+            let level = levels.level("worker").rawValue
+            switch deployment.backend {
+            case .builtin:
+                deployment.workerArguments += ["--log-level", level]
+            case .command(var command):
+                command.environment[ExternalWorkerCommand.Variable.logLevel] = level
+                deployment.backend = .command(command)
+            }
             return deployment
         }
     }

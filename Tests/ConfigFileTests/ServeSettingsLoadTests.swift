@@ -409,4 +409,108 @@ final class ServeSettingsLoadTests: XCTestCase {
         XCTAssertEqual(settings.models?.first?.workerArguments, ["--max-batch-size", "16", "--max-queue-delay-us", "250"])
         XCTAssertEqual(settings.models?.last?.workerArguments, [])
     }
+
+    // MARK: backend
+
+    func testABackendCommandRunsInTheFilesDirectoryWithItsEnvironmentAndTheBatchingAsVariables() throws {
+        let yaml = """
+            models:
+              iris:
+                versions:
+                  - {version: "1"}
+                  - version: "2"
+                    backend: builtin
+                  - version: "3"
+                    max_batch_size: 16
+                    max_queue_delay_microseconds: 100
+                    worker_arguments: [--threads, "1"]
+                    backend:
+                      command: [sh, worker.sh, --model, models/iris/3/model.onnx]
+                      environment: {OMP_NUM_THREADS: "2", EMPTY: ""}
+            """
+        let settings = try ServeSettings.parse(yaml: yaml, file: "/etc/switchyard/gateway.yaml")
+        let models = try XCTUnwrap(settings.models)
+        XCTAssertEqual(models.map(\.backend), [.builtin, .builtin, models[2].backend])
+        guard case .command(let command) = models[2].backend else { return XCTFail("version 3 has a command backend") }
+        XCTAssertEqual(command.arguments, ["sh", "worker.sh", "--model", "models/iris/3/model.onnx"])
+        XCTAssertEqual(command.workingDirectory, "/etc/switchyard")
+        XCTAssertEqual(
+            command.environment,
+            ["OMP_NUM_THREADS": "2", "EMPTY": "", "SWITCHYARD_MAX_BATCH_SIZE": "16", "SWITCHYARD_MAX_QUEUE_DELAY_US": "100"])
+        // Batching is no flag of a command worker; worker_arguments are appended to its command.
+        XCTAssertEqual(models[2].workerArguments, ["--threads", "1"])
+    }
+
+    func testARelativeConfigPathGivesAnAbsoluteWorkingDirectory() throws {
+        let yaml = "models: {iris: {versions: [{version: \"1\", backend: {command: [/bin/sh, w.sh]}}]}}"
+        let settings = try ServeSettings.parse(yaml: yaml, file: "conf/s.yaml")
+        guard case .command(let command) = settings.models?.first?.backend else { return XCTFail("a command backend") }
+        XCTAssertEqual(command.workingDirectory, FileManager.default.currentDirectoryPath + "/conf")
+    }
+
+    func testAChangedBackendMakesADifferentDeploymentSoAReloadReplacesThePool() throws {
+        func deployment(_ backend: String) throws -> ModelDeployment? {
+            try ServeSettings.parse(yaml: "models: {iris: {versions: [{version: \"1\", backend: \(backend)}]}}", file: "/c/s.yaml").models?.first
+        }
+        let builtin = try deployment("builtin")
+        let one = try deployment("{command: [/bin/sh, a.sh]}")
+        let other = try deployment("{command: [/bin/sh, b.sh]}")
+        let withVariable = try deployment("{command: [/bin/sh, a.sh], environment: {K: V}}")
+        XCTAssertEqual(builtin, ModelDeployment(model: "iris", version: "1"))
+        XCTAssertNotEqual(builtin, one)
+        XCTAssertNotEqual(one, other)
+        XCTAssertNotEqual(one, withVariable)
+        XCTAssertEqual(one, try deployment("{command: [/bin/sh, a.sh]}"))
+    }
+
+    func testBackendMistakesAreReportedWithLineColumnAndHint() {
+        let yaml = """
+            models:
+              iris:
+                versions:
+                  - version: "1"
+                    backend: docker
+                  - version: "2"
+                    backend: {cmd: [python3]}
+                  - version: "3"
+                    backend: {command: python3 worker.py}
+                  - version: "4"
+                    backend: {command: []}
+                  - version: "5"
+                    backend: {command: [no-such-program-anywhere, w.py], environment: {SWITCHYARD_WORKER_SOCKET: /tmp/x, "A=B": c, L: [1]}}
+                  - version: "6"
+                    backend: {command: [./missing-worker.sh]}
+                  - version: "7"
+                    backend: {environment: {K: V}}
+            """
+        XCTAssertThrowsError(try ServeSettings.parse(yaml: yaml, file: "/cfg/bad.yaml")) { error in
+            let text = "\(error)"
+            let expected = [
+                "/cfg/bad.yaml:5:18: error: expected builtin or a mapping with a command for the backend of 'iris' version 1, got 'docker'",
+                "/cfg/bad.yaml:7:19: error: unknown key 'cmd' in the backend of 'iris' version 2; valid keys: command, environment",
+                "/cfg/bad.yaml:7:18: error: the backend of 'iris' version 2 has no 'command'",
+                "/cfg/bad.yaml:9:28: error: expected a list for the command of 'iris' version 3, got 'python3 worker.py'",
+                "/cfg/bad.yaml:11:28: error: the command of 'iris' version 4 is empty",
+                "/cfg/bad.yaml:13:76: error: SWITCHYARD_WORKER_SOCKET is set by the gateway for each worker",
+                "/cfg/bad.yaml:13:110: error: 'A=B' is not an environment variable name",
+                "/cfg/bad.yaml:13:123: error: expected a text value for L, got a list",
+                "/cfg/bad.yaml:15:29: error: the worker program of 'iris' version 6 cannot be started: '/cfg/missing-worker.sh' does not exist; relative paths resolve against /cfg",
+                "/cfg/bad.yaml:17:18: error: the backend of 'iris' version 7 has no 'command'",
+            ]
+            for line in expected { XCTAssertTrue(text.contains(line), "missing \(line) in:\n\(text)") }
+        }
+        // A program that is not on PATH is reported where it stands once the rest is right.
+        let missing = """
+            models:
+              iris:
+                versions:
+                  - {version: "1", backend: {command: [no-such-program-anywhere, w.py]}}
+            """
+        XCTAssertThrowsError(try ServeSettings.parse(yaml: missing, file: "m.yaml")) { error in
+            XCTAssertTrue(
+                "\(error)".contains(
+                    "m.yaml:4:44: error: the worker program of 'iris' version 1 cannot be started: 'no-such-program-anywhere' is not on PATH; give its path, or set PATH in environment"),
+                "\(error)")
+        }
+    }
 }

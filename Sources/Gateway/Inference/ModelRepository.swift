@@ -225,7 +225,7 @@ public final class ModelRepository: Sendable {
     public struct VariantChanges: Sendable, Equatable {
         /// New variants, their workers started (and ready) before any call could reach them.
         public var added: [ModelVariantKey] = []
-        /// Variants whose deployment changed (worker count, limits, worker arguments): a new
+        /// Variants whose deployment changed (worker count, limits, worker arguments, backend): a new
         /// pool was started and made ready, took the traffic in one catalog swap, and the old
         /// one drained and stopped.
         public var replaced: [ModelVariantKey] = []

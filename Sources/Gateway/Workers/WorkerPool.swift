@@ -24,8 +24,12 @@ public struct ModelDeployment: Sendable, Hashable {
     /// False for models whose requests must never run twice (stateful or with side effects):
     /// their requests in flight on a worker that dies fail instead of being sent elsewhere.
     public var idempotent: Bool = true
-    /// Extra arguments for `switchyard worker` (e.g. `--max-batch-size 8`).
+    /// Extra arguments for `switchyard worker` (e.g. `--max-batch-size 8`), or for the command
+    /// of a `.command` backend (appended to it).
     public var workerArguments: [String] = []
+    /// What runs the workers: the built-in `switchyard worker` (the default) or a program of the
+    /// user's own. A reload that changes it replaces the variant's pool, like any other change.
+    public var backend: WorkerBackend = .builtin
 
     public init(model: String, version: String = "1", workers: Int = 2) {
         self.model = model

@@ -141,16 +141,12 @@ final class WorkerSlot: Sendable {
         guard let generation else { return }
         let (exitedPromise, drainedPromise) = state.withLockedValue { ($0.exited!, $0.outputDrained!) }
         let launcher = self.launcher
-        var workerArguments = [
-            "worker", "--socket", socketPath, "--model", deployment.model, "--worker-id", workerID, "--parent-pid", "\(getpid())",
-        ]
-        if deployment.version != "1" { workerArguments += ["--model-version", deployment.version] }
-        workerArguments += deployment.workerArguments
-        let arguments = workerArguments
+        let command = WorkerProgram(deployment: deployment, launcher: launcher, socketPath: socketPath, workerID: workerID)
         let socketPath = self.socketPath
         let logger = self.logger
         threadPool.runIfActive(eventLoop: control) { () -> (Process, CInt) in
             try? FileManager.default.removeItem(atPath: socketPath)
+            let executable = try command.resolveExecutable()
             // The worker's output comes through a pipe whose ends are close-on-exec, so that
             // workers started at the same time do not inherit each other's pipe (which would
             // hold it open after the worker exits); the child gets its end as fd 1 and 2.
@@ -161,8 +157,10 @@ final class WorkerSlot: Sendable {
             _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
             _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: launcher.executable)
-            process.arguments = arguments
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = command.arguments
+            if let environment = command.environment { process.environment = environment }
+            if let directory = command.workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: directory, isDirectory: true) }
             let writeEnd = FileHandle(fileDescriptor: fds[1], closeOnDealloc: false)
             process.standardError = writeEnd
             process.standardOutput = writeEnd
@@ -197,7 +195,7 @@ final class WorkerSlot: Sendable {
                 logger.info("worker started", metadata: ["pid": "\(process.processIdentifier)"])
                 self.connect(generation: generation, deadline: .now() + launcher.startTimeout)
             case .failure(let error):
-                logger.error("cannot start worker", metadata: ["executable": "\(launcher.executable)", "error": "\(error)"])
+                logger.error("cannot start worker", metadata: ["executable": "\(command.program)", "error": "\(error)"])
                 // A start that fails counts for the back-off too, or it would retry at the first
                 // delay forever.
                 self.state.withLockedValue {
@@ -274,6 +272,15 @@ final class WorkerSlot: Sendable {
     }
 
     private func connected(_ channel: Channel, hello: WorkerProtocol.Hello, generation: Int) {
+        // A worker of another program may serve something else than it was asked to: it would
+        // look ready and answer nothing, so it counts as a failed start, with a line saying why.
+        if case .command = deployment.backend, let problem = Self.helloProblem(hello, deployment: deployment) {
+            logger.error("worker's HELLO does not fit its deployment; killing it", metadata: ["problem": "\(problem)"])
+            channel.close(promise: nil)
+            state.withLockedValue { $0.startFailures += 1 }
+            kill()
+            return
+        }
         let accepted = state.withLockedValue { state -> Bool in
             guard state.generation == generation, !state.stopped else { return false }
             state.connection = channel
@@ -293,6 +300,23 @@ final class WorkerSlot: Sendable {
         pool?.workerReady(
             slot: index, worker: .init(slot: index, generation: generation), name: "\(workerID) (pid \(hello.pid))", pid: hello.pid,
             hello: hello, socketPath: socketPath)
+    }
+
+    /// Why `hello` cannot serve `deployment`, or nil when it can: it must list the model, with
+    /// the version among its versions, and describe it with a configuration (the gateway
+    /// validates requests and answers ModelMetadata and ModelConfig from it).
+    static func helloProblem(_ hello: WorkerProtocol.Hello, deployment: ModelDeployment) -> String? {
+        guard let model = hello.models.first(where: { $0.name == deployment.model }) else {
+            let listed = hello.models.map { "'\($0.name)'" }.joined(separator: ", ")
+            return "it serves \(listed.isEmpty ? "no model" : listed), not '\(deployment.model)' (SWITCHYARD_MODEL / --model)"
+        }
+        guard model.versions.isEmpty || model.versions.contains(deployment.version) else {
+            return "it serves '\(deployment.model)' at versions \(model.versions), not '\(deployment.version)' (SWITCHYARD_MODEL_VERSION / --model-version)"
+        }
+        guard model.config != nil else {
+            return "its ModelDescriptor of '\(deployment.model)' has no config (field 5): the gateway needs the inputs and outputs"
+        }
+        return nil
     }
 
     private func startPinging(_ channel: Channel, generation: Int) {
@@ -553,6 +577,57 @@ private final class WorkerOutputHandler: ChannelInboundHandler, Sendable {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
+    }
+}
+
+/// How one worker process is started: program, arguments, environment and directory, for the
+/// built-in `switchyard worker` (flags) or a command backend (`SWITCHYARD_*` variables).
+struct WorkerProgram: Sendable {
+    /// The program as configured, for messages (resolved by `resolveExecutable`).
+    let program: String
+    let arguments: [String]
+    /// The whole environment of the process; nil: the gateway's own.
+    let environment: [String: String]?
+    let workingDirectory: String?
+    private let external: ExternalWorkerCommand?
+
+    init(deployment: ModelDeployment, launcher: WorkerLauncher, socketPath: String, workerID: String, parentPID: Int32 = getpid()) {
+        switch deployment.backend {
+        case .builtin:
+            var arguments = ["worker", "--socket", socketPath, "--model", deployment.model, "--worker-id", workerID, "--parent-pid", "\(parentPID)"]
+            if deployment.version != "1" { arguments += ["--model-version", deployment.version] }
+            arguments += deployment.workerArguments
+            self.program = launcher.executable
+            self.arguments = arguments
+            self.environment = nil
+            self.workingDirectory = nil
+            self.external = nil
+        case .command(let command):
+            typealias Variable = ExternalWorkerCommand.Variable
+            var environment = ProcessInfo.processInfo.environment.merging(command.environment) { _, configured in configured }
+            // The protocol's variables last: no inherited or configured value can misdirect the worker.
+            environment[Variable.socket] = socketPath
+            environment[Variable.workerID] = workerID
+            environment[Variable.model] = deployment.model
+            environment[Variable.modelVersion] = deployment.version
+            environment[Variable.parentPID] = "\(parentPID)"
+            environment[Variable.protocolVersion] = "\(WorkerProtocol.version)"
+            self.program = command.arguments.first ?? ""
+            self.arguments = Array(command.arguments.dropFirst()) + deployment.workerArguments
+            self.environment = environment
+            self.workingDirectory = command.workingDirectory
+            self.external = command
+        }
+    }
+
+    /// The absolute path to execute; throws a `WorkerError` naming the program when it cannot
+    /// be found (on PATH, or relative to the working directory).
+    func resolveExecutable() throws -> String {
+        guard let external else { return program }
+        switch external.resolveExecutable(searchPath: external.searchPath) {
+        case .success(let path): return path
+        case .failure(let error): throw WorkerError("cannot start the worker command: \(error.description)")
+        }
     }
 }
 
