@@ -143,6 +143,9 @@ public struct GatewayConfiguration: Sendable {
     /// The models to serve and their workers. Default: the built-in example models
     /// (simple, simple_string, simple_identity, repeat_int32), 2 workers each.
     public var models: [ModelDeployment] = GatewayConfiguration.builtinModels.map { ModelDeployment(model: $0, workers: 2) }
+    /// The models loaded when the gateway starts; nil: all of them. The others wait for
+    /// RepositoryModelLoad (Triton's explicit model control).
+    public var modelsLoadedAtStart: Set<String>?
     /// The built-in example models' names.
     public static let builtinModels = ["simple", "simple_string", "simple_identity", "repeat_int32"]
     /// How workers are started; nil uses this binary's own `switchyard worker`.

@@ -33,12 +33,15 @@ public final class GatewayServer: Sendable {
     private let shuttingDown = NIOLockedValueBox(false)
     /// How long to keep serving, readiness 503, before GOAWAY.
     private let shutdownDelay: TimeAmount
+    /// The models `start` loads; nil: all.
+    private let modelsLoadedAtStart: Set<String>?
 
     /// Builds the gateway; throws when the configuration is refused (`GatewayConfiguration.validate`)
     /// or its TLS material does not load.
     public init(configuration: GatewayConfiguration, group: EventLoopGroup, logger: Logger) throws {
         try configuration.validate()
         self.shutdownDelay = configuration.shutdownDelay
+        self.modelsLoadedAtStart = configuration.modelsLoadedAtStart
         var listeners: [GRPCServer.Listener] = []
         var contexts: [TLSContext] = []
         if let plaintext = configuration.plaintextListener {
@@ -256,7 +259,7 @@ public final class GatewayServer: Sendable {
             logger.info("admin listener up", metadata: ["address": "\(adminServer.boundAddress.map { "\($0)" } ?? "?")"])
         }
         health.setStatus(.notServing, for: "inference.GRPCInferenceService")
-        await repository.loadAll()
+        await repository.loadAll(only: modelsLoadedAtStart)
         health.setStatus(.serving, for: "inference.GRPCInferenceService")
         logger.info("models loaded", metadata: ["models": "\(repository.index(readyOnly: true).models.map(\.name))"])
     }

@@ -84,6 +84,19 @@ struct ServeCommand: AsyncParsableCommand {
         help: "A model to serve as NAME or NAME:VERSION (repeatable; several versions of one model run side by side, each with its own workers; default: the built-in simple, simple_string, simple_identity, repeat_int32 at version 1).")
     var models: [String] = []
 
+    @Option(
+        name: .customLong("model-repository"),
+        help: "A Triton model repository: DIR/NAME/config.pbtxt (optional for ONNX models) and DIR/NAME/VERSION/model.onnx, served by the native ONNX runtime; its version policies choose the versions. Without --model or a file's models, only the repository's models are served.")
+    var modelRepository: String?
+
+    @Option(
+        name: .customLong("model-control-mode"),
+        help: "none: load every model at start (default); explicit: load only the --load-model models, the others with RepositoryModelLoad (Triton's modes).")
+    var modelControlMode = "none"
+
+    @Option(name: .customLong("load-model"), help: "With --model-control-mode explicit: a model to load at start (repeatable).")
+    var loadModels: [String] = []
+
     @Option(name: .customLong("workers-per-model"), help: "Worker processes per model.")
     var workersPerModel = 2
 
@@ -308,6 +321,18 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.models = Self.deployments(settings, levels: levels)
         configuration.routes = settings.routes
         configuration.auth = settings.auth
+        switch modelControlMode {
+        case "none":
+            guard loadModels.isEmpty else { throw ValidationError("--load-model needs --model-control-mode explicit") }
+        case "explicit":
+            let known = Set(configuration.models.map(\.model))
+            if let unknown = loadModels.first(where: { !known.contains($0) }) {
+                throw ValidationError("--load-model \(unknown): no such model (known: \(known.sorted().joined(separator: ", ")))")
+            }
+            configuration.modelsLoadedAtStart = Set(loadModels)
+        default:
+            throw ValidationError("--model-control-mode must be none or explicit, not '\(modelControlMode)'")
+        }
         if !settings.routesDroppedByFlags.isEmpty {
             logger.warning(
                 "--model replaces the file's models: routes naming a version it does not serve are not used",
@@ -478,7 +503,9 @@ struct ServeCommand: AsyncParsableCommand {
         if flag("--idle-timeout") { settings.http2.idleTimeout = http2.idleTimeout }
         if flag("--max-connection-age") { settings.http2.maxConnectionAge = http2.maxConnectionAge }
         if flag("--drain-timeout") { settings.http2.drainTimeout = http2.drainTimeout }
-        if settings.models == nil || given.contains("--model") {
+        // A repository alone serves its models only, as Triton does (not the built-in ones too).
+        let repositoryOnly = modelRepository != nil && !given.contains("--model") && settings.models == nil
+        if !repositoryOnly && (settings.models == nil || given.contains("--model")) {
             settings.models = try modelVariants().map { ModelDeployment(model: $0.model, version: $0.version) }
             // The file's routes stay only where every version they name is still served.
             let served = Set(try modelVariants())
@@ -490,6 +517,20 @@ struct ServeCommand: AsyncParsableCommand {
             }
             settings.routes = kept
             settings.routesDroppedByFlags = dropped.map(\.model)
+        }
+        if let modelRepository {
+            let scanned: [ModelDeployment]
+            do {
+                scanned = try ModelRepositoryDirectory.scan(modelRepository)
+            } catch {
+                FileHandle.standardError.write(Data("the model repository cannot be served:\n\(error.description)\n".utf8))
+                throw ExitCode(1)
+            }
+            let named = Set((settings.models ?? []).map(\.model))
+            if let clash = scanned.first(where: { named.contains($0.model) }) {
+                throw ValidationError("model '\(clash.model)' is both in the model repository and configured otherwise; rename one")
+            }
+            settings.models = (settings.models ?? []) + scanned
         }
         settings.models = settings.models?.map { deployment in
             var deployment = deployment

@@ -246,3 +246,107 @@ models:
         assert infer("iris", x_iris[:2], "1").as_numpy("label").tolist() == [0, 0]
     finally:
         assert gw.stop() == 0, gw.log_text()
+
+
+def make_repository(root):
+    """A Triton model repository: iris with a config.pbtxt serving all its versions, mlp without
+    one (its graph says everything; the latest version only)."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from skl2onnx import to_onnx
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    for version, c in (("1", 0.05), ("2", 100.0)):
+        estimator = LogisticRegression(C=c, max_iter=1000).fit(x, y)
+        (root / "iris" / version).mkdir(parents=True)
+        onnx.save(to_onnx(estimator, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}, options={id(estimator): {"zipmap": False}}),
+                  root / "iris" / version / "model.onnx")
+    (root / "iris" / "config.pbtxt").write_text("""
+name: "iris"
+platform: "onnxruntime_onnx"
+max_batch_size: 16
+input [ { name: "X", data_type: TYPE_FP32, dims: [ 4 ] } ]
+output [
+  { name: "label", data_type: TYPE_INT64, dims: [ 1 ] },
+  { name: "probabilities", data_type: TYPE_FP32, dims: [ 3 ] }
+]
+instance_group [ { count: 1, kind: KIND_CPU } ]
+dynamic_batching { max_queue_delay_microseconds: 200 }
+version_policy: { all: {} }
+""")
+    for version in ("1", "3"):
+        model, _ = mlp(width=16, features=8, classes=4)
+        (root / "mlp" / version).mkdir(parents=True)
+        onnx.save(model, root / "mlp" / version / "model.onnx")
+    return x
+
+
+def test_a_triton_model_repository_serves_unchanged(tmp_path):
+    import grpc
+    import tritonclient.grpc as triton
+    from tritonclient.grpc import service_pb2
+
+    from conftest import Gateway
+
+    repository = tmp_path / "repository"
+    x = make_repository(repository)
+    gw = Gateway(tmp_path, ["--model-repository", str(repository)])
+    try:
+        client = triton.InferenceServerClient(gw.plaintext_target)
+        import time
+        deadline = time.monotonic() + 60
+        while not all(client.is_model_ready(m, v) for m, v in (("iris", "1"), ("iris", "2"), ("mlp", "3"))):
+            assert time.monotonic() < deadline, gw.log_text()
+            time.sleep(0.2)
+        index = {(m.name, m.version): m.state for m in client.get_model_repository_index().models}
+        assert index == {("iris", "1"): "READY", ("iris", "2"): "READY", ("mlp", "3"): "READY"}, index
+        # index above: a repository alone serves its models only (no built-in simple).
+        assert client.get_model_config("iris", "2").config.max_batch_size == 16
+        for version in ("1", "2"):
+            session = onnxruntime.InferenceSession(str(repository / "iris" / version / "model.onnx"), providers=["CPUExecutionProvider"])
+            tensor = triton.InferInput("X", [16, 4], "FP32")
+            tensor.set_data_from_numpy(x[::9][:16].copy())
+            reply = client.infer("iris", [tensor], model_version=version)
+            label, probabilities = session.run(None, {"X": x[::9][:16]})
+            assert np.array_equal(reply.as_numpy("label"), label)
+            np.testing.assert_allclose(reply.as_numpy("probabilities"), probabilities, rtol=1e-5, atol=1e-6)
+        with pytest.raises(Exception) as error:
+            tensor = triton.InferInput("x", [1, 8], "FP32")
+            tensor.set_data_from_numpy(np.zeros((1, 8), np.float32))
+            client.infer("mlp", [tensor], model_version="1")
+        assert "NOT_FOUND" in str(error.value) or "not" in str(error.value), str(error.value)
+    finally:
+        assert gw.stop() == 0, gw.log_text()
+
+    # Explicit model control: only --load-model at start, the rest on RepositoryModelLoad.
+    gw = Gateway(tmp_path, ["--model-repository", str(repository), "--model-control-mode", "explicit", "--load-model", "iris"])
+    try:
+        client = triton.InferenceServerClient(gw.plaintext_target)
+        deadline = time.monotonic() + 60
+        while not client.is_model_ready("iris", "2"):
+            assert time.monotonic() < deadline, gw.log_text()
+            time.sleep(0.2)
+        assert not client.is_model_ready("mlp")
+        client.load_model("mlp")
+        assert client.is_model_ready("mlp", "3")
+        client.unload_model("mlp")
+        assert not client.is_model_ready("mlp")
+    finally:
+        assert gw.stop() == 0, gw.log_text()
+
+
+def test_a_repository_with_a_mistake_is_refused_with_its_place(tmp_path):
+    from conftest import Gateway
+
+    repository = tmp_path / "repository"
+    make_repository(repository)
+    (repository / "iris" / "config.pbtxt").write_text('name: "iris"\nmax_batch_size: 16\ninput [ { name: "X" data_type: TYPE_FP33 } ]\n')
+    (repository / "tf_model" / "1").mkdir(parents=True)
+    (repository / "tf_model" / "config.pbtxt").write_text('platform: "tensorflow_savedmodel"\n')
+    (repository / "tf_model" / "1" / "model.onnx").write_bytes(b"")
+    with pytest.raises(RuntimeError) as error:
+        Gateway(tmp_path, ["--model-repository", str(repository)])
+    message = str(error.value)
+    assert f"{repository}/iris/config.pbtxt:3:32: 'TYPE_FP33' is not a value of inference.DataType; did you mean TYPE_FP32?" in message, message
+    assert "platform 'tensorflow_savedmodel' is not served here" in message, message

@@ -465,10 +465,16 @@ public final class ModelRepository: Sendable {
         }
     }
 
-    /// Loads every known model.
-    public func loadAll() async {
+    /// Loads every known model, or those of `only`; the others are known, unloaded.
+    public func loadAll(only: Set<String>? = nil) async {
+        if let only {
+            let skipped = modelNames.filter { !only.contains($0) }
+            entries.withLockedValue { entries in
+                for key in entries.keys where skipped.contains(key.model) { entries[key]!.unloadReason = "unloaded" }
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
-            for name in modelNames {
+            for name in modelNames where only?.contains(name) ?? true {
                 group.addTask {
                     do {
                         try await self.load(name)
