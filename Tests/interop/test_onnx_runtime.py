@@ -164,6 +164,23 @@ def test_an_unsupported_operator_is_refused_at_load_naming_the_node(tmp_path):
     assert result.returncode == 0 and "input x: FLOAT [-1, 3]" in result.stdout and "output probabilities: FLOAT [-1, 2]" in result.stdout, result.stdout
 
 
+def write_iris_versions(root):
+    """ROOT/iris/1/model.onnx and ROOT/iris/2/model.onnx: logistic regressions with C=0.05 and
+    C=100 (so the versions answer differently); returns the iris features."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from skl2onnx import to_onnx
+
+    x, y = load_iris(return_X_y=True)
+    x = x.astype(np.float32)
+    for version, c in (("1", 0.05), ("2", 100.0)):
+        estimator = LogisticRegression(C=c, max_iter=1000).fit(x, y)
+        (root / "iris" / version).mkdir(parents=True)
+        onnx.save(to_onnx(estimator, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}, options={id(estimator): {"zipmap": False}}),
+                  root / "iris" / version / "model.onnx")
+    return x
+
+
 def test_the_gateway_serves_onnx_models_with_the_native_backend(tmp_path):
     """model_file: two iris versions at 50/50 and the 256-wide MLP behind the real gateway and
     workers, answered as onnxruntime answers, concurrent requests batched, bad input refused."""
@@ -173,17 +190,7 @@ def test_the_gateway_serves_onnx_models_with_the_native_backend(tmp_path):
 
     from conftest import Gateway
 
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-    from skl2onnx import to_onnx
-
-    x_iris, y_iris = load_iris(return_X_y=True)
-    x_iris = x_iris.astype(np.float32)
-    for version, c in (("1", 0.05), ("2", 100.0)):
-        estimator = LogisticRegression(C=c, max_iter=1000).fit(x_iris, y_iris)
-        (tmp_path / "iris" / version).mkdir(parents=True)
-        onnx.save(to_onnx(estimator, x_iris[:1], target_opset={"": 17, "ai.onnx.ml": 3}, options={id(estimator): {"zipmap": False}}),
-                  tmp_path / "iris" / version / "model.onnx")
+    x_iris = write_iris_versions(tmp_path)
     model, _ = mlp()
     onnx.save(model, tmp_path / "mlp.onnx")
     config = tmp_path / "models.yaml"
@@ -251,17 +258,7 @@ models:
 def make_repository(root):
     """A Triton model repository: iris with a config.pbtxt serving all its versions, mlp without
     one (its graph says everything; the latest version only)."""
-    from sklearn.datasets import load_iris
-    from sklearn.linear_model import LogisticRegression
-    from skl2onnx import to_onnx
-
-    x, y = load_iris(return_X_y=True)
-    x = x.astype(np.float32)
-    for version, c in (("1", 0.05), ("2", 100.0)):
-        estimator = LogisticRegression(C=c, max_iter=1000).fit(x, y)
-        (root / "iris" / version).mkdir(parents=True)
-        onnx.save(to_onnx(estimator, x[:1], target_opset={"": 17, "ai.onnx.ml": 3}, options={id(estimator): {"zipmap": False}}),
-                  root / "iris" / version / "model.onnx")
+    x = write_iris_versions(root)
     (root / "iris" / "config.pbtxt").write_text("""
 name: "iris"
 platform: "onnxruntime_onnx"
