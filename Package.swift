@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         // Rate limits shared by every event loop without a lock (already in the graph through swift-nio).
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        // The load-test driver's latency histograms (HdrHistogram: fixed memory, no allocation per record).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
@@ -117,7 +119,17 @@ let package = Package(
         // The load-test driver's engine.
         .target(
             name: "LoadTest",
-            dependencies: ["H2Transport", "InferenceProtocol"]
+            dependencies: [
+                "H2Transport", "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                // Scenario files (`loadtest --scenario FILE`).
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: releaseExclusivityUnchecked
         ),
         .executableTarget(
             name: "switchyard",
@@ -170,6 +182,16 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "LoadTestTests",
+            dependencies: [
+                // The executable too, for `loadtest`'s flag parsing.
+                "LoadTest", "InferenceProtocol", "switchyard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
         .testTarget(

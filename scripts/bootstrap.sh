@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(pkg-config libnghttp2-dev libssl-dev zlib1g-dev)
 if [[ "${1:-}" == "--python" ]]; then
-    apt_packages+=(protobuf-compiler nghttp2-client python3-venv libb64-0d procps)
+    # chromium: Tests/interop/test_loadtest.py renders the loadtest HTML report headless.
+    apt_packages+=(protobuf-compiler nghttp2-client python3-venv libb64-0d procps chromium)
 fi
 
 missing=()

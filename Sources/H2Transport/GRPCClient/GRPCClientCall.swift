@@ -20,6 +20,9 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         case unary(EventLoopPromise<GRPCClientResponse>)
         /// Any number, through an async sequence whose consumer paces the stream.
         case streaming(GRPCClientStream.Messages.Source)
+        /// Any number, handed to callbacks on the event loop as they are deframed (no read-ahead
+        /// bound: the callbacks never push back).
+        case callbacks(NIOLoopBound<GRPCClientLoopCall.Callbacks>)
     }
 
     let eventLoop: EventLoop
@@ -36,6 +39,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
     private var logger: Logger
     private var unaryPromise: EventLoopPromise<GRPCClientResponse>?
     private var source: GRPCClientStream.Messages.Source?
+    private var callbacks: GRPCClientLoopCall.Callbacks?
 
     private var stream: HTTP2Stream?
     private var deadlineTimer: Scheduled<Void>?
@@ -69,6 +73,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         switch mode {
         case .unary(let promise): self.unaryPromise = promise
         case .streaming(let source): self.source = source
+        case .callbacks(let callbacks): self.callbacks = callbacks.value
         }
     }
 
@@ -243,6 +248,10 @@ final class GRPCClientCall: HTTP2StreamDelegate {
     }
 
     private func receive(_ message: ByteBuffer) {
+        if let callbacks {
+            callbacks.onMessage(message)
+            return
+        }
         if unaryPromise != nil {
             guard unaryMessage == nil else {
                 cancel(with: GRPCStatus(code: .internalError, message: "the server sent more than one response message for a unary call"))
@@ -293,6 +302,11 @@ final class GRPCClientCall: HTTP2StreamDelegate {
             if let error { source.finish(error) } else { source.finish() }
             // The source holds the sequence's delegate, which holds this call: let go.
             self.source = nil
+        }
+        if let callbacks {
+            // The callbacks usually hold their owner, which holds this call: let go.
+            self.callbacks = nil
+            callbacks.onEnd(status)
         }
         outcomePromise.succeed(outcome)
         releaseWriters()

@@ -237,6 +237,38 @@ public final class GRPCClientConnection: Sendable {
         }
     }
 
+    /// Starts a call from the connection's event loop and drives it there with callbacks: no
+    /// task, hop or promise per call, for clients that keep many calls in flight from loop-bound
+    /// state (the load-test driver). Send the request messages with the returned call's `send`,
+    /// end them with `finish()`.
+    ///
+    /// Must be called on `eventLoop`; the callbacks run there too. `onMessage` receives each
+    /// response message as it is deframed; `onEnd` receives the status exactly once, also when
+    /// the call could not start (UNAVAILABLE) or was cancelled.
+    public func startCallOnEventLoop(
+        path: String,
+        metadata: GRPCMetadata = GRPCMetadata(),
+        timeout: Duration? = nil,
+        compression: GRPCCompression.Algorithm? = nil,
+        onMessage: @escaping (ByteBuffer) -> Void,
+        onEnd: @escaping (GRPCStatus) -> Void
+    ) -> GRPCClientLoopCall {
+        eventLoop.preconditionInEventLoop()
+        let head = GRPCClientStreamStateMachine.RequestHead(
+            path: path, scheme: scheme, authority: authority, metadata: metadata, compression: compression)
+        let deadline = timeout.map { NIODeadline.now() + Self.timeAmount($0) }
+        let callbacks = NIOLoopBound(GRPCClientLoopCall.Callbacks(onMessage: onMessage, onEnd: onEnd), eventLoop: eventLoop)
+        let call = GRPCClientCall(
+            head: head, deadline: deadline, mode: .callbacks(callbacks), configuration: configuration.calls,
+            connectionState: state, eventLoop: eventLoop, logger: logger)
+        if let handler = http2.value {
+            call.start(on: handler)
+        } else {
+            call.cancel(with: GRPCStatus(code: .unavailable, message: "the connection has no HTTP/2 handler"))
+        }
+        return GRPCClientLoopCall(call: call)
+    }
+
     // MARK: Closing
 
     /// Closes gracefully: no new calls start, GOAWAY goes to the server, calls in flight run to
