@@ -249,7 +249,9 @@ public final class LoadDriver: Sendable {
             if budget != nil { wait = min(wait, 50_000_000) }
             try? await Task.sleep(nanoseconds: wait)
             let tick = NIODeadline.now().uptimeNanoseconds
-            if tick &- lastTick >= 1_000_000_000 || (budget == nil && tick &- start >= UInt64(duration.nanoseconds)) {
+            // The level's last second is sampled after the drain, with the calls that end in it.
+            if budget == nil, tick &- start >= UInt64(duration.nanoseconds) { break }
+            if tick &- lastTick >= 1_000_000_000 {
                 let point = try await sample(loops, seconds: Double(tick &- lastTick) / 1e9, at: Double(tick &- start) / 1e9)
                 lastTick = tick
                 if measuring {
