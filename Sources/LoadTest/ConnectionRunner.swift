@@ -72,6 +72,8 @@ final class ConnectionRunner: @unchecked Sendable {
     private let metadata: GRPCMetadata
     private let bodies: [ByteBuffer]
     private let streaming: Bool
+    /// Plain HTTP/2 GETs of `path` instead of gRPC calls.
+    private let rawHTTP2: Bool
     private let callTimeout: Duration?
 
     private var nextBody = 0
@@ -95,7 +97,7 @@ final class ConnectionRunner: @unchecked Sendable {
 
     init(
         connection: GRPCClientConnection, loop: LoopRecorder, path: String, metadata: GRPCMetadata,
-        bodies: [ByteBuffer], streaming: Bool, callTimeout: Duration?
+        bodies: [ByteBuffer], streaming: Bool, rawHTTP2: Bool = false, callTimeout: Duration?
     ) {
         precondition(!bodies.isEmpty)
         self.connection = connection
@@ -105,6 +107,7 @@ final class ConnectionRunner: @unchecked Sendable {
         self.metadata = metadata
         self.bodies = bodies
         self.streaming = streaming
+        self.rawHTTP2 = rawHTTP2
         self.callTimeout = callTimeout
     }
 
@@ -224,6 +227,13 @@ final class ConnectionRunner: @unchecked Sendable {
             if slot.call?.send(body) != true {
                 slot.outstanding = false
                 callEnded(intendedStart: intendedStart, phase: phase, statusCode: GRPCStatus.Code.unavailable.rawValue)
+            }
+        } else if rawHTTP2 {
+            let phase = self.phase
+            connection.startRequestOnEventLoop(path: path) { [self] status in
+                // 200 is OK; another status is UNKNOWN, a reset or refused stream UNAVAILABLE.
+                let code = status == 200 ? 0 : (status == nil ? GRPCStatus.Code.unavailable.rawValue : GRPCStatus.Code.unknown.rawValue)
+                callEnded(intendedStart: intendedStart, phase: phase, statusCode: code)
             }
         } else {
             let phase = self.phase

@@ -88,6 +88,7 @@ public final class LoadDriver: Sendable {
             runners.append(ConnectionRunner(
                 connection: connection, loop: loop, path: configuration.path, metadata: configuration.metadata,
                 bodies: bodies, streaming: configuration.streaming && Self.isInfer(configuration.method),
+                rawHTTP2: { if case .rawHTTP2 = configuration.method { return true } else { return false } }(),
                 callTimeout: configuration.callTimeout))
         }
 
@@ -148,6 +149,8 @@ public final class LoadDriver: Sendable {
         switch configuration.method {
         case .health(let service):
             return [HealthCheckRequest(service: service).encoded()]
+        case .rawHTTP2:
+            return [ByteBuffer()]
         case .infer(let model, let version):
             var inputs = configuration.inputs
             if inputs == nil {

@@ -11,6 +11,9 @@ public struct LoadTestConfiguration: Sendable {
         case infer(model: String, version: String)
         /// `grpc.health.v1.Health/Check` for `service` ("" for the server as a whole).
         case health(service: String)
+        /// A plain HTTP/2 GET of `path` (not gRPC), answered OK when the status is 200: for
+        /// comparing the driver with h2load against a static file server such as nghttpd.
+        case rawHTTP2(path: String)
     }
 
     /// How calls are offered to the server.
@@ -84,6 +87,7 @@ public struct LoadTestConfiguration: Sendable {
     public var path: String {
         switch method {
         case .health: return "/grpc.health.v1.Health/Check"
+        case .rawHTTP2(let path): return path
         case .infer: return streaming ? "/inference.GRPCInferenceService/ModelStreamInfer" : "/inference.GRPCInferenceService/ModelInfer"
         }
     }

@@ -95,6 +95,9 @@ struct LoadTestCommand: AsyncParsableCommand {
     @Option(name: .customLong("health-service"), help: "Service name for --rpc health. Default: the server as a whole.")
     var healthService: String?
 
+    @Option(name: .customLong("raw-http2"), help: "Plain HTTP/2 GETs of this path instead of gRPC (to compare with h2load against a static file server).")
+    var rawHTTP2: String?
+
     @Option(name: .customLong("input"), help: "NAME:DATATYPE:D1,D2 input tensor (repeatable); skips ModelMetadata.")
     var input: [String] = []
 
@@ -226,9 +229,13 @@ struct LoadTestCommand: AsyncParsableCommand {
         case let other:
             throw ValidationError("--rpc \(other): expected infer or health")
         }
+        if let rawHTTP2 {
+            guard rawHTTP2.hasPrefix("/") else { throw ValidationError("--raw-http2 \(rawHTTP2): expected a path such as /index.html") }
+            configuration.method = .rawHTTP2(path: rawHTTP2)
+        }
         configuration.streaming = streaming || (file.streaming ?? false)
-        if configuration.streaming, case .health = configuration.method {
-            throw ValidationError("--streaming applies to --rpc infer only")
+        if configuration.streaming {
+            guard case .infer = configuration.method else { throw ValidationError("--streaming applies to --rpc infer only") }
         }
 
         if !input.isEmpty {

@@ -84,6 +84,14 @@ final class LoadTestCommandTests: XCTestCase {
         XCTAssertEqual(c.path, "/grpc.health.v1.Health/Check")
     }
 
+    func testRawHTTP2Mode() throws {
+        let c = try configuration(["-u", "127.0.0.1:8080", "--raw-http2", "/index.html"])
+        XCTAssertEqual(c.method, .rawHTTP2(path: "/index.html"))
+        XCTAssertEqual(c.path, "/index.html")
+        XCTAssertThrowsError(try configuration(["--raw-http2", "index.html"]))
+        XCTAssertThrowsError(try configuration(["--raw-http2", "/x", "--streaming"]))
+    }
+
     func testUsageErrors() {
         let bad: [[String]] = [
             ["-i", "http"],

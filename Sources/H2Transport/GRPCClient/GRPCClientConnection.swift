@@ -269,6 +269,42 @@ public final class GRPCClientConnection: Sendable {
         return GRPCClientLoopCall(call: call)
     }
 
+    /// Sends a plain HTTP/2 request (not gRPC) from the connection's event loop: `:method`,
+    /// `:scheme`, `:authority` and `:path`, then `headers`, then `body` if any. The response body
+    /// is read and dropped; `onEnd` receives the `:status` once the response has ended, or nil
+    /// when the stream was reset or could not open. For comparing the gRPC client with h2load
+    /// against a static file (`switchyard loadtest --raw-http2`).
+    ///
+    /// Must be called on `eventLoop`; `onEnd` runs there, exactly once.
+    public func startRequestOnEventLoop(
+        method: String = "GET",
+        path: String,
+        headers: [HTTP2HeaderField] = [],
+        body: ByteBuffer? = nil,
+        onEnd: @escaping (Int?) -> Void
+    ) {
+        eventLoop.preconditionInEventLoop()
+        guard let handler = http2.value, state.unavailableReason == nil else {
+            onEnd(nil)
+            return
+        }
+        var fields = [
+            HTTP2HeaderField(":method", method), HTTP2HeaderField(":scheme", scheme),
+            HTTP2HeaderField(":authority", authority), HTTP2HeaderField(":path", path),
+        ]
+        fields.append(contentsOf: headers)
+        let request = HTTP2PlainRequest(onEnd: onEnd)
+        do {
+            let stream = try handler.openStream(headers: fields, delegate: request, endStream: body == nil)
+            if let body {
+                stream.sendData(body)
+                stream.sendEnd(trailers: nil)
+            }
+        } catch {
+            request.end()
+        }
+    }
+
     // MARK: Closing
 
     /// Closes gracefully: no new calls start, GOAWAY goes to the server, calls in flight run to
