@@ -188,8 +188,11 @@ let package = Package(
             name: "LoadTestTests",
             dependencies: [
                 // The executable too, for `loadtest`'s flag parsing.
-                "LoadTest", "InferenceProtocol", "switchyard",
+                "LoadTest", "InferenceProtocol", "H2Transport", "switchyard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
