@@ -51,8 +51,8 @@ struct ConnectionPlan: Sendable {
 /// response on a ModelStreamInfer stream that carries one call at a time and is reused.
 ///
 /// Every stored property is confined to `eventLoop`; the driver calls in only through
-/// `eventLoop.execute`/`submit`, hence `@unchecked Sendable`. Per call: no lock, no task, no
-/// promise; the request body is a shared, pre-encoded `ByteBuffer`.
+/// `eventLoop.execute`/`submit`, hence `@unchecked Sendable`. Per call the runner itself takes
+/// no lock and starts no task; the request body is a shared, pre-encoded `ByteBuffer`.
 final class ConnectionRunner: @unchecked Sendable {
     /// A ModelStreamInfer stream and the call it carries.
     final class StreamSlot {
