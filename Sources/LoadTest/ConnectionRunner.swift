@@ -12,13 +12,17 @@ final class LoopRecorder: @unchecked Sendable {
     var unmeasuredCalls: UInt64 = 0
     /// Whether calls that end are measured.
     var measuring = false
+    /// Monotonic nanoseconds when the last call ended: the end of a level's work, for its
+    /// throughput (the driver notices the end of a `--requests` level only when it polls).
+    var lastCallEnded: UInt64 = 0
 
     init(eventLoop: EventLoop) {
         self.eventLoop = eventLoop
     }
 
     @inline(__always)
-    func record(nanoseconds: UInt64, statusCode: Int) {
+    func record(nanoseconds: UInt64, statusCode: Int, now: UInt64) {
+        lastCallEnded = now
         if measuring {
             recorder.record(nanoseconds: nanoseconds, statusCode: statusCode)
         } else {
@@ -251,7 +255,7 @@ final class ConnectionRunner: @unchecked Sendable {
     private func callEnded(intendedStart: UInt64, phase: UInt64, statusCode: Int) {
         guard phase == self.phase else { return }
         let now = NIODeadline.now().uptimeNanoseconds
-        loop.record(nanoseconds: now &- intendedStart, statusCode: statusCode)
+        loop.record(nanoseconds: now &- intendedStart, statusCode: statusCode, now: now)
         inFlight -= 1
         pacer?.callEnded()
         if issuing {

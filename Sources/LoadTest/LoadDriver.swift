@@ -280,11 +280,14 @@ public final class LoadDriver: Sendable {
         }
 
         var merged = LatencyRecorder()
+        var lastCallEnded = start
         for loop in loops {
-            let recorder = try await loop.eventLoop.submit { loop.recorder }.get()
+            let (recorder, ended) = try await loop.eventLoop.submit { (loop.recorder, loop.lastCallEnded) }.get()
             merged.merge(recorder)
+            lastCallEnded = max(lastCallEnded, ended)
         }
-        let seconds = Double(stopped &- start) / 1e9
+        // The level lasted until its last call ended (not until the driver noticed).
+        let seconds = Double((lastCallEnded > start ? lastCallEnded : stopped) &- start) / 1e9
         var errors: [String: UInt64] = [:]
         for (code, count) in merged.callsByStatus.enumerated() where code != 0 && count > 0 {
             errors[GRPCStatus.Code(rawValue: code)?.description ?? "\(code)"] = count
