@@ -27,16 +27,18 @@ final class GRPCClientCall: HTTP2StreamDelegate {
 
     let eventLoop: EventLoop
     /// Completed with the response headers (empty for a Trailers-Only OK), or failed with the
-    /// call's error when it ended without them.
-    let headersPromise: EventLoopPromise<GRPCMetadata>
-    /// Completed with the call's status and trailers when it is over; never failed.
-    let outcomePromise: EventLoopPromise<GRPCClientCallOutcome>
+    /// call's error when it ended without them. Streaming calls only: the others report
+    /// through their promise or callbacks, and a promise nobody reads is an allocation per call.
+    let headersPromise: EventLoopPromise<GRPCMetadata>?
+    /// Completed with the call's status and trailers when it is over; never failed. Streaming
+    /// calls only.
+    let outcomePromise: EventLoopPromise<GRPCClientCallOutcome>?
 
     private var machine: GRPCClientStreamStateMachine
     private let head: GRPCClientStreamStateMachine.RequestHead
     private let deadline: NIODeadline?
     private let connectionState: GRPCClientConnectionState
-    private var logger: Logger
+    private let logger: Logger
     private var unaryPromise: EventLoopPromise<GRPCClientResponse>?
     private var source: GRPCClientStream.Messages.Source?
     private var callbacks: GRPCClientLoopCall.Callbacks?
@@ -66,10 +68,16 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         self.machine = GRPCClientStreamStateMachine(configuration: configuration)
         self.connectionState = connectionState
         self.eventLoop = eventLoop
+        // The path goes into the few log lines' metadata when they are written, not into a
+        // logger copy per call.
         self.logger = logger
-        self.logger[metadataKey: "grpc.path"] = "\(head.path)"
-        self.headersPromise = eventLoop.makePromise()
-        self.outcomePromise = eventLoop.makePromise()
+        if case .streaming = mode {
+            self.headersPromise = eventLoop.makePromise()
+            self.outcomePromise = eventLoop.makePromise()
+        } else {
+            self.headersPromise = nil
+            self.outcomePromise = nil
+        }
         switch mode {
         case .unary(let promise): self.unaryPromise = promise
         case .streaming(let source): self.source = source
@@ -147,7 +155,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
             if let bytes = try machine.sendEnd() { stream.sendData(bytes) }
             stream.sendEnd(trailers: nil)
         } catch {
-            logger.debug("cannot end the request", metadata: ["error": "\(error)"])
+            logger.debug("cannot end the request", metadata: ["grpc.path": "\(head.path)", "error": "\(error)"])
         }
     }
 
@@ -182,7 +190,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         switch machine.receiveHeaders(headers.lazy.map { (name: $0.name, value: $0.value) }, endStream: endStream) {
         case .responseHeaders(let metadata):
             responseHeaders = metadata
-            headersPromise.succeed(metadata)
+            headersPromise?.succeed(metadata)
         case .responseEnded:
             deliver()
         case .ignored:
@@ -287,7 +295,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         paused = false
         let error = status.code == .ok ? nil : RPCError(status: status, trailers: trailers)
         if responseHeaders == nil {
-            if let error { headersPromise.fail(error) } else { headersPromise.succeed(GRPCMetadata()) }
+            if let error { headersPromise?.fail(error) } else { headersPromise?.succeed(GRPCMetadata()) }
         }
         if let unaryPromise {
             if let error {
@@ -308,10 +316,10 @@ final class GRPCClientCall: HTTP2StreamDelegate {
             self.callbacks = nil
             callbacks.onEnd(status)
         }
-        outcomePromise.succeed(outcome)
+        outcomePromise?.succeed(outcome)
         releaseWriters()
         if status.code != .ok {
-            logger.debug("call ended", metadata: ["status": "\(status)"])
+            logger.debug("call ended", metadata: ["grpc.path": "\(head.path)", "status": "\(status)"])
         }
     }
 

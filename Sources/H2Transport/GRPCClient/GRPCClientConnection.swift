@@ -340,8 +340,9 @@ public final class GRPCClientConnection: Sendable {
             into: box, path: path, metadata: metadata, timeout: timeout, compression: compression,
             mode: .streaming(producer.source)
         ) { call in
-            call.headersPromise.futureResult.cascade(to: headers)
-            call.outcomePromise.futureResult.cascade(to: outcome)
+            // A streaming call always has both promises.
+            call.headersPromise?.futureResult.cascade(to: headers)
+            call.outcomePromise?.futureResult.cascade(to: outcome)
             then(call)
         }
         return GRPCClientStream(
