@@ -39,6 +39,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         // A JWKS URL's fetches (already in the graph through swift-otel's OTLP/HTTP exporter).
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The load-test driver's latency histograms (HdrHistogram: fixed memory, no allocation per record).
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System libraries: Debian's libnghttp2-dev and libssl-dev, each with a shim header.
@@ -130,7 +132,17 @@ let package = Package(
         // The load-test driver's engine.
         .target(
             name: "LoadTest",
-            dependencies: ["H2Transport", "InferenceProtocol"]
+            dependencies: [
+                "H2Transport", "InferenceProtocol", "ProtoWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                // Scenario files (`loadtest --scenario FILE`).
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: releaseExclusivityUnchecked
         ),
         .executableTarget(
             name: "switchyard",
@@ -189,6 +201,19 @@ let package = Package(
         .testTarget(
             name: "ONNXModelTests",
             dependencies: ["ONNXModel", "ProtoWire"]
+        ),
+        .testTarget(
+            name: "LoadTestTests",
+            dependencies: [
+                // The executable too, for `loadtest`'s flag parsing.
+                "LoadTest", "InferenceProtocol", "H2Transport", "switchyard",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
         ),
         .testTarget(
             name: "ConfigFileTests",

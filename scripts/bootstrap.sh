@@ -21,7 +21,8 @@ done
 
 apt_packages=(pkg-config libnghttp2-dev libssl-dev zlib1g-dev)
 if ((python)); then
-    apt_packages+=(protobuf-compiler nghttp2-client python3-venv libb64-0d procps)
+    # chromium: Tests/interop/test_loadtest.py renders the loadtest HTML report headless.
+    apt_packages+=(protobuf-compiler nghttp2-client python3-venv libb64-0d procps chromium)
 fi
 if ((loadtest)); then
     apt_packages+=(nghttp2-server nginx util-linux iproute2)

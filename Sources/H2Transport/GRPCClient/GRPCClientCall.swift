@@ -20,22 +20,28 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         case unary(EventLoopPromise<GRPCClientResponse>)
         /// Any number, through an async sequence whose consumer paces the stream.
         case streaming(GRPCClientStream.Messages.Source)
+        /// Any number, handed to callbacks on the event loop as they are deframed (no read-ahead
+        /// bound: the callbacks never push back).
+        case callbacks(NIOLoopBound<GRPCClientLoopCall.Callbacks>)
     }
 
     let eventLoop: EventLoop
     /// Completed with the response headers (empty for a Trailers-Only OK), or failed with the
-    /// call's error when it ended without them.
-    let headersPromise: EventLoopPromise<GRPCMetadata>
-    /// Completed with the call's status and trailers when it is over; never failed.
-    let outcomePromise: EventLoopPromise<GRPCClientCallOutcome>
+    /// call's error when it ended without them. Streaming calls only: the others report
+    /// through their promise or callbacks, and a promise nobody reads is an allocation per call.
+    let headersPromise: EventLoopPromise<GRPCMetadata>?
+    /// Completed with the call's status and trailers when it is over; never failed. Streaming
+    /// calls only.
+    let outcomePromise: EventLoopPromise<GRPCClientCallOutcome>?
 
     private var machine: GRPCClientStreamStateMachine
     private let head: GRPCClientStreamStateMachine.RequestHead
     private let deadline: NIODeadline?
     private let connectionState: GRPCClientConnectionState
-    private var logger: Logger
+    private let logger: Logger
     private var unaryPromise: EventLoopPromise<GRPCClientResponse>?
     private var source: GRPCClientStream.Messages.Source?
+    private var callbacks: GRPCClientLoopCall.Callbacks?
 
     private var stream: HTTP2Stream?
     private var deadlineTimer: Scheduled<Void>?
@@ -62,13 +68,20 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         self.machine = GRPCClientStreamStateMachine(configuration: configuration)
         self.connectionState = connectionState
         self.eventLoop = eventLoop
+        // The path goes into the few log lines' metadata when they are written, not into a
+        // logger copy per call.
         self.logger = logger
-        self.logger[metadataKey: "grpc.path"] = "\(head.path)"
-        self.headersPromise = eventLoop.makePromise()
-        self.outcomePromise = eventLoop.makePromise()
+        if case .streaming = mode {
+            self.headersPromise = eventLoop.makePromise()
+            self.outcomePromise = eventLoop.makePromise()
+        } else {
+            self.headersPromise = nil
+            self.outcomePromise = nil
+        }
         switch mode {
         case .unary(let promise): self.unaryPromise = promise
         case .streaming(let source): self.source = source
+        case .callbacks(let callbacks): self.callbacks = callbacks.value
         }
     }
 
@@ -142,7 +155,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
             if let bytes = try machine.sendEnd() { stream.sendData(bytes) }
             stream.sendEnd(trailers: nil)
         } catch {
-            logger.debug("cannot end the request", metadata: ["error": "\(error)"])
+            logger.debug("cannot end the request", metadata: ["grpc.path": "\(head.path)", "error": "\(error)"])
         }
     }
 
@@ -177,7 +190,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         switch machine.receiveHeaders(headers.lazy.map { (name: $0.name, value: $0.value) }, endStream: endStream) {
         case .responseHeaders(let metadata):
             responseHeaders = metadata
-            headersPromise.succeed(metadata)
+            headersPromise?.succeed(metadata)
         case .responseEnded:
             deliver()
         case .ignored:
@@ -243,6 +256,10 @@ final class GRPCClientCall: HTTP2StreamDelegate {
     }
 
     private func receive(_ message: ByteBuffer) {
+        if let callbacks {
+            callbacks.onMessage(message)
+            return
+        }
         if unaryPromise != nil {
             guard unaryMessage == nil else {
                 cancel(with: GRPCStatus(code: .internalError, message: "the server sent more than one response message for a unary call"))
@@ -278,7 +295,7 @@ final class GRPCClientCall: HTTP2StreamDelegate {
         paused = false
         let error = status.code == .ok ? nil : RPCError(status: status, trailers: trailers)
         if responseHeaders == nil {
-            if let error { headersPromise.fail(error) } else { headersPromise.succeed(GRPCMetadata()) }
+            if let error { headersPromise?.fail(error) } else { headersPromise?.succeed(GRPCMetadata()) }
         }
         if let unaryPromise {
             if let error {
@@ -294,10 +311,15 @@ final class GRPCClientCall: HTTP2StreamDelegate {
             // The source holds the sequence's delegate, which holds this call: let go.
             self.source = nil
         }
-        outcomePromise.succeed(outcome)
+        if let callbacks {
+            // The callbacks usually hold their owner, which holds this call: let go.
+            self.callbacks = nil
+            callbacks.onEnd(status)
+        }
+        outcomePromise?.succeed(outcome)
         releaseWriters()
         if status.code != .ok {
-            logger.debug("call ended", metadata: ["status": "\(status)"])
+            logger.debug("call ended", metadata: ["grpc.path": "\(head.path)", "status": "\(status)"])
         }
     }
 

@@ -237,6 +237,74 @@ public final class GRPCClientConnection: Sendable {
         }
     }
 
+    /// Starts a call from the connection's event loop and drives it there with callbacks: no
+    /// task, hop or promise per call, for clients that keep many calls in flight from loop-bound
+    /// state (the load-test driver). Send the request messages with the returned call's `send`,
+    /// end them with `finish()`.
+    ///
+    /// Must be called on `eventLoop`; the callbacks run there too. `onMessage` receives each
+    /// response message as it is deframed; `onEnd` receives the status exactly once, also when
+    /// the call could not start (UNAVAILABLE) or was cancelled.
+    public func startCallOnEventLoop(
+        path: String,
+        metadata: GRPCMetadata = GRPCMetadata(),
+        timeout: Duration? = nil,
+        compression: GRPCCompression.Algorithm? = nil,
+        onMessage: @escaping (ByteBuffer) -> Void,
+        onEnd: @escaping (GRPCStatus) -> Void
+    ) -> GRPCClientLoopCall {
+        eventLoop.preconditionInEventLoop()
+        let head = GRPCClientStreamStateMachine.RequestHead(
+            path: path, scheme: scheme, authority: authority, metadata: metadata, compression: compression)
+        let deadline = timeout.map { NIODeadline.now() + Self.timeAmount($0) }
+        let callbacks = NIOLoopBound(GRPCClientLoopCall.Callbacks(onMessage: onMessage, onEnd: onEnd), eventLoop: eventLoop)
+        let call = GRPCClientCall(
+            head: head, deadline: deadline, mode: .callbacks(callbacks), configuration: configuration.calls,
+            connectionState: state, eventLoop: eventLoop, logger: logger)
+        if let handler = http2.value {
+            call.start(on: handler)
+        } else {
+            call.cancel(with: GRPCStatus(code: .unavailable, message: "the connection has no HTTP/2 handler"))
+        }
+        return GRPCClientLoopCall(call: call)
+    }
+
+    /// Sends a plain HTTP/2 request (not gRPC) from the connection's event loop: `:method`,
+    /// `:scheme`, `:authority` and `:path`, then `headers`, then `body` if any. The response body
+    /// is read and dropped; `onEnd` receives the `:status` once the response has ended, or nil
+    /// when the stream was reset or could not open. For comparing the gRPC client with h2load
+    /// against a static file (`switchyard loadtest --raw-http2`).
+    ///
+    /// Must be called on `eventLoop`; `onEnd` runs there, exactly once.
+    public func startRequestOnEventLoop(
+        method: String = "GET",
+        path: String,
+        headers: [HTTP2HeaderField] = [],
+        body: ByteBuffer? = nil,
+        onEnd: @escaping (Int?) -> Void
+    ) {
+        eventLoop.preconditionInEventLoop()
+        guard let handler = http2.value, state.unavailableReason == nil else {
+            onEnd(nil)
+            return
+        }
+        var fields = [
+            HTTP2HeaderField(":method", method), HTTP2HeaderField(":scheme", scheme),
+            HTTP2HeaderField(":authority", authority), HTTP2HeaderField(":path", path),
+        ]
+        fields.append(contentsOf: headers)
+        let request = HTTP2PlainRequest(onEnd: onEnd)
+        do {
+            let stream = try handler.openStream(headers: fields, delegate: request, endStream: body == nil)
+            if let body {
+                stream.sendData(body)
+                stream.sendEnd(trailers: nil)
+            }
+        } catch {
+            request.end()
+        }
+    }
+
     // MARK: Closing
 
     /// Closes gracefully: no new calls start, GOAWAY goes to the server, calls in flight run to
@@ -272,8 +340,9 @@ public final class GRPCClientConnection: Sendable {
             into: box, path: path, metadata: metadata, timeout: timeout, compression: compression,
             mode: .streaming(producer.source)
         ) { call in
-            call.headersPromise.futureResult.cascade(to: headers)
-            call.outcomePromise.futureResult.cascade(to: outcome)
+            // A streaming call always has both promises.
+            call.headersPromise?.futureResult.cascade(to: headers)
+            call.outcomePromise?.futureResult.cascade(to: outcome)
             then(call)
         }
         return GRPCClientStream(
