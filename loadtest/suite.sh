@@ -364,17 +364,15 @@ gen_run_h2load() {
     echo "$ok $rate_out $p $bad $(awk -v d="${data:-0}" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0 ? d / n : 0) }')"
 }
 
-# ====================== PLUG-IN POINT: the switchyard load-test driver ==========================
-# `switchyard loadtest` (perf_analyzer-like flags, --json FILE with p50/p90/p99 and calls/s) is
-# being written in parallel. The flags below follow its work-in-progress command line as seen on
-# 2026-12-03 (-u, -m, --input, --connections, --concurrency-range, --request-rate-range, --streaming,
-# --ssl-grpc-*, --duration, --threads, --json); the JSON keys read at the end (steps[0]: calls,
-# succeeded, throughput, latency.p50/p90/p99, assumed in milliseconds) are a guess. Check both
-# against the driver when it lands; nothing else in the suite needs to change (GENERATOR=switchyard).
-# Differences from h2load: it builds its own request (--input NAME:DATATYPE:DIMS, which skips
-# ModelMetadata: the static servers behind envoy and nginx answer nothing but ModelInfer) instead
-# of sending BODY, and --streaming keeps one request in flight per stream
-# where h2load sends all STREAM_K messages of a stream at once. It reports no response bytes ("-").
+# ====================== the switchyard load-test driver (GENERATOR=switchyard) ===================
+# `switchyard loadtest` (docs/loadtest.md): -u, -m, --input, --connections, --concurrency-range or
+# --request-rate-range, --streaming, --ssl-grpc-*, --duration, --threads, --json; the JSON read at
+# the end is steps[0] (calls, succeeded, throughput, latency.p50/p90/p99 in milliseconds, printed
+# here in µs like h2load's). Differences from h2load: it builds its own request
+# (--input NAME:DATATYPE:DIMS, which skips ModelMetadata: the static servers behind envoy and nginx
+# answer nothing but ModelInfer) instead of sending BODY, and --streaming keeps one request in
+# flight per stream where h2load sends all STREAM_K messages of a stream at once. It reports no
+# response bytes ("-").
 gen_run_switchyard() {
     local url=$1 body=$2 c=$3 m=$4 seconds=$5 rate=$6 prefix=$7 rows=$8 kind=$9 args=()
     local hostport=${url#*://}
