@@ -6,8 +6,10 @@ import Darwin
 
 /// The numeric kernels of the operators.
 enum Kernels {
-    /// C (m×n) = A (m×k) · B (k×n), row-major. Each row of C is accumulated from rows of B scaled
-    /// by A's elements, eight lanes at a time, so B and C stream through the cache in order.
+    /// C (m×n) = A (m×k) · B (k×n), row-major. Register-blocked: four rows of C by eight
+    /// columns are accumulated in SIMD registers over the whole of k (each B row slice loaded
+    /// once for four rows of A), then stored once; leftover rows and columns take the same path
+    /// one row or one column at a time.
     static func matmul(_ a: [Float], _ b: [Float], m: Int, k: Int, n: Int) -> [Float] {
         var c = [Float](repeating: 0, count: m * n)
         guard m > 0, n > 0, k > 0 else { return c }
@@ -16,23 +18,53 @@ enum Kernels {
                 c.withUnsafeMutableBufferPointer { c in
                     let aBase = a.baseAddress!, bBase = b.baseAddress!, cBase = c.baseAddress!
                     let vectorEnd = n - n % 8
-                    for i in 0..<m {
-                        let cRow = cBase + i * n
-                        for p in 0..<k {
-                            let scale = aBase[i * k + p]
-                            if scale == 0 { continue }
-                            let bRow = bBase + p * n
-                            let lanes = SIMD8<Float>(repeating: scale)
-                            var j = 0
-                            while j < vectorEnd {
-                                let bv = UnsafeRawPointer(bRow + j).loadUnaligned(as: SIMD8<Float>.self)
-                                let cv = UnsafeRawPointer(cRow + j).loadUnaligned(as: SIMD8<Float>.self)
-                                UnsafeMutableRawPointer(cRow + j).storeBytes(of: cv + lanes * bv, as: SIMD8<Float>.self)
-                                j += 8
+                    var i = 0
+                    while i + 4 <= m {
+                        let a0 = aBase + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
+                        var j = 0
+                        while j < vectorEnd {
+                            var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+                            var bRow = bBase + j
+                            for p in 0..<k {
+                                let bv = UnsafeRawPointer(bRow).loadUnaligned(as: SIMD8<Float>.self)
+                                c0 += SIMD8(repeating: a0[p]) * bv
+                                c1 += SIMD8(repeating: a1[p]) * bv
+                                c2 += SIMD8(repeating: a2[p]) * bv
+                                c3 += SIMD8(repeating: a3[p]) * bv
+                                bRow += n
                             }
-                            while j < n {
-                                cRow[j] += scale * bRow[j]
-                                j += 1
+                            UnsafeMutableRawPointer(cBase + i * n + j).storeBytes(of: c0, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(cBase + (i + 1) * n + j).storeBytes(of: c1, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(cBase + (i + 2) * n + j).storeBytes(of: c2, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(cBase + (i + 3) * n + j).storeBytes(of: c3, as: SIMD8<Float>.self)
+                            j += 8
+                        }
+                        i += 4
+                    }
+                    // Rows left over: one at a time, eight columns at a time.
+                    while i < m {
+                        let aRow = aBase + i * k
+                        var j = 0
+                        while j < vectorEnd {
+                            var acc = SIMD8<Float>()
+                            var bRow = bBase + j
+                            for p in 0..<k {
+                                acc += SIMD8(repeating: aRow[p]) * UnsafeRawPointer(bRow).loadUnaligned(as: SIMD8<Float>.self)
+                                bRow += n
+                            }
+                            UnsafeMutableRawPointer(cBase + i * n + j).storeBytes(of: acc, as: SIMD8<Float>.self)
+                            j += 8
+                        }
+                        i += 1
+                    }
+                    // Columns left over (n not a multiple of 8), for every row.
+                    if vectorEnd < n {
+                        for row in 0..<m {
+                            let aRow = aBase + row * k
+                            for column in vectorEnd..<n {
+                                var sum: Float = 0
+                                for p in 0..<k { sum += aRow[p] * bBase[p * n + column] }
+                                cBase[row * n + column] = sum
                             }
                         }
                     }
@@ -197,6 +229,14 @@ enum Kernels {
     }
 
     static func transpose(_ x: NDArray, perm: [Int]) -> NDArray {
+        if perm == [1, 0], case .float(let values) = x.storage {
+            let rows = x.shape[0], columns = x.shape[1]
+            var out = [Float](repeating: 0, count: values.count)
+            for row in 0..<rows {
+                for column in 0..<columns { out[column * rows + row] = values[row * columns + column] }
+            }
+            return NDArray(shape: [columns, rows], floats: out)
+        }
         let shape = perm.map { x.shape[$0] }
         let strides = NDArray.strides(x.shape)
         let outStrides = NDArray.strides(shape)

@@ -85,7 +85,18 @@ public struct ONNXModel: Sendable {
             for input in node.inputs where !input.isEmpty && !known.contains(input) {
                 throw .invalidModel("node \(label) reads '\(input)' before any node makes it (the graph is not in topological order)")
             }
-            let step = try Step(node: node, label: label, opset: opset, constants: &constants)
+            var step = try Step(node: node, label: label, opset: opset, constants: &constants)
+            // A Gemm with constant weights given transposed (torch's Linear): transpose them once
+            // here rather than at every call.
+            if case .gemm(let alpha, let beta, let transA, true) = step.op, step.inputs.count > 1, let weights = constants[step.inputs[1]],
+                weights.shape.count == 2
+            {
+                let name = step.inputs[1] + "\u{1}transposed"
+                if constants[name] == nil { constants[name] = Kernels.transpose(weights, perm: [1, 0]) }
+                var inputs = step.inputs
+                inputs[1] = name
+                step = Step(op: .gemm(alpha: alpha, beta: beta, transA: transA, transB: false), inputs: inputs, outputs: step.outputs, label: step.label)
+            }
             steps.append(step)
             known.formUnion(node.outputs)
         }

@@ -164,7 +164,7 @@ struct Step: Sendable {
         self.init(op: op, inputs: stepInputs, outputs: node.outputs, label: label)
     }
 
-    private init(op: Operator, inputs: [String], outputs: [String], label: String) {
+    init(op: Operator, inputs: [String], outputs: [String], label: String) {
         self.op = op
         self.inputs = inputs
         self.outputs = outputs

@@ -60,7 +60,7 @@ final class ONNXModelTests: XCTestCase {
     }
 
     func testTheMatrixMultiplyMatchesANaiveOneOnOddSizes() {
-        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (2, 9, 17), (5, 16, 8), (4, 33, 31)] {
+        for (m, k, n) in [(1, 1, 1), (3, 5, 7), (2, 9, 17), (5, 16, 8), (4, 33, 31), (9, 40, 20), (13, 7, 64)] {
             let a = (0..<(m * k)).map { Float(($0 * 7) % 11) - 5 }
             let b = (0..<(k * n)).map { Float(($0 * 5) % 13) / 3 - 2 }
             let c = Kernels.matmul(a, b, m: m, k: k, n: n)
