@@ -9,7 +9,7 @@ struct ModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
         abstract: "Check an ONNX model against the native runtime, or run it once on inputs given as JSON.",
-        subcommands: [Check.self, Run.self]
+        subcommands: [Check.self, Run.self, Bench.self]
     )
 
     static func load(_ path: String) throws -> ONNXModel {
@@ -37,6 +37,46 @@ struct ModelCommand: ParsableCommand {
                     print("  \(role) \(value.name): \(value.elementType.name) [\(value.shape.map { $0.map(String.init) ?? "-1" }.joined(separator: ", "))]")
                 }
             }
+        }
+    }
+
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time the native runtime on the model alone: random inputs of a batch size, one thread, µs per run.",
+            discussion: "Dynamic dimensions other than the first take 1. Compare with onnxruntime's session.run on the same batch.")
+
+        @Argument(help: "The .onnx file.")
+        var file: String
+
+        @Option(name: .customLong("batch"), help: "The first dimension of every input (when it is dynamic).")
+        var batch = 1
+
+        @Option(name: .customLong("seconds"), help: "How long to run, after 100 warm-up runs.")
+        var seconds = 3.0
+
+        func run() throws {
+            let model = try ModelCommand.load(file)
+            var generator = SystemRandomNumberGenerator()
+            var inputs: [String: NDArray] = [:]
+            for input in model.inputs {
+                let shape = input.shape.enumerated().map { $0.offset == 0 ? ($0.element ?? batch) : ($0.element ?? 1) }
+                let count = shape.reduce(1, *)
+                inputs[input.name] =
+                    input.elementType == .int64 || input.elementType == .int32
+                    ? NDArray(shape: shape, int64s: (0..<count).map { _ in Int64.random(in: 0..<4, using: &generator) })
+                    : NDArray(shape: shape, floats: (0..<count).map { _ in Float.random(in: 0..<1, using: &generator) })
+            }
+            for _ in 0..<100 { _ = try model.run(inputs) }
+            let clock = ContinuousClock()
+            let start = clock.now
+            var runs = 0
+            while clock.now - start < .seconds(seconds) {
+                _ = try model.run(inputs)
+                runs += 1
+            }
+            let elapsed = clock.now - start
+            let micros = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
+            print(String(format: "%@: batch %d, %d runs, %.1f µs per run, %.0f inferences/s", file, batch, runs, micros / Double(runs), Double(runs * batch) / (micros / 1e6)))
         }
     }
 
