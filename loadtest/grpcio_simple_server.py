@@ -20,19 +20,10 @@ from concurrent import futures
 import grpc
 import numpy as np
 
+import grpc_bodies  # beside this file: the wire-format encoder the suite's request bodies use
+from grpc_bodies import varint
+
 SERVICE = "inference.GRPCInferenceService"
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
 
 
 def read_varint(data: bytes, offset: int):
@@ -74,7 +65,8 @@ def fields(data: bytes):
 
 
 def field(number: int, payload: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+    """A length-delimited field."""
+    return grpc_bodies.field(number, 2, payload)
 
 
 def infer(request: bytes) -> bytes:

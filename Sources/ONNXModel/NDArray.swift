@@ -59,68 +59,61 @@ public struct NDArray: Sendable, Equatable {
 }
 
 extension NDArray {
-    /// The little-endian 32-bit word at `offset`.
-    static func littleEndian32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
-        var word: UInt32 = 0
-        for byte in 0..<4 { word |= UInt32(bytes[offset + byte]) << (8 * UInt32(byte)) }
-        return word
-    }
-
-    /// The little-endian 64-bit word at `offset`.
-    static func littleEndian64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
-        UInt64(littleEndian32(bytes, offset)) | UInt64(littleEndian32(bytes, offset + 4)) << 32
-    }
-
-    /// An initializer or constant from its TensorProto.
+    /// An initializer or constant from its TensorProto: its typed data, or its `raw_data` read as
+    /// little-endian words of the element type's width.
     init(_ proto: ONNXTensorProto) throws(ONNXModelError) {
         let shape = proto.dims.map { Int($0) }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw .invalidModel("tensor '\(proto.name)' has a negative dimension \(proto.dims)") }
+        guard let type = ONNXElementType(rawValue: proto.dataType), type != .string else {
+            throw .unsupported("tensor '\(proto.name)' has element type \(proto.dataType), which this runtime does not compute with")
+        }
+        let width: Int
+        switch type {
+        case .double, .int64: width = 8
+        case .float, .int32: width = 4
+        default: width = 1  // INT8, UINT8, BOOL
+        }
+        // raw_data as words of `width` bytes, zero-extended; nil without raw_data.
+        var words: [UInt64]?
+        if !proto.rawData.isEmpty {
+            guard proto.rawData.count % width == 0 else {
+                throw .invalidModel("tensor '\(proto.name)': raw_data is not a whole number of \(type.name)s")
+            }
+            words = stride(from: 0, to: proto.rawData.count, by: width).map { offset in
+                var word: UInt64 = 0
+                for byte in 0..<width { word |= UInt64(proto.rawData[offset + byte]) << (8 * UInt64(byte)) }
+                return word
+            }
+        }
         let count = shape.reduce(1, *)
         func check(_ found: Int) throws(ONNXModelError) {
             guard found == count else {
                 throw .invalidModel("tensor '\(proto.name)' has \(found) elements, its dims \(proto.dims) say \(count)")
             }
         }
-        switch ONNXElementType(rawValue: proto.dataType) {
-        case .float:
-            var values = proto.floatData
-            if !proto.rawData.isEmpty {
-                guard proto.rawData.count % 4 == 0 else { throw .invalidModel("tensor '\(proto.name)': raw_data is not a whole number of FLOATs") }
-                values = stride(from: 0, to: proto.rawData.count, by: 4).map { Float(bitPattern: Self.littleEndian32(proto.rawData, $0)) }
-            }
+        switch type {
+        case .float, .double:
+            let values: [Float] =
+                switch (type, words) {
+                case (.float, let words?): words.map { Float(bitPattern: UInt32(truncatingIfNeeded: $0)) }
+                case (_, let words?): words.map { Float(Double(bitPattern: $0)) }
+                case (.float, nil): proto.floatData
+                case (_, nil): proto.doubleData.map { Float($0) }
+                }
             try check(values.count)
             self.init(shape: shape, floats: values)
-        case .double:
-            var values = proto.doubleData
-            if !proto.rawData.isEmpty {
-                guard proto.rawData.count % 8 == 0 else { throw .invalidModel("tensor '\(proto.name)': raw_data is not a whole number of DOUBLEs") }
-                values = stride(from: 0, to: proto.rawData.count, by: 8).map { Double(bitPattern: Self.littleEndian64(proto.rawData, $0)) }
-            }
-            try check(values.count)
-            self.init(shape: shape, floats: values.map { Float($0) })
-        case .int64:
-            var values = proto.int64Data
-            if !proto.rawData.isEmpty {
-                guard proto.rawData.count % 8 == 0 else { throw .invalidModel("tensor '\(proto.name)': raw_data is not a whole number of INT64s") }
-                values = stride(from: 0, to: proto.rawData.count, by: 8).map { Int64(bitPattern: Self.littleEndian64(proto.rawData, $0)) }
-            }
-            try check(values.count)
-            self.init(shape: shape, int64s: values)
-        case .int32, .int8, .uint8, .bool:
-            var values = proto.int32Data.map { Int64($0) }
-            if !proto.rawData.isEmpty {
-                switch ONNXElementType(rawValue: proto.dataType) {
-                case .int32:
-                    guard proto.rawData.count % 4 == 0 else { throw .invalidModel("tensor '\(proto.name)': raw_data is not a whole number of INT32s") }
-                    values = stride(from: 0, to: proto.rawData.count, by: 4).map { Int64(Int32(bitPattern: Self.littleEndian32(proto.rawData, $0))) }
-                case .int8: values = proto.rawData.map { Int64(Int8(bitPattern: $0)) }
-                default: values = proto.rawData.map { Int64($0) }
-                }
-            }
-            try check(values.count)
-            self.init(shape: shape, int64s: values)
         default:
-            throw .unsupported("tensor '\(proto.name)' has element type \(proto.dataType), which this runtime does not compute with")
+            let values: [Int64] =
+                switch (type, words) {
+                case (.int64, let words?): words.map { Int64(bitPattern: $0) }
+                case (.int32, let words?): words.map { Int64(Int32(bitPattern: UInt32(truncatingIfNeeded: $0))) }
+                case (.int8, let words?): words.map { Int64(Int8(bitPattern: UInt8(truncatingIfNeeded: $0))) }
+                case (_, let words?): words.map { Int64($0) }
+                case (.int64, nil): proto.int64Data
+                case (_, nil): proto.int32Data.map { Int64($0) }
+                }
+            try check(values.count)
+            self.init(shape: shape, int64s: values)
         }
     }
 }

@@ -120,9 +120,11 @@ public struct ONNXModel: Sendable {
                     throw .invalidInput("input '\(input.name)' has shape \(given.shape); the model takes \(Self.describe(input.shape))")
                 }
             }
-            // The runtime computes in Float and Int64.
-            if input.elementType == .float || input.elementType == .double { given = NDArray(shape: given.shape, floats: given.floats) }
-            if input.elementType == .int64 || input.elementType == .int32 { given = NDArray(shape: given.shape, int64s: given.int64s) }
+            // The runtime computes in Float and Int64: convert only a tensor of the other kind.
+            let wantsFloat = input.elementType == .float || input.elementType == .double
+            if wantsFloat != (given.elementType == .float) {
+                given = wantsFloat ? NDArray(shape: given.shape, floats: given.floats) : NDArray(shape: given.shape, int64s: given.int64s)
+            }
             values[input.name] = given
         }
         for step in steps { try step.run(&values) }

@@ -422,7 +422,12 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
         }
-        return try overlayFlags(on: settings, given: given)
+        do {
+            return try overlayFlags(on: settings, given: given)
+        } catch let error as ModelRepositoryDirectory.ScanError {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(1)
+        }
     }
 
     /// The models a settings value serves, with the workers' log level (workers log at the
@@ -523,8 +528,8 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 scanned = try ModelRepositoryDirectory.scan(modelRepository)
             } catch {
-                FileHandle.standardError.write(Data("the model repository cannot be served:\n\(error.description)\n".utf8))
-                throw ExitCode(1)
+                // Printed by `settings(given:)` at start; a reload's answer carries it.
+                throw ModelRepositoryDirectory.ScanError(mistakes: ["the model repository cannot be served:"] + error.mistakes)
             }
             let named = Set((settings.models ?? []).map(\.model))
             if let clash = scanned.first(where: { named.contains($0.model) }) {

@@ -7,14 +7,8 @@ import XCTest
 /// Triton's `config.pbtxt` (protobuf text format) read through the schema of
 /// Protos/inference/model_config.proto into the hand-written `ModelConfig` decoder.
 final class TextFormatTests: XCTestCase {
-    private func schema() throws -> ProtoSchema {
-        var schema = ProtoSchema()
-        for file in EmbeddedDescriptors.files { try schema.add(fileDescriptor: Array(Data(base64Encoded: file)!)) }
-        return schema
-    }
-
     private func config(_ text: String) throws -> ModelConfig {
-        try ModelConfig(decodingBytes: ProtoTextFormat.encode(text, as: "inference.ModelConfig", schema: schema()))
+        try ModelConfig(decodingBytes: ProtoTextFormat.encode(text, as: "inference.ModelConfig", schema: ModelRepositoryDirectory.schema))
     }
 
     func testATritonConfigReadsAsTritonReadsIt() throws {

@@ -296,3 +296,26 @@ def reload_config(gw):
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def wait_models_ready(gw, *models, timeout=60):
+    """Waits until each of `models` (a name, or a (name, version) pair) is ready on `gw`'s
+    plaintext listener; fails with the gateway's log when one is not within `timeout` s."""
+    import time
+
+    import tritonclient.grpc as triton
+
+    client = triton.InferenceServerClient(gw.plaintext_target)
+    wanted = [(m, "") if isinstance(m, str) else m for m in models]
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                if all(client.is_model_ready(name, version) for name, version in wanted):
+                    return
+            except Exception:
+                pass  # not known yet, or not answering yet
+            assert time.monotonic() < deadline, f"{models} not ready within {timeout} s:\n{gw.log_text()}"
+            time.sleep(0.1)
+    finally:
+        client.close()

@@ -6,14 +6,12 @@ statuses; the HTML report, rendered by headless Chromium, has drawn plots."""
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Gateway, switchyard_binary
+from conftest import Gateway, switchyard_binary, wait_models_ready
 
 
 def infer_successes(gw, model="simple"):
@@ -29,26 +27,11 @@ def infer_successes(gw, model="simple"):
     return int(total)
 
 
-def wait_model_ready(gw, model="simple"):
-    import tritonclient.grpc as triton
-
-    client = triton.InferenceServerClient(gw.plaintext_target)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if client.is_model_ready(model):
-                break
-        except Exception:
-            pass
-        time.sleep(0.1)
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("loadtest")
     gw = Gateway(workdir, ["--model", "simple", "--workers-per-model", "2", "--log-level", "info"])
-    wait_model_ready(gw)
+    wait_models_ready(gw, "simple")
     yield gw
     assert gw.stop() == 0, gw.log_text()
 

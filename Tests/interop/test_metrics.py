@@ -17,7 +17,7 @@ import tritonclient.grpc as triton
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.grpc import service_pb2
 
-from conftest import Gateway, switchyard_binary
+from conftest import Gateway, switchyard_binary, wait_models_ready
 
 INFER = "/inference.GRPCInferenceService/ModelInfer"
 
@@ -54,26 +54,13 @@ def simple_request(rows=1):
     return request
 
 
-def wait_ready(gw):
-    client = triton.InferenceServerClient(gw.plaintext_target)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if client.is_model_ready("simple"):
-                break
-        except Exception:
-            pass
-        time.sleep(0.1)
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def metered(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("metrics")
     gw = Gateway(workdir, ["--model", "simple", "--model", "repeat_int32", "--workers-per-model", "1",
                            "--access-log", str(workdir / "access.log"), "--log-level", "info",
                            "--metrics-latency-buckets", "0.001,0.01,0.1,1"])
-    wait_ready(gw)
+    wait_models_ready(gw, "simple")
     yield gw
     assert gw.stop() == 0, gw.log_text()
 
@@ -235,7 +222,7 @@ def test_sampling_keeps_failures_and_counts_what_it_leaves_out(tmp_path):
     gw = Gateway(tmp_path, ["--model", "simple", "--workers-per-model", "1", "--access-log", str(tmp_path / "access.log"),
                             "--access-log-sample-rate", "0", "--log-level", "info"])
     try:
-        wait_ready(gw)
+        wait_models_ready(gw, "simple")
         channel = grpc.insecure_channel(gw.plaintext_target)
         infer = channel.unary_unary(INFER, request_serializer=service_pb2.ModelInferRequest.SerializeToString,
                                     response_deserializer=service_pb2.ModelInferResponse.FromString)

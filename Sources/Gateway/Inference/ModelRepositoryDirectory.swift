@@ -11,6 +11,8 @@ public enum ModelRepositoryDirectory {
     public struct ScanError: Error, CustomStringConvertible {
         public var mistakes: [String]
         public var description: String { mistakes.joined(separator: "\n") }
+
+        public init(mistakes: [String]) { self.mistakes = mistakes }
     }
 
     /// The schema of `inference.ModelConfig` and everything it uses, for `config.pbtxt`.
@@ -24,17 +26,14 @@ public enum ModelRepositoryDirectory {
 
     /// Reads a `config.pbtxt`.
     public static func parseConfig(_ text: String, file: String) throws(ScanError) -> ModelConfig {
+        let bytes: [UInt8]
         do {
-            let bytes = try ProtoTextFormat.encode(text, as: "inference.ModelConfig", schema: schema)
-            do {
-                return try ModelConfig(decodingBytes: bytes)
-            } catch {
-                throw ScanError(mistakes: ["\(file): \(error)"])
-            }
-        } catch let error as ProtoTextFormatError {
+            bytes = try ProtoTextFormat.encode(text, as: "inference.ModelConfig", schema: schema)
+        } catch {
             throw ScanError(mistakes: ["\(file):\(error.line):\(error.column): \(error.message)"])
-        } catch let error as ScanError {
-            throw error
+        }
+        do {
+            return try ModelConfig(decodingBytes: bytes)
         } catch {
             throw ScanError(mistakes: ["\(file): \(error)"])
         }
